@@ -1,0 +1,151 @@
+import CPKCS11
+import Foundation
+import Synchronization
+
+/// A loaded and initialised PKCS#11 module (any vendor's `.so`).
+///
+/// Loaded with p11-kit (`p11_kit_module_load`, unmanaged so calls go straight to the vendor code) and
+/// initialised with `CKF_OS_LOCKING_OK`: without it SoftHSM is not thread-safe. A module is loaded once per
+/// process and path and stays loaded: PKCS#11 login state is per process, and finalising under another
+/// user of the same module would log it out.
+///
+/// `@unchecked Sendable`: the function list pointer is immutable after load and the module was initialised
+/// for OS locking, so its functions may be called from any thread.
+public final class PKCS11Module: @unchecked Sendable {
+    public let path: String
+    /// The module's function list. Exposed for the raw benchmark loop; everything else goes through the wrapper.
+    public let functions: UnsafeMutablePointer<CK_FUNCTION_LIST>
+
+    private static let loaded = Mutex<[String: PKCS11Module]>([:])
+
+    private init(path: String, functions: UnsafeMutablePointer<CK_FUNCTION_LIST>) {
+        self.path = path
+        self.functions = functions
+    }
+
+    /// Loads and initialises the module at `path`, or returns the instance already loaded in this process.
+    ///
+    /// - Throws: `PKCS11Error.moduleLoadFailed` when the file is missing or is not a PKCS#11 module.
+    public static func load(path: String) throws(PKCS11Error) -> PKCS11Module {
+        let result: Result<PKCS11Module, PKCS11Error> = self.loaded.withLock { modules in
+            if let module = modules[path] { return .success(module) }
+            guard FileManager.default.fileExists(atPath: path) else {
+                return .failure(PKCS11Error(.moduleLoadFailed, detail: "PKCS#11 module not found at \(path)"))
+            }
+            guard let list = p11_kit_module_load(path, Int32(P11_KIT_MODULE_UNMANAGED)) else {
+                let reason = p11_kit_message().map { String(cString: $0) } ?? "unknown reason"
+                return .failure(PKCS11Error(.moduleLoadFailed, detail: "cannot load PKCS#11 module \(path): \(reason)"))
+            }
+            guard let initialize = list.pointee.C_Initialize else {
+                return .failure(PKCS11Error(.functionNotSupported, function: "C_Initialize", detail: "module has no C_Initialize"))
+            }
+            var args = CK_C_INITIALIZE_ARGS()
+            args.flags = UInt(CKF_OS_LOCKING_OK)
+            let rv = withUnsafeMutablePointer(to: &args) { initialize(UnsafeMutableRawPointer($0)) }
+            // Another library in this process may have initialised the module already: that is fine.
+            guard rv == UInt(CKR_OK) || rv == UInt(CKR_CRYPTOKI_ALREADY_INITIALIZED) else {
+                return .failure(PKCS11Error.from(rv, function: "C_Initialize"))
+            }
+            let module = PKCS11Module(path: path, functions: list)
+            modules[path] = module
+            return .success(module)
+        }
+        return try result.get()
+    }
+
+    /// Returns a function from the list, or `functionNotSupported` when the module left it out.
+    @inline(__always)
+    func function<F>(_ keyPath: KeyPath<CK_FUNCTION_LIST, F?>, _ name: String) throws(PKCS11Error) -> F {
+        guard let function = self.functions.pointee[keyPath: keyPath] else {
+            throw PKCS11Error(.functionNotSupported, function: name, detail: "the module does not implement \(name)")
+        }
+        return function
+    }
+
+    /// The slots whose token is present and initialised, with their labels.
+    public func tokens() throws(PKCS11Error) -> [(slot: CK_SLOT_ID, label: String, serial: String)] {
+        let getSlotList = try self.function(\.C_GetSlotList, "C_GetSlotList")
+        let getTokenInfo = try self.function(\.C_GetTokenInfo, "C_GetTokenInfo")
+        var count: CK_ULONG = 0
+        try check(getSlotList(CK_BBOOL(CK_TRUE), nil, &count), "C_GetSlotList")
+        var slots = [CK_SLOT_ID](repeating: 0, count: Int(count))
+        if count > 0 {
+            try check(slots.withUnsafeMutableBufferPointer { getSlotList(CK_BBOOL(CK_TRUE), $0.baseAddress, &count) }, "C_GetSlotList")
+        }
+        var result: [(slot: CK_SLOT_ID, label: String, serial: String)] = []
+        for slot in slots.prefix(Int(count)) {
+            var info = CK_TOKEN_INFO()
+            guard getTokenInfo(slot, &info) == UInt(CKR_OK) else { continue }
+            guard info.flags & UInt(CKF_TOKEN_INITIALIZED) != 0 else { continue }
+            let label = withUnsafeBytes(of: info.label) { paddedString($0) }
+            let serial = withUnsafeBytes(of: info.serialNumber) { paddedString($0) }
+            result.append((slot, label, serial))
+        }
+        return result
+    }
+
+    /// The slot of the initialised token with this label.
+    ///
+    /// - Throws: `tokenNotFound` when no such token is present.
+    public func slot(forTokenLabel label: String) throws(PKCS11Error) -> CK_SLOT_ID {
+        let tokens = try self.tokens()
+        guard let token = tokens.first(where: { $0.label == label }) else {
+            throw PKCS11Error(.tokenNotFound, detail: "no initialised token labelled '\(label)' in \(self.path)")
+        }
+        return token.slot
+    }
+
+    /// Initialises a new token in the first present but uninitialised slot (SoftHSM always offers one) and
+    /// sets its user PIN. Used by set-up tooling and tests; production tokens are initialised by their vendor tools.
+    ///
+    /// - Returns: the slot of the new token.
+    public func initializeToken(label: String, soPIN: String, userPIN: String) throws(PKCS11Error) -> CK_SLOT_ID {
+        // Two initialisations at once would race for the same free slot.
+        try self.initializing.withLock { _ throws(PKCS11Error) in
+            try self.initializeTokenLocked(label: label, soPIN: soPIN, userPIN: userPIN)
+        }
+    }
+
+    private let initializing = Mutex<Void>(())
+
+    private func initializeTokenLocked(label: String, soPIN: String, userPIN: String) throws(PKCS11Error) -> CK_SLOT_ID {
+        let getSlotList = try self.function(\.C_GetSlotList, "C_GetSlotList")
+        let getTokenInfo = try self.function(\.C_GetTokenInfo, "C_GetTokenInfo")
+        let initToken = try self.function(\.C_InitToken, "C_InitToken")
+        var count: CK_ULONG = 0
+        try check(getSlotList(CK_BBOOL(CK_TRUE), nil, &count), "C_GetSlotList")
+        var slots = [CK_SLOT_ID](repeating: 0, count: Int(count))
+        try check(slots.withUnsafeMutableBufferPointer { getSlotList(CK_BBOOL(CK_TRUE), $0.baseAddress, &count) }, "C_GetSlotList")
+        let free = slots.prefix(Int(count)).first { slot in
+            var info = CK_TOKEN_INFO()
+            return getTokenInfo(slot, &info) == UInt(CKR_OK) && info.flags & UInt(CKF_TOKEN_INITIALIZED) == 0
+        }
+        guard let slot = free else {
+            throw PKCS11Error(.tokenNotFound, detail: "no free slot to initialise a token in \(self.path)")
+        }
+        var paddedLabel = [UInt8](repeating: 0x20, count: 32)
+        for (index, byte) in label.utf8.prefix(32).enumerated() { paddedLabel[index] = byte }
+        var so = Array(soPIN.utf8)
+        defer { so.withUnsafeMutableBytes { $0.initializeMemory(as: UInt8.self, repeating: 0) } }
+        try check(so.withUnsafeMutableBufferPointer { soBuffer in
+            paddedLabel.withUnsafeMutableBufferPointer { initToken(slot, soBuffer.baseAddress, CK_ULONG(soBuffer.count), $0.baseAddress) }
+        }, "C_InitToken")
+
+        let session = try Session(module: self, slot: slot)
+        defer { session.close() }
+        try session.login(userType: CK_USER_TYPE(CKU_SO), pin: soPIN)
+        let initPIN = try self.function(\.C_InitPIN, "C_InitPIN")
+        var user = Array(userPIN.utf8)
+        defer { user.withUnsafeMutableBytes { $0.initializeMemory(as: UInt8.self, repeating: 0) } }
+        try check(user.withUnsafeMutableBufferPointer { initPIN(session.handle, $0.baseAddress, CK_ULONG($0.count)) }, "C_InitPIN")
+        try session.logout()
+        return slot
+    }
+}
+
+/// A space-padded fixed-size PKCS#11 string, trimmed.
+func paddedString(_ bytes: UnsafeRawBufferPointer) -> String {
+    var end = bytes.count
+    while end > 0, bytes[end - 1] == 0x20 || bytes[end - 1] == 0 { end -= 1 }
+    return String(decoding: bytes.prefix(end), as: UTF8.self)
+}

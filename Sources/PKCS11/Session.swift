@@ -1,0 +1,231 @@
+import CPKCS11
+
+/// One PKCS#11 session. Used by one thread at a time (the worker that owns it), never shared.
+public final class Session {
+    let module: PKCS11Module
+    public let handle: CK_SESSION_HANDLE
+    private var closed = false
+
+    /// Opens a read/write session on `slot`.
+    init(module: PKCS11Module, slot: CK_SLOT_ID) throws(PKCS11Error) {
+        self.module = module
+        let open = try module.function(\.C_OpenSession, "C_OpenSession")
+        var handle: CK_SESSION_HANDLE = 0
+        try check(open(slot, CK_FLAGS(CKF_SERIAL_SESSION | CKF_RW_SESSION), nil, nil, &handle), "C_OpenSession")
+        self.handle = handle
+    }
+
+    /// Logs in; a token already logged in by this process (`CKR_USER_ALREADY_LOGGED_IN`) is fine.
+    func login(userType: CK_USER_TYPE = CK_USER_TYPE(CKU_USER), pin: SecretBytes) throws(PKCS11Error) {
+        let login = try self.module.function(\.C_Login, "C_Login")
+        let rv = try pin.withUnsafeMutableBufferPointer { buffer throws(PKCS11Error) in
+            login(self.handle, userType, buffer.baseAddress, CK_ULONG(buffer.count))
+        }
+        guard rv == UInt(CKR_OK) || rv == UInt(CKR_USER_ALREADY_LOGGED_IN) else {
+            throw PKCS11Error.from(rv, function: "C_Login")
+        }
+    }
+
+    func login(userType: CK_USER_TYPE, pin: String) throws(PKCS11Error) {
+        try self.login(userType: userType, pin: SecretBytes(Array(pin.utf8)))
+    }
+
+    func logout() throws(PKCS11Error) {
+        let logout = try self.module.function(\.C_Logout, "C_Logout")
+        let rv = logout(self.handle)
+        guard rv == UInt(CKR_OK) || rv == UInt(CKR_USER_NOT_LOGGED_IN) else { throw PKCS11Error.from(rv, function: "C_Logout") }
+    }
+
+    func close() {
+        guard !self.closed else { return }
+        self.closed = true
+        _ = self.module.functions.pointee.C_CloseSession?(self.handle)
+    }
+
+    deinit { self.close() }
+
+    // MARK: Objects
+
+    /// Handles of the objects matching every attribute of `template`.
+    public func findObjects(_ template: [Attribute]) throws(PKCS11Error) -> [CK_OBJECT_HANDLE] {
+        let initFind = try self.module.function(\.C_FindObjectsInit, "C_FindObjectsInit")
+        let find = try self.module.function(\.C_FindObjects, "C_FindObjects")
+        let final = try self.module.function(\.C_FindObjectsFinal, "C_FindObjectsFinal")
+        try Attribute.withTemplate(template) { pointer, count throws(PKCS11Error) in
+            try check(initFind(self.handle, pointer, count), "C_FindObjectsInit")
+        }
+        defer { _ = final(self.handle) }
+        var handles: [CK_OBJECT_HANDLE] = []
+        var batch = [CK_OBJECT_HANDLE](repeating: 0, count: 64)
+        while true {
+            var found: CK_ULONG = 0
+            try check(batch.withUnsafeMutableBufferPointer { find(self.handle, $0.baseAddress, 64, &found) }, "C_FindObjects")
+            if found == 0 { break }
+            handles.append(contentsOf: batch.prefix(Int(found)))
+        }
+        return handles
+    }
+
+    /// The value of one attribute (two-call convention: size, then value).
+    ///
+    /// - Throws: a `PKCS11Error` with `CKR_ATTRIBUTE_SENSITIVE` for secret values of sensitive keys.
+    public func attribute(_ type: CK_ATTRIBUTE_TYPE, of object: CK_OBJECT_HANDLE) throws(PKCS11Error) -> [UInt8] {
+        let get = try self.module.function(\.C_GetAttributeValue, "C_GetAttributeValue")
+        var attribute = CK_ATTRIBUTE(type: type, pValue: nil, ulValueLen: 0)
+        try check(get(self.handle, object, &attribute, 1), "C_GetAttributeValue")
+        if attribute.ulValueLen == CK_ULONG.max {
+            throw PKCS11Error(.moduleError, function: "C_GetAttributeValue", rv: CK_RV(CKR_ATTRIBUTE_TYPE_INVALID), detail: "attribute unavailable")
+        }
+        var value = [UInt8](repeating: 0, count: Int(attribute.ulValueLen))
+        let rv = value.withUnsafeMutableBytes { buffer in
+            attribute.pValue = buffer.baseAddress
+            return get(self.handle, object, &attribute, 1)
+        }
+        try check(rv, "C_GetAttributeValue")
+        return Array(value.prefix(Int(attribute.ulValueLen)))
+    }
+
+    public func destroy(_ object: CK_OBJECT_HANDLE) throws(PKCS11Error) {
+        let destroy = try self.module.function(\.C_DestroyObject, "C_DestroyObject")
+        try check(destroy(self.handle, object), "C_DestroyObject")
+    }
+
+    /// Generates a key pair in the token. The private key is sensitive, non-extractable and sign-only;
+    /// both halves carry `CKA_ID = id` and `CKA_LABEL = label`.
+    func generateKeyPair(id: [UInt8], label: String, algorithm: KeyAlgorithm) throws(PKCS11Error) -> (publicKey: CK_OBJECT_HANDLE, privateKey: CK_OBJECT_HANDLE) {
+        let generate = try self.module.function(\.C_GenerateKeyPair, "C_GenerateKeyPair")
+        var publicTemplate: [Attribute] = [
+            .bool(CKA_TOKEN, true), .bool(CKA_PRIVATE, false), .bool(CKA_VERIFY, true),
+            .bytes(CKA_ID, id), .bytes(CKA_LABEL, Array(label.utf8)),
+        ]
+        let privateTemplate: [Attribute] = [
+            .bool(CKA_TOKEN, true), .bool(CKA_PRIVATE, true), .bool(CKA_SENSITIVE, true),
+            .bool(CKA_EXTRACTABLE, false), .bool(CKA_SIGN, true), .bool(CKA_DECRYPT, false),
+            .bool(CKA_UNWRAP, false), .bool(CKA_DERIVE, false),
+            .bytes(CKA_ID, id), .bytes(CKA_LABEL, Array(label.utf8)),
+        ]
+        let mechanismType: CK_MECHANISM_TYPE
+        if let curve = algorithm.curveOIDDER {
+            mechanismType = CK_MECHANISM_TYPE(CKM_EC_KEY_PAIR_GEN)
+            publicTemplate.append(.bytes(CKA_EC_PARAMS, curve))
+        } else {
+            mechanismType = CK_MECHANISM_TYPE(CKM_RSA_PKCS_KEY_PAIR_GEN)
+            publicTemplate.append(.ulong(CKA_MODULUS_BITS, CK_ULONG(algorithm.bits)))
+            publicTemplate.append(.bytes(CKA_PUBLIC_EXPONENT, [0x01, 0x00, 0x01]))
+        }
+        var mechanism = CK_MECHANISM(mechanism: mechanismType, pParameter: nil, ulParameterLen: 0)
+        var publicKey: CK_OBJECT_HANDLE = 0
+        var privateKey: CK_OBJECT_HANDLE = 0
+        try Attribute.withTemplate(publicTemplate) { publicPointer, publicCount throws(PKCS11Error) in
+            try Attribute.withTemplate(privateTemplate) { privatePointer, privateCount throws(PKCS11Error) in
+                try check(generate(self.handle, &mechanism, publicPointer, publicCount, privatePointer, privateCount, &publicKey, &privateKey), "C_GenerateKeyPair")
+            }
+        }
+        return (publicKey, privateKey)
+    }
+
+    // MARK: Signing
+
+    /// Signs one digest with `key` and writes the signature (DER for ECDSA) to `output`.
+    ///
+    /// `scratch` must hold at least the key's raw signature length; it is reused across calls so the hot
+    /// path allocates only the returned signature.
+    func sign(key: CK_OBJECT_HANDLE, mechanism: SignatureMechanism, digest: UnsafeRawBufferPointer, scratch: inout [UInt8]) throws(PKCS11Error) -> [UInt8] {
+        let signInit = try self.module.function(\.C_SignInit, "C_SignInit")
+        let sign = try self.module.function(\.C_Sign, "C_Sign")
+        let hash = mechanism.hash
+        guard digest.count == hash.digestLength else {
+            throw PKCS11Error(.invalidDigestLength, detail: "a \(hash.rawValue) digest is \(hash.digestLength) bytes, got \(digest.count)")
+        }
+        var pss = CK_RSA_PKCS_PSS_PARAMS(hashAlg: hash.pkcs11Mechanism, mgf: hash.mgf1, sLen: CK_ULONG(hash.digestLength))
+        var rv: CK_RV = withUnsafeMutablePointer(to: &pss) { pssPointer in
+            var ck: CK_MECHANISM
+            switch mechanism {
+            case .ecdsa: ck = CK_MECHANISM(mechanism: CK_MECHANISM_TYPE(CKM_ECDSA), pParameter: nil, ulParameterLen: 0)
+            case .rsaPKCS1v15: ck = CK_MECHANISM(mechanism: CK_MECHANISM_TYPE(CKM_RSA_PKCS), pParameter: nil, ulParameterLen: 0)
+            case .rsaPSS:
+                ck = CK_MECHANISM(
+                    mechanism: CK_MECHANISM_TYPE(CKM_RSA_PKCS_PSS), pParameter: UnsafeMutableRawPointer(pssPointer),
+                    ulParameterLen: CK_ULONG(MemoryLayout<CK_RSA_PKCS_PSS_PARAMS>.size))
+            }
+            return signInit(self.handle, &ck, key)
+        }
+        try check(rv, "C_SignInit")
+
+        var length = CK_ULONG(scratch.count)
+        rv = Self.withSignInput(mechanism: mechanism, digest: digest) { input in
+            scratch.withUnsafeMutableBufferPointer { out in
+                sign(self.handle, UnsafeMutablePointer(mutating: input.baseAddress!.assumingMemoryBound(to: UInt8.self)), CK_ULONG(input.count), out.baseAddress, &length)
+            }
+        }
+        if rv == UInt(CKR_BUFFER_TOO_SMALL) {
+            // The operation stays active after CKR_BUFFER_TOO_SMALL: grow and call again.
+            scratch = [UInt8](repeating: 0, count: Int(length))
+            rv = Self.withSignInput(mechanism: mechanism, digest: digest) { input in
+                scratch.withUnsafeMutableBufferPointer { out in
+                    sign(self.handle, UnsafeMutablePointer(mutating: input.baseAddress!.assumingMemoryBound(to: UInt8.self)), CK_ULONG(input.count), out.baseAddress, &length)
+                }
+            }
+        }
+        try check(rv, "C_Sign")
+        return scratch.withUnsafeBytes { raw in
+            let signature = UnsafeRawBufferPointer(rebasing: raw[0..<Int(length)])
+            if case .ecdsa = mechanism { return DER.ecdsaSignature(raw: signature) }
+            return Array(signature)
+        }
+    }
+
+    /// The bytes handed to `C_Sign`: the digest, or `DigestInfo ‖ digest` for PKCS#1 v1.5.
+    @inline(__always)
+    private static func withSignInput<T>(mechanism: SignatureMechanism, digest: UnsafeRawBufferPointer, _ body: (UnsafeRawBufferPointer) -> T) -> T {
+        guard case .rsaPKCS1v15(let hash) = mechanism else { return body(digest) }
+        let prefix = hash.digestInfoPrefix
+        return withUnsafeTemporaryAllocation(byteCount: prefix.count + digest.count, alignment: 1) { buffer in
+            prefix.withUnsafeBytes { buffer.copyMemory(from: $0) }
+            UnsafeMutableRawBufferPointer(rebasing: buffer[prefix.count...]).copyMemory(from: digest)
+            return body(UnsafeRawBufferPointer(buffer))
+        }
+    }
+}
+
+/// A PKCS#11 attribute for templates.
+public struct Attribute: Sendable {
+    public let type: CK_ATTRIBUTE_TYPE
+    public let value: [UInt8]
+
+    public init(type: CK_ATTRIBUTE_TYPE, value: [UInt8]) {
+        self.type = type
+        self.value = value
+    }
+
+    public static func bool(_ type: some BinaryInteger, _ value: Bool) -> Attribute {
+        Attribute(type: CK_ATTRIBUTE_TYPE(type), value: [value ? 1 : 0])
+    }
+
+    public static func ulong(_ type: some BinaryInteger, _ value: CK_ULONG) -> Attribute {
+        Attribute(type: CK_ATTRIBUTE_TYPE(type), value: withUnsafeBytes(of: value) { Array($0) })
+    }
+
+    public static func bytes(_ type: some BinaryInteger, _ value: [UInt8]) -> Attribute {
+        Attribute(type: CK_ATTRIBUTE_TYPE(type), value: value)
+    }
+
+    /// Lays out `template` as a `CK_ATTRIBUTE` array whose values live for the duration of `body`.
+    static func withTemplate<T>(_ template: [Attribute], _ body: (UnsafeMutablePointer<CK_ATTRIBUTE>, CK_ULONG) throws(PKCS11Error) -> T) throws(PKCS11Error) -> T {
+        let total = template.reduce(0) { $0 + $1.value.count }
+        let storage = UnsafeMutableRawBufferPointer.allocate(byteCount: max(total, 1), alignment: 8)
+        defer { storage.deallocate() }
+        let attributes = UnsafeMutablePointer<CK_ATTRIBUTE>.allocate(capacity: max(template.count, 1))
+        defer { attributes.deallocate() }
+        var offset = 0
+        for (index, attribute) in template.enumerated() {
+            let destination = storage.baseAddress! + offset
+            attribute.value.withUnsafeBytes { source in
+                if source.count > 0 { destination.copyMemory(from: source.baseAddress!, byteCount: source.count) }
+            }
+            attributes[index] = CK_ATTRIBUTE(type: attribute.type, pValue: destination, ulValueLen: CK_ULONG(attribute.value.count))
+            offset += attribute.value.count
+        }
+        return try body(attributes, CK_ULONG(template.count))
+    }
+}

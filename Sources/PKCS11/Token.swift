@@ -1,0 +1,279 @@
+import CPKCS11
+import Foundation
+import Synchronization
+
+/// A key pair's private half as the hot path needs it: its handle and algorithm.
+public struct KeyEntry: Hashable, Sendable {
+    public let handle: CK_OBJECT_HANDLE
+    public let algorithm: KeyAlgorithm
+}
+
+/// A token opened for use: a fixed pool of logged-in sessions, each owned by one worker thread, and a
+/// credential id → object handle cache so the signing path never searches the token.
+///
+/// Every blocking PKCS#11 call runs on the pool's threads; the async methods here suspend the caller
+/// without blocking it. When the token goes away (device removed, sessions closed), operations fail with
+/// `tokenUnavailable` and each worker re-opens its session and logs in again on its next job.
+///
+/// `@unchecked Sendable`: the mutable state is in `Mutex`es; the module functions are thread-safe
+/// (initialised with `CKF_OS_LOCKING_OK`); sessions are confined to their worker threads.
+public final class Token: @unchecked Sendable {
+    public let configuration: TokenConfiguration
+    public let module: PKCS11Module
+    private let currentSlot: Mutex<CK_SLOT_ID>
+    private let pin: SecretBytes
+    private let pool = WorkerPool()
+    private let keys = Mutex<[String: KeyEntry]>([:])
+    private let closed = Atomic<Bool>(false)
+
+    /// The slot the token is in now (it may change if the token is removed and comes back).
+    public var slot: CK_SLOT_ID { self.currentSlot.withLock { $0 } }
+
+    /// Number of sessions, and of worker threads.
+    public var sessionCount: Int { self.pool.count }
+
+    private init(configuration: TokenConfiguration, module: PKCS11Module, slot: CK_SLOT_ID, pin: SecretBytes) {
+        self.configuration = configuration
+        self.module = module
+        self.currentSlot = Mutex(slot)
+        self.pin = pin
+    }
+
+    /// Loads the module, finds the token by label, opens `configuration.sessions` sessions, logs in once and
+    /// starts one worker thread per session. Blocking: call at start-up.
+    ///
+    /// - Throws: `moduleLoadFailed`, `tokenNotFound`, `pinUnavailable`, `pinIncorrect`, `pinLocked`.
+    public static func open(_ configuration: TokenConfiguration) throws(PKCS11Error) -> Token {
+        guard configuration.sessions >= 1, configuration.sessions <= 256 else {
+            throw PKCS11Error(.invalidConfiguration, detail: "session count must be 1...256, got \(configuration.sessions)")
+        }
+        let module = try PKCS11Module.load(path: configuration.modulePath)
+        let slot = try module.slot(forTokenLabel: configuration.tokenLabel)
+        let pin = try configuration.pin.read()
+        let token = Token(configuration: configuration, module: module, slot: slot, pin: pin)
+        var workers: [Worker] = []
+        for index in 0..<configuration.sessions {
+            let session = try Session(module: module, slot: slot)
+            if index == 0 { try session.login(pin: pin) }
+            workers.append(Worker(index: index, token: token, session: session))
+        }
+        token.pool.start(workers: workers, name: "sigillo-hsm")
+        return token
+    }
+
+    /// Stops the worker threads after queued jobs and closes the sessions. Idempotent.
+    public func close() {
+        guard !self.closed.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        self.pool.stop()
+    }
+
+    /// Opens a new session and logs in (a worker's recovery after the token went away).
+    func reopenSession() throws(PKCS11Error) -> Session {
+        var slot = self.slot
+        do {
+            let session = try Session(module: self.module, slot: slot)
+            try session.login(pin: self.pin)
+            return session
+        } catch {
+            // The token may be back in another slot.
+            do {
+                slot = try self.module.slot(forTokenLabel: self.configuration.tokenLabel)
+            } catch {
+                throw PKCS11Error(.tokenUnavailable, function: error.function, rv: error.rv, detail: "token '\(self.configuration.tokenLabel)' is not available: \(error.detail)")
+            }
+            self.currentSlot.withLock { $0 = slot }
+            self.invalidateKeyCache()
+            let session = try Session(module: self.module, slot: slot)
+            try session.login(pin: self.pin)
+            return session
+        }
+    }
+
+    // MARK: Running work on the pool
+
+    /// Runs `body` with a session on one of the pool's threads and returns its result.
+    ///
+    /// The body must not block for long: it holds a session. A lost session is re-opened once and `body`
+    /// retried when `retry` is true (use it only for operations without side effects).
+    public func withSession<T: Sendable>(retry: Bool = false, _ body: @escaping @Sendable (Session) throws(PKCS11Error) -> T) async throws -> T {
+        try self.ensureOpen()
+        return try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, Error>) in
+            self.pool.submit { worker in
+                do {
+                    continuation.resume(returning: try worker.withSession(retry: retry, body))
+                } catch {
+                    continuation.resume(throwing: error)
+                }
+            }
+        }
+    }
+
+    func submit(_ job: @escaping WorkerPool.Job, count: Int) {
+        self.pool.submit(job, count: count)
+    }
+
+    func ensureOpen() throws(PKCS11Error) {
+        if self.closed.load(ordering: .acquiring) {
+            throw PKCS11Error(.tokenUnavailable, detail: "the token pool is closed")
+        }
+    }
+
+    // MARK: Keys
+
+    /// Generates a key pair for `id` in the token and returns its public key (SubjectPublicKeyInfo, DER).
+    ///
+    /// - Throws: `keyAlreadyExists` if a private key with this `CKA_ID` is present.
+    public func generateKeyPair(id: String, algorithm: KeyAlgorithm, label: String? = nil) async throws -> [UInt8] {
+        try await self.withSession { session throws(PKCS11Error) in
+            let idBytes = Array(id.utf8)
+            guard try session.findObjects([.ulong(CKA_CLASS, CK_ULONG(CKO_PRIVATE_KEY)), .bytes(CKA_ID, idBytes)]).isEmpty else {
+                throw PKCS11Error(.keyAlreadyExists, detail: "a key with id '\(id)' is already in the token")
+            }
+            let pair = try session.generateKeyPair(id: idBytes, label: label ?? id, algorithm: algorithm)
+            self.keys.withLock { $0[id] = KeyEntry(handle: pair.privateKey, algorithm: algorithm) }
+            return try Self.subjectPublicKeyInfo(session: session, publicKey: pair.publicKey, algorithm: algorithm)
+        }
+    }
+
+    /// The public key for `id` (SubjectPublicKeyInfo, DER).
+    public func publicKey(id: String) async throws -> [UInt8] {
+        try await self.withSession(retry: true) { session throws(PKCS11Error) in
+            let entry = try self.resolve(id, session: session)
+            guard let handle = try session.findObjects([.ulong(CKA_CLASS, CK_ULONG(CKO_PUBLIC_KEY)), .bytes(CKA_ID, Array(id.utf8))]).first else {
+                throw PKCS11Error(.keyNotFound, detail: "no public key with id '\(id)' in the token")
+            }
+            return try Self.subjectPublicKeyInfo(session: session, publicKey: handle, algorithm: entry.algorithm)
+        }
+    }
+
+    /// The algorithm of the key `id`.
+    public func keyAlgorithm(id: String) async throws -> KeyAlgorithm {
+        try await self.withSession(retry: true) { session throws(PKCS11Error) in try self.resolve(id, session: session).algorithm }
+    }
+
+    /// Whether a private key with this id is in the token.
+    public func containsKey(id: String) async throws -> Bool {
+        do {
+            _ = try await self.keyAlgorithm(id: id)
+            return true
+        } catch let error as PKCS11Error where error.code == .keyNotFound {
+            return false
+        }
+    }
+
+    /// Destroys every object (private key, public key, certificate) with `CKA_ID = id` and forgets its handle.
+    ///
+    /// - Returns: how many objects were destroyed (0 when none existed).
+    @discardableResult
+    public func destroyKeyPair(id: String) async throws -> Int {
+        try await self.withSession { session throws(PKCS11Error) in
+            self.keys.withLock { _ = $0.removeValue(forKey: id) }
+            let objects = try session.findObjects([.bytes(CKA_ID, Array(id.utf8))])
+            for object in objects { try session.destroy(object) }
+            return objects.count
+        }
+    }
+
+    /// The cached entry for `id`, looking it up in the token on a miss (not on the hot path).
+    func resolve(_ id: String, session: Session) throws(PKCS11Error) -> KeyEntry {
+        if let entry = self.keys.withLock({ $0[id] }) { return entry }
+        let found = try session.findObjects([.ulong(CKA_CLASS, CK_ULONG(CKO_PRIVATE_KEY)), .bytes(CKA_ID, Array(id.utf8))])
+        guard let handle = found.first else {
+            throw PKCS11Error(.keyNotFound, detail: "no key with id '\(id)' in the token")
+        }
+        guard found.count == 1 else {
+            throw PKCS11Error(.moduleError, detail: "\(found.count) private keys share the id '\(id)'")
+        }
+        let keyTypeBytes = try session.attribute(CK_ATTRIBUTE_TYPE(CKA_KEY_TYPE), of: handle)
+        let keyType = keyTypeBytes.withUnsafeBytes { $0.loadUnaligned(as: CK_KEY_TYPE.self) }
+        var algorithm: KeyAlgorithm?
+        if keyType == UInt(CKK_EC) {
+            algorithm = KeyAlgorithm.identify(keyType: keyType, ecParams: try session.attribute(CK_ATTRIBUTE_TYPE(CKA_EC_PARAMS), of: handle), modulusBits: nil)
+        } else if keyType == UInt(CKK_RSA) {
+            let modulus = try session.attribute(CK_ATTRIBUTE_TYPE(CKA_MODULUS), of: handle)
+            algorithm = KeyAlgorithm.identify(keyType: keyType, ecParams: nil, modulusBits: modulus.drop(while: { $0 == 0 }).count * 8)
+        }
+        guard let algorithm else {
+            throw PKCS11Error(.mechanismMismatch, detail: "the key '\(id)' has an unsupported type or size")
+        }
+        let entry = KeyEntry(handle: handle, algorithm: algorithm)
+        self.keys.withLock { $0[id] = entry }
+        return entry
+    }
+
+    /// The cached handle for `id` (for the raw benchmark loop), resolving it if needed.
+    public func keyEntry(id: String) async throws -> KeyEntry {
+        try await self.withSession(retry: true) { session throws(PKCS11Error) in try self.resolve(id, session: session) }
+    }
+
+    func forgetKey(_ id: String) {
+        self.keys.withLock { _ = $0.removeValue(forKey: id) }
+    }
+
+    func invalidateKeyCache() {
+        self.keys.withLock { $0.removeAll() }
+    }
+
+    /// Number of handles in the cache (for tests and metrics).
+    public var cachedKeyCount: Int { self.keys.withLock { $0.count } }
+
+    private static func subjectPublicKeyInfo(session: Session, publicKey: CK_OBJECT_HANDLE, algorithm: KeyAlgorithm) throws(PKCS11Error) -> [UInt8] {
+        if let curve = algorithm.curveOIDDER {
+            let point = try session.attribute(CK_ATTRIBUTE_TYPE(CKA_EC_POINT), of: publicKey)
+            // The standard says DER OCTET STRING; some modules return the bare point.
+            return DER.ecSubjectPublicKeyInfo(curveOID: curve, point: DER.octetStringContent(point) ?? point)
+        }
+        let modulus = try session.attribute(CK_ATTRIBUTE_TYPE(CKA_MODULUS), of: publicKey)
+        let exponent = try session.attribute(CK_ATTRIBUTE_TYPE(CKA_PUBLIC_EXPONENT), of: publicKey)
+        return DER.rsaSubjectPublicKeyInfo(modulus: modulus, exponent: exponent)
+    }
+}
+
+/// A pool thread's state: its session (re-opened after a loss) and a reusable signature buffer.
+/// `@unchecked Sendable`: handed to its thread at start and used only there afterwards.
+final class Worker: @unchecked Sendable {
+    let index: Int
+    unowned let token: Token
+    private var session: Session?
+    var scratch = [UInt8](repeating: 0, count: 512)
+
+    init(index: Int, token: Token, session: Session) {
+        self.index = index
+        self.token = token
+        self.session = session
+    }
+
+    /// The worker's session, re-opened and logged in if it was lost.
+    func currentSession() throws(PKCS11Error) -> Session {
+        if let session = self.session { return session }
+        let session = try self.token.reopenSession()
+        self.session = session
+        return session
+    }
+
+    /// Forgets a session the token no longer knows.
+    func dropSession() {
+        self.session?.close()
+        self.session = nil
+    }
+
+    func closeSession() {
+        self.session?.close()
+        self.session = nil
+    }
+
+    func withSession<T>(retry: Bool, _ body: (Session) throws(PKCS11Error) -> T) throws(PKCS11Error) -> T {
+        var attempt = 0
+        while true {
+            let session = try self.currentSession()
+            do {
+                return try body(session)
+            } catch where error.code == .tokenUnavailable {
+                self.dropSession()
+                self.token.invalidateKeyCache()
+                attempt += 1
+                if !retry || attempt > 1 { throw error }
+            }
+        }
+    }
+}
