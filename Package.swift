@@ -105,6 +105,8 @@ let package = Package(
             dependencies: [
                 "SigilloServer", "SigilloTestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ]
         ),
     ],

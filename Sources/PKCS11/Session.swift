@@ -44,6 +44,13 @@ public final class Session {
 
     deinit { self.close() }
 
+    /// Asks the token for this session's state: fails when the session or the token went away.
+    public func info() throws(PKCS11Error) {
+        let getInfo = try self.module.function(\.C_GetSessionInfo, "C_GetSessionInfo")
+        var info = CK_SESSION_INFO()
+        try check(getInfo(self.handle, &info), "C_GetSessionInfo")
+    }
+
     // MARK: Objects
 
     /// Handles of the objects matching every attribute of `template`.

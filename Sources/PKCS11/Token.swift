@@ -118,6 +118,11 @@ public final class Token: @unchecked Sendable {
         }
     }
 
+    /// Checks the token answers (`C_GetSessionInfo` on a pool session, re-opening it if it was lost).
+    public func ping() async throws {
+        try await self.withSession(retry: true) { session throws(PKCS11Error) in try session.info() }
+    }
+
     // MARK: Keys
 
     /// Generates a key pair for `id` in the token and returns its public key (SubjectPublicKeyInfo, DER).

@@ -1,0 +1,61 @@
+# Sigillo — `make run` serves on https://127.0.0.1:8443, `make test` runs every test.
+# Both install what is missing (Debian packages, a Python venv) first; CI runs `make test` as root.
+
+SWIFT ?= swift
+APT_PACKAGES = softhsm2 opensc libp11-kit-dev libssl-dev libargon2-dev libsqlite3-dev oathtool \
+               openssl sqlite3 curl python3 python3-venv ca-certificates
+PY_PACKAGES = pyotp cryptography
+SUDO = $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+VENV = .venv
+RELEASE_BIN = .build/release/sigillo
+DEBUG_BIN = .build/debug/sigillo
+export SOFTHSM2_CONF = $(CURDIR)/hsm-config/softhsm2.conf
+
+.PHONY: run test deps venv build build-debug token certs bench bench-hsm clean-dev
+
+run: deps build token certs
+	@mkdir -p var
+	$(RELEASE_BIN) serve
+
+test: deps venv
+	$(SWIFT) build --build-tests
+	$(SWIFT) test
+
+# Installs the Debian packages that are missing (apt-get update first, no questions asked).
+deps:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+venv: $(VENV)/.installed
+$(VENV)/.installed:
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q $(PY_PACKAGES)
+	touch $@
+
+build:
+	$(SWIFT) build -c release --product sigillo
+
+build-debug:
+	$(SWIFT) build --product sigillo
+
+token: build
+	SIGILLO=$(RELEASE_BIN) hsm-config/create-token.sh
+
+certs:
+	certs/dev-certs.sh
+
+# The token micro-benchmark (raw C_Sign loop vs the Signer), on a fresh temporary SoftHSM token.
+bench-hsm: deps build
+	$(RELEASE_BIN) bench hsm --seconds 5 --rounds 3
+
+bench: bench-hsm
+
+# Removes the development token, certificates and database (not the build).
+clean-dev:
+	rm -rf hsm-config/tokens hsm-config/softhsm2.conf hsm-config/*.pin var
+	find certs -type f ! -name README.md ! -name dev-certs.sh -delete

@@ -1,0 +1,77 @@
+import Foundation
+import PKCS11
+
+/// Everything `sigillo serve` needs, from a JSON file and `SIGILLO_*` environment variables (which win).
+///
+/// Paths are relative to the working directory. Secrets are never in here: the token PIN comes from a file
+/// or an environment variable named by `pinFile` / `pinEnvironment`.
+public struct ServerConfiguration: Codable, Sendable, Equatable {
+    public var host = "127.0.0.1"
+    public var port = 8443
+    public var tlsCertificate = "certs/server.pem"
+    public var tlsKey = "certs/server-key.pem"
+    public var pkcs11Module = "/usr/lib/softhsm/libsofthsm2.so"
+    /// A token label, or an RFC 7512 `pkcs11:` URI.
+    public var token = "sigillo"
+    public var pinFile: String? = "hsm-config/user.pin"
+    public var pinEnvironment: String?
+    /// PKCS#11 sessions (and HSM worker threads); 0 means one per CPU.
+    public var hsmSessions = 0
+    public var database = "var/sigillo.sqlite"
+    /// The public URL clients and certificates use (CRL, OCSP).
+    public var publicBaseURL = "https://127.0.0.1:8443"
+
+    public init() {}
+
+    /// Reads `path` if it exists (a missing default file is fine), then applies the environment.
+    public static func load(path: String?, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> ServerConfiguration {
+        var configuration = ServerConfiguration()
+        if let path {
+            guard let data = FileManager.default.contents(atPath: path) else {
+                throw ConfigurationError("configuration file \(path) cannot be read")
+            }
+            do {
+                configuration = try JSONDecoder().decode(ServerConfiguration.self, from: data)
+            } catch {
+                throw ConfigurationError("configuration file \(path) is not valid: \(error)")
+            }
+        }
+        try configuration.apply(environment: environment)
+        return configuration
+    }
+
+    mutating func apply(environment: [String: String]) throws {
+        func int(_ name: String) throws -> Int? {
+            guard let text = environment[name] else { return nil }
+            guard let value = Int(text) else { throw ConfigurationError("\(name) must be a number, got '\(text)'") }
+            return value
+        }
+        if let value = environment["SIGILLO_HOST"] { self.host = value }
+        if let value = try int("SIGILLO_PORT") { self.port = value }
+        if let value = environment["SIGILLO_TLS_CERTIFICATE"] { self.tlsCertificate = value }
+        if let value = environment["SIGILLO_TLS_KEY"] { self.tlsKey = value }
+        if let value = environment["SIGILLO_PKCS11_MODULE"] { self.pkcs11Module = value }
+        if let value = environment["SIGILLO_TOKEN"] { self.token = value }
+        if let value = environment["SIGILLO_PIN_FILE"] { self.pinFile = value }
+        if let value = environment["SIGILLO_PIN_ENV"] { self.pinEnvironment = value }
+        if let value = try int("SIGILLO_HSM_SESSIONS") { self.hsmSessions = value }
+        if let value = environment["SIGILLO_DATABASE"] { self.database = value }
+        if let value = environment["SIGILLO_PUBLIC_URL"] { self.publicBaseURL = value }
+    }
+
+    /// The token configuration: a `pkcs11:` URI or a label, with the module and PIN source configured here.
+    public func tokenConfiguration() throws -> TokenConfiguration {
+        let sessions = self.hsmSessions > 0 ? self.hsmSessions : ProcessInfo.processInfo.activeProcessorCount
+        let pin: PINSource? = self.pinEnvironment.map { .environment($0) } ?? self.pinFile.map { .file($0) }
+        if self.token.hasPrefix("pkcs11:") {
+            return try TokenConfiguration(uri: self.token, modulePath: self.pkcs11Module, pin: pin, sessions: sessions)
+        }
+        guard let pin else { throw ConfigurationError("no PIN source: set pinFile or pinEnvironment") }
+        return TokenConfiguration(modulePath: self.pkcs11Module, tokenLabel: self.token, pin: pin, sessions: sessions)
+    }
+}
+
+public struct ConfigurationError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}

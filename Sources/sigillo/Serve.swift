@@ -1,0 +1,35 @@
+import ArgumentParser
+import Foundation
+import Hummingbird
+import Logging
+import PKCS11
+import SigilloServer
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run the signing server (HTTPS).")
+
+    @Option(help: "JSON configuration file; SIGILLO_* environment variables override it.")
+    var config: String?
+
+    @Option(help: "Log level (trace, debug, info, notice, warning, error).")
+    var logLevel: String = "info"
+
+    func run() async throws {
+        var logger = Logger(label: "sigillo")
+        logger.logLevel = Logger.Level(rawValue: self.logLevel) ?? .info
+        let configuration = try ServerConfiguration.load(path: self.config)
+        let tokenConfiguration = try configuration.tokenConfiguration()
+        let token: Token
+        do {
+            token = try Token.open(tokenConfiguration)
+        } catch {
+            logger.critical("cannot open the token", metadata: ["error": "\(error)"])
+            throw ExitCode(3)
+        }
+        defer { token.close() }
+        logger.info("token open", metadata: ["label": "\(tokenConfiguration.tokenLabel)", "sessions": "\(token.sessionCount)"])
+        let app = try SigilloApplication.make(configuration: configuration, token: token, logger: logger)
+        try await app.runService()
+        logger.info("stopped")
+    }
+}

@@ -1,0 +1,10 @@
+import ArgumentParser
+
+@main
+struct Sigillo: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sigillo",
+        abstract: "Sigillo remote signing server, its administration and its client.",
+        subcommands: [Serve.self, HSM.self, Bench.self]
+    )
+}

@@ -1,0 +1,53 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOSSL
+import SigilloTestSupport
+import Testing
+
+@Suite("Server: TLS listener and health")
+struct HealthTests {
+    @Test("ready over TLS when the token answers; unknown routes are JSON 404s")
+    func readyAndNotFound() async throws {
+        let fixture = try TestToken()
+        try await LiveServer.with(fixture) { server in
+            let ready = try await server.client.execute(HTTPClientRequest(url: server.baseURL + "/health/ready"), timeout: .seconds(10))
+            #expect(ready.status == .ok)
+            let body = String(buffer: try await ready.body.collect(upTo: 1 << 16))
+            #expect(body.contains("\"token\":\"ok\""))
+            let live = try await server.client.execute(HTTPClientRequest(url: server.baseURL + "/health/live"), timeout: .seconds(10))
+            #expect(live.status == .ok)
+            let missing = try await server.client.execute(HTTPClientRequest(url: server.baseURL + "/no/such/route"), timeout: .seconds(10))
+            #expect(missing.status == .notFound)
+            #expect(missing.headers.first(name: "content-type") == "application/json")
+            let error = try JSONSerialization.jsonObject(with: Data(buffer: try await missing.body.collect(upTo: 1 << 16))) as? [String: String]
+            #expect(error?["error"] == "not_found")
+        }
+    }
+
+    @Test("not ready when the token pool is gone")
+    func notReady() async throws {
+        let fixture = try TestToken()
+        try await LiveServer.with(fixture) { server in
+            fixture.token.close()
+            let ready = try await server.client.execute(HTTPClientRequest(url: server.baseURL + "/health/ready"), timeout: .seconds(10))
+            #expect(ready.status == .serviceUnavailable)
+        }
+    }
+
+    @Test("TLS 1.1 and plain HTTP are refused; a client that does not trust the CA is refused")
+    func tlsOnly() async throws {
+        let fixture = try TestToken()
+        try await LiveServer.with(fixture) { server in
+            let ca = server.directory.appendingPathComponent("tls-ca.pem").path
+            let old = try run("curl", ["-s", "-o", "/dev/null", "--cacert", ca, "--tls-max", "1.1", server.baseURL + "/health"])
+            #expect(old.status != 0)
+            let modern = try run("curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", "--cacert", ca, "--tlsv1.2", server.baseURL + "/health"])
+            #expect(modern.output == "200")
+            let plain = try run("curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", "http://127.0.0.1:\(server.port)/health"])
+            #expect(plain.output != "200")
+            let untrusted = try run("curl", ["-s", "-o", "/dev/null", server.baseURL + "/health"])
+            #expect(untrusted.status == 60, "curl must refuse an untrusted certificate: \(untrusted.status)")
+        }
+    }
+}

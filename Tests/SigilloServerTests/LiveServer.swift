@@ -1,0 +1,67 @@
+import AsyncHTTPClient
+import Foundation
+import Hummingbird
+import Logging
+import NIOCore
+import NIOSSL
+import PKCS11
+import SigilloServer
+import SigilloTestSupport
+
+/// A real Sigillo server on a loopback port with its own TLS certificates, token and folder, and an HTTPS
+/// client that trusts only that server's CA.
+struct LiveServer {
+    let port: Int
+    let client: HTTPClient
+    let directory: URL
+
+    var baseURL: String { "https://127.0.0.1:\(self.port)" }
+
+    /// Makes dev certificates with the project's own script (the one `make run` uses).
+    static func makeCertificates(in directory: URL) throws {
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("certs/dev-certs.sh").path
+        let result = try run("/bin/sh", [script, directory.path])
+        guard result.status == 0 else { throw ConfigurationError("dev-certs.sh failed: \(result.output)") }
+    }
+
+    static func clientTLS(trusting ca: String) -> TLSConfiguration {
+        var tls = TLSConfiguration.makeClientConfiguration()
+        tls.trustRoots = .file(ca)
+        return tls
+    }
+
+    /// Starts the server, runs `body`, then shuts the server down gracefully.
+    static func with<T: Sendable>(_ fixture: TestToken, _ body: @Sendable (LiveServer) async throws -> T) async throws -> T {
+        let directory = fixture.directory.appendingPathComponent("server")
+        try self.makeCertificates(in: directory)
+        var configuration = ServerConfiguration()
+        configuration.port = 0
+        configuration.tlsCertificate = directory.appendingPathComponent("server.pem").path
+        configuration.tlsKey = directory.appendingPathComponent("server-key.pem").path
+        configuration.database = directory.appendingPathComponent("sigillo.sqlite").path
+        var logger = Logger(label: "test-server")
+        logger.logLevel = .warning
+        let (portStream, portContinuation) = AsyncStream.makeStream(of: Int.self)
+        let app = try SigilloApplication.make(configuration: configuration, token: fixture.token, logger: logger) { channel in
+            portContinuation.yield(channel.localAddress?.port ?? 0)
+            portContinuation.finish()
+        }
+        let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(tlsConfiguration: self.clientTLS(trusting: directory.appendingPathComponent("tls-ca.pem").path)))
+        return try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await app.run() }
+            var iterator = portStream.makeAsyncIterator()
+            guard let port = await iterator.next() else { throw ConfigurationError("server did not start") }
+            do {
+                let result = try await body(LiveServer(port: port, client: client, directory: directory))
+                try await client.shutdown()
+                group.cancelAll()
+                return result
+            } catch {
+                try? await client.shutdown()
+                group.cancelAll()
+                throw error
+            }
+        }
+    }
+}
