@@ -152,7 +152,7 @@ public struct CertificateAuthority: Sendable {
         let end = try Self.adding(years: validityYears, to: start)
         let baseURL = try Self.normalizedBaseURL(publicBaseURL)
 
-        let subject = try DistinguishedName([
+        let subject = DistinguishedName([
             RelativeDistinguishedName(try .init(type: .RDNAttributeType.countryName, printableString: "IT")),
             RelativeDistinguishedName(.init(type: Self.givenNameOID, utf8String: holder.givenName)),
             RelativeDistinguishedName(.init(type: Self.surnameOID, utf8String: holder.surname)),
