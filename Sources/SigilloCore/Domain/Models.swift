@@ -1,0 +1,174 @@
+import Foundation
+import PKCS11
+
+/// Where a holder is in their life with the service.
+public enum HolderState: String, Sendable, Codable, CaseIterable {
+    /// Created by an operator; no invitation yet.
+    case created
+    /// An activation invitation was issued.
+    case invited
+    /// Activated: password, OTP device, key and certificate in place.
+    case active
+    case suspended
+    case revoked
+}
+
+/// A natural person who signs. Email and mobile number belong to one holder only.
+public struct Holder: Sendable, Equatable, Codable {
+    public var id: String
+    public var username: String?
+    public var givenName: String
+    public var surname: String
+    /// Italian fiscal code (codice fiscale), upper case.
+    public var fiscalCode: String
+    public var email: String
+    /// E.164 mobile number (+39...).
+    public var mobile: String
+    public var state: HolderState
+    public var passwordHash: String?
+    public var createdAt: Date
+
+    public init(id: String, username: String? = nil, givenName: String, surname: String, fiscalCode: String, email: String, mobile: String, state: HolderState = .created, passwordHash: String? = nil, createdAt: Date) {
+        self.id = id
+        self.username = username
+        self.givenName = givenName
+        self.surname = surname
+        self.fiscalCode = fiscalCode
+        self.email = email
+        self.mobile = mobile
+        self.state = state
+        self.passwordHash = passwordHash
+        self.createdAt = createdAt
+    }
+}
+
+/// An activation invitation. Only the SHA-256 of its code is stored.
+public struct Invitation: Sendable, Equatable {
+    public var codeHash: [UInt8]
+    public var holderID: String
+    public var createdAt: Date
+    public var expiresAt: Date
+    public var usedAt: Date?
+    /// The OTP device being bound during activation, before it is proven.
+    public var pendingDevice: OTPDevice?
+}
+
+public enum OTPKind: String, Sendable, Codable, CaseIterable {
+    /// Phone app, RFC 6238.
+    case totp
+    /// Hardware display token, RFC 4226.
+    case hotp
+    /// A code sent by SMS to the registered mobile number.
+    case sms
+}
+
+/// An OTP device bound to a holder. `secret` is the shared seed (empty for SMS).
+public struct OTPDevice: Sendable, Equatable {
+    public var id: String
+    public var holderID: String
+    public var kind: OTPKind
+    public var secret: [UInt8]
+    public var algorithm: OTPAlgorithm
+    public var digits: Int
+    public var period: Int
+    /// HOTP: the next counter expected. TOTP: unused.
+    public var counter: UInt64
+    /// TOTP: the last time step accepted (replay protection). HOTP: unused.
+    public var lastStep: UInt64
+    /// Hardware token serial number.
+    public var serial: String?
+    public var active: Bool
+
+    public init(id: String, holderID: String, kind: OTPKind, secret: [UInt8], algorithm: OTPAlgorithm = .sha1, digits: Int = 6, period: Int = 30, counter: UInt64 = 0, lastStep: UInt64 = 0, serial: String? = nil, active: Bool = true) {
+        self.id = id
+        self.holderID = holderID
+        self.kind = kind
+        self.secret = secret
+        self.algorithm = algorithm
+        self.digits = digits
+        self.period = period
+        self.counter = counter
+        self.lastStep = lastStep
+        self.serial = serial
+        self.active = active
+    }
+}
+
+public enum CredentialStatus: String, Sendable, Codable {
+    case active
+    case suspended
+    case revoked
+}
+
+/// A signing credential: a key pair in the token and its certificate.
+public struct Credential: Sendable, Equatable {
+    public var id: String
+    public var holderID: String
+    public var keyAlgorithm: KeyAlgorithm
+    /// `CKA_ID` of the key pair in the token.
+    public var tokenKeyID: String
+    public var certificateDER: [UInt8]
+    public var serialNumber: String
+    public var notBefore: Date
+    public var notAfter: Date
+    public var status: CredentialStatus
+    /// Most signatures one authorization may allow.
+    public var multisign: Int
+    public var passwordFailures: Int
+    public var otpFailures: Int
+
+    /// Locked after too many wrong passwords (CSC "PIN locked").
+    public var pinLocked: Bool { self.passwordFailures >= Lockout.limit }
+    /// Locked after too many wrong OTPs.
+    public var otpLocked: Bool { self.otpFailures >= Lockout.limit }
+}
+
+/// Consecutive failures that lock a credential.
+public enum Lockout {
+    public static let limit = 5
+}
+
+/// What kind of authentication failed.
+public enum FailureKind: String, Sendable {
+    case password
+    case otp
+}
+
+/// A stored Signature Activation Data. Only the SHA-256 of the SAD itself is kept.
+public struct SADRecord: Sendable, Equatable {
+    public var idHash: [UInt8]
+    public var holderID: String
+    public var credentialID: String
+    public var hashAlgorithm: HashAlgorithm
+    /// The exact digests authorized.
+    public var hashes: [[UInt8]]
+    public var numSignatures: Int
+    public var used: Int
+    public var expiresAt: Date
+}
+
+/// One audited event (no secrets in any field).
+public struct AuditEvent: Sendable, Equatable {
+    public var actor: String
+    public var action: String
+    public var target: String
+    public var outcome: String
+    public var details: String
+
+    public init(actor: String, action: String, target: String, outcome: String, details: String = "") {
+        self.actor = actor
+        self.action = action
+        self.target = target
+        self.outcome = outcome
+        self.details = details
+    }
+}
+
+/// An audit event as stored: its place in the hash chain.
+public struct AuditRecord: Sendable, Equatable {
+    public var sequence: Int64
+    public var time: Date
+    public var event: AuditEvent
+    public var previousHash: String
+    public var hash: String
+}

@@ -1,0 +1,49 @@
+import Foundation
+
+/// A message for a holder (an SMS code, later mail).
+public struct OutgoingMessage: Sendable, Equatable, Codable {
+    public var channel: String
+    public var recipient: String
+    public var body: String
+    public var createdAt: Date
+
+    public init(channel: String, recipient: String, body: String, createdAt: Date) {
+        self.channel = channel
+        self.recipient = recipient
+        self.body = body
+        self.createdAt = createdAt
+    }
+}
+
+/// Sends messages to holders. A real SMS gateway is an adapter implementing this.
+public protocol Notifier: Sendable {
+    func send(_ message: OutgoingMessage) async throws
+}
+
+/// The development notifier: messages go to the store's outbox table and, one JSON line each, to a file
+/// a developer can `tail -f`. Never used for production traffic.
+public struct OutboxNotifier: Notifier {
+    let store: any Store
+    let file: String?
+
+    public init(store: any Store, file: String?) {
+        self.store = store
+        self.file = file
+    }
+
+    public func send(_ message: OutgoingMessage) async throws {
+        try await self.store.enqueueMessage(message)
+        guard let file = self.file else { return }
+        let encoder = JSONEncoder()
+        encoder.dateEncodingStrategy = .iso8601
+        var line = try encoder.encode(message)
+        line.append(0x0A)
+        if !FileManager.default.fileExists(atPath: file) {
+            FileManager.default.createFile(atPath: file, contents: nil, attributes: [.posixPermissions: 0o600])
+        }
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: file))
+        defer { try? handle.close() }
+        try handle.seekToEnd()
+        try handle.write(contentsOf: line)
+    }
+}

@@ -1,0 +1,60 @@
+import Crypto
+import Dispatch
+import Foundation
+
+/// The service's clock, injectable so tests can move through months and years in milliseconds.
+public struct ServiceClock: Sendable {
+    public let now: @Sendable () -> Date
+
+    public init(now: @escaping @Sendable () -> Date) {
+        self.now = now
+    }
+
+    public static let system = ServiceClock { Date() }
+}
+
+/// A fixed set of serial queues for blocking CPU work (Argon2id): never the cooperative pool, and at most
+/// one job per CPU at a time so a burst of logins cannot exhaust memory.
+public final class BlockingExecutor: Sendable {
+    private let queues: [DispatchQueue]
+    private let next = NextIndex()
+
+    public init(width: Int = ProcessInfo.processInfo.activeProcessorCount, label: String = "sigillo.blocking") {
+        self.queues = (0..<max(1, width)).map { DispatchQueue(label: "\(label).\($0)") }
+    }
+
+    /// Runs `body` on one of the queues and returns its result to the suspended caller.
+    public func run<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        let queue = self.queues[self.next.claimWrapping(modulo: self.queues.count)]
+        return try await withCheckedThrowingContinuation { continuation in
+            queue.async { continuation.resume(with: Result { try body() }) }
+        }
+    }
+}
+
+extension NextIndex {
+    /// The next index modulo `count` (round robin).
+    func claimWrapping(modulo count: Int) -> Int {
+        (self.claim(below: Int.max) ?? 0) % count
+    }
+}
+
+/// Random tokens and their stored digests.
+enum Secrets {
+    /// `count` random bytes from the system CSPRNG.
+    static func randomBytes(_ count: Int) -> [UInt8] {
+        var generator = SystemRandomNumberGenerator()
+        return (0..<count).map { _ in UInt8.random(in: .min ... .max, using: &generator) }
+    }
+
+    /// An unguessable URL-safe token (base64url, no padding) of `count` random bytes.
+    static func token(bytes count: Int = 32) -> String {
+        Data(self.randomBytes(count)).base64EncodedString()
+            .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
+    }
+
+    /// What the store keeps instead of a secret token: its SHA-256.
+    static func digest(_ text: String) -> [UInt8] {
+        Array(SHA256.hash(data: Data(text.utf8)))
+    }
+}

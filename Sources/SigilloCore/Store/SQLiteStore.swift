@@ -1,0 +1,454 @@
+import Crypto
+import Foundation
+import GRDB
+import PKCS11
+
+/// The embedded store: SQLite through GRDB, WAL mode, versioned migrations.
+///
+/// GRDB runs every access on its own dispatch queues (never on the cooperative pool), serialises writes and
+/// wraps each `write` in a transaction.
+public final class SQLiteStore: Store {
+    private let database: DatabasePool
+
+    /// Opens (creating if needed) the database at `path` and migrates it to the current schema.
+    public init(path: String) throws {
+        let directory = URL(fileURLWithPath: path).deletingLastPathComponent()
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        var configuration = Configuration()
+        configuration.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA foreign_keys = ON")
+        }
+        configuration.busyMode = .timeout(10)
+        self.database = try DatabasePool(path: path, configuration: configuration)
+        try Self.migrator.migrate(self.database)
+    }
+
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1: holders, credentials, OTP, SAD, audit") { db in
+            try db.execute(sql: """
+                CREATE TABLE holders (
+                    id TEXT PRIMARY KEY,
+                    username TEXT UNIQUE,
+                    given_name TEXT NOT NULL,
+                    surname TEXT NOT NULL,
+                    fiscal_code TEXT NOT NULL UNIQUE,
+                    email TEXT NOT NULL UNIQUE,
+                    mobile TEXT NOT NULL UNIQUE,
+                    state TEXT NOT NULL,
+                    password_hash TEXT,
+                    created_at INTEGER NOT NULL
+                );
+                CREATE TABLE invitations (
+                    code_hash BLOB PRIMARY KEY,
+                    holder_id TEXT NOT NULL REFERENCES holders(id),
+                    created_at INTEGER NOT NULL,
+                    expires_at INTEGER NOT NULL,
+                    used_at INTEGER,
+                    pending_device_kind TEXT,
+                    pending_device_secret BLOB,
+                    pending_device_algorithm TEXT,
+                    pending_device_digits INTEGER,
+                    pending_device_serial TEXT,
+                    pending_device_counter INTEGER
+                );
+                CREATE TABLE otp_devices (
+                    id TEXT PRIMARY KEY,
+                    holder_id TEXT NOT NULL REFERENCES holders(id),
+                    kind TEXT NOT NULL,
+                    secret BLOB NOT NULL,
+                    algorithm TEXT NOT NULL,
+                    digits INTEGER NOT NULL,
+                    period INTEGER NOT NULL,
+                    counter INTEGER NOT NULL DEFAULT 0,
+                    last_step INTEGER NOT NULL DEFAULT 0,
+                    serial TEXT UNIQUE,
+                    active INTEGER NOT NULL
+                );
+                CREATE INDEX otp_devices_holder ON otp_devices(holder_id, active);
+                CREATE TABLE sms_codes (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    holder_id TEXT NOT NULL REFERENCES holders(id),
+                    code_hash BLOB NOT NULL,
+                    expires_at INTEGER NOT NULL,
+                    used_at INTEGER
+                );
+                CREATE TABLE credentials (
+                    id TEXT PRIMARY KEY,
+                    holder_id TEXT NOT NULL REFERENCES holders(id),
+                    key_algorithm TEXT NOT NULL,
+                    token_key_id TEXT NOT NULL UNIQUE,
+                    certificate BLOB NOT NULL,
+                    serial_number TEXT NOT NULL UNIQUE,
+                    not_before INTEGER NOT NULL,
+                    not_after INTEGER NOT NULL,
+                    status TEXT NOT NULL,
+                    multisign INTEGER NOT NULL,
+                    password_failures INTEGER NOT NULL DEFAULT 0,
+                    otp_failures INTEGER NOT NULL DEFAULT 0
+                );
+                CREATE INDEX credentials_holder ON credentials(holder_id);
+                CREATE TABLE sads (
+                    id_hash BLOB PRIMARY KEY,
+                    holder_id TEXT NOT NULL REFERENCES holders(id),
+                    credential_id TEXT NOT NULL REFERENCES credentials(id),
+                    hash_algorithm TEXT NOT NULL,
+                    hashes BLOB NOT NULL,
+                    num_signatures INTEGER NOT NULL,
+                    used INTEGER NOT NULL DEFAULT 0,
+                    expires_at INTEGER NOT NULL
+                );
+                CREATE INDEX sads_credential ON sads(credential_id);
+                CREATE TABLE outbox (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    channel TEXT NOT NULL,
+                    recipient TEXT NOT NULL,
+                    body TEXT NOT NULL,
+                    created_at INTEGER NOT NULL,
+                    sent_at INTEGER
+                );
+                CREATE TABLE audit_events (
+                    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                    time INTEGER NOT NULL,
+                    actor TEXT NOT NULL,
+                    action TEXT NOT NULL,
+                    target TEXT NOT NULL,
+                    outcome TEXT NOT NULL,
+                    details TEXT NOT NULL,
+                    prev_hash TEXT NOT NULL,
+                    hash TEXT NOT NULL
+                );
+                """)
+        }
+        return migrator
+    }
+
+    // MARK: Holders
+
+    public func createHolder(_ holder: Holder) async throws {
+        try await self.write { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO holders (id, username, given_name, surname, fiscal_code, email, mobile, state, password_hash, created_at)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """,
+                arguments: [holder.id, holder.username, holder.givenName, holder.surname, holder.fiscalCode, holder.email, holder.mobile,
+                            holder.state.rawValue, holder.passwordHash, Self.seconds(holder.createdAt)])
+        }
+    }
+
+    public func holder(id: String) async throws -> Holder? {
+        try await self.database.read { db in try Row.fetchOne(db, sql: "SELECT * FROM holders WHERE id = ?", arguments: [id]).map(Self.holder) }
+    }
+
+    public func holder(username: String) async throws -> Holder? {
+        try await self.database.read { db in try Row.fetchOne(db, sql: "SELECT * FROM holders WHERE username = ?", arguments: [username]).map(Self.holder) }
+    }
+
+    public func setHolderState(id: String, state: HolderState) async throws {
+        try await self.write { db in
+            try db.execute(sql: "UPDATE holders SET state = ? WHERE id = ?", arguments: [state.rawValue, id])
+            guard db.changesCount == 1 else { throw SigilloError(.notFound, "no holder \(id)") }
+        }
+    }
+
+    public func createInvitation(_ invitation: Invitation) async throws {
+        try await self.write { db in
+            try db.execute(
+                sql: "INSERT INTO invitations (code_hash, holder_id, created_at, expires_at) VALUES (?, ?, ?, ?)",
+                arguments: [Data(invitation.codeHash), invitation.holderID, Self.seconds(invitation.createdAt), Self.seconds(invitation.expiresAt)])
+        }
+    }
+
+    public func invitation(codeHash: [UInt8]) async throws -> Invitation? {
+        try await self.database.read { db in
+            guard let row = try Row.fetchOne(db, sql: "SELECT * FROM invitations WHERE code_hash = ?", arguments: [Data(codeHash)]) else { return nil }
+            var pending: OTPDevice?
+            if let kind = (row["pending_device_kind"] as String?).flatMap(OTPKind.init(rawValue:)) {
+                pending = OTPDevice(
+                    id: "pending", holderID: row["holder_id"], kind: kind, secret: [UInt8](row["pending_device_secret"] as Data? ?? Data()),
+                    algorithm: OTPAlgorithm(rawValue: row["pending_device_algorithm"] ?? "SHA1") ?? .sha1, digits: row["pending_device_digits"] ?? 6,
+                    counter: UInt64(row["pending_device_counter"] as Int64? ?? 0), serial: row["pending_device_serial"])
+            }
+            return Invitation(
+                codeHash: codeHash, holderID: row["holder_id"], createdAt: Self.date(row["created_at"]), expiresAt: Self.date(row["expires_at"]),
+                usedAt: (row["used_at"] as Int64?).map(Self.date), pendingDevice: pending)
+        }
+    }
+
+    public func setPendingDevice(codeHash: [UInt8], device: OTPDevice?) async throws {
+        try await self.write { db in
+            try db.execute(
+                sql: """
+                    UPDATE invitations SET pending_device_kind = ?, pending_device_secret = ?, pending_device_algorithm = ?,
+                        pending_device_digits = ?, pending_device_serial = ?, pending_device_counter = ?
+                    WHERE code_hash = ? AND used_at IS NULL
+                    """,
+                arguments: [device?.kind.rawValue, device.map { Data($0.secret) }, device?.algorithm.rawValue, device?.digits, device?.serial,
+                            device.map { Int64($0.counter) }, Data(codeHash)])
+            guard db.changesCount == 1 else { throw SigilloError(.invitationUsed, "this invitation was already used") }
+        }
+    }
+
+    public func completeActivation(codeHash: [UInt8], at time: Date, username: String, passwordHash: String, device: OTPDevice, credential: Credential) async throws {
+        try await self.write { db in
+            try db.execute(sql: "UPDATE invitations SET used_at = ? WHERE code_hash = ? AND used_at IS NULL", arguments: [Self.seconds(time), Data(codeHash)])
+            guard db.changesCount == 1 else { throw SigilloError(.invitationUsed, "this invitation was already used") }
+            try db.execute(
+                sql: "UPDATE holders SET username = ?, password_hash = ?, state = ? WHERE id = ?",
+                arguments: [username, passwordHash, HolderState.active.rawValue, device.holderID])
+            try db.execute(sql: "UPDATE otp_devices SET active = 0 WHERE holder_id = ?", arguments: [device.holderID])
+            try Self.insert(device: device, db: db)
+            try Self.insert(credential: credential, db: db)
+        }
+    }
+
+    // MARK: Credentials
+
+    public func credential(id: String) async throws -> Credential? {
+        try await self.database.read { db in try Row.fetchOne(db, sql: "SELECT * FROM credentials WHERE id = ?", arguments: [id]).map(Self.credential) }
+    }
+
+    public func credentials(holderID: String) async throws -> [Credential] {
+        try await self.database.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM credentials WHERE holder_id = ? ORDER BY not_before, id", arguments: [holderID]).map(Self.credential)
+        }
+    }
+
+    public func setCredentialStatus(id: String, status: CredentialStatus) async throws {
+        try await self.write { db in
+            try db.execute(sql: "UPDATE credentials SET status = ? WHERE id = ?", arguments: [status.rawValue, id])
+            guard db.changesCount == 1 else { throw SigilloError(.notFound, "no credential \(id)") }
+        }
+    }
+
+    public func recordFailure(credentialID: String, kind: FailureKind) async throws -> Int {
+        let column = kind == .password ? "password_failures" : "otp_failures"
+        return try await self.write { db in
+            try db.execute(sql: "UPDATE credentials SET \(column) = \(column) + 1 WHERE id = ?", arguments: [credentialID])
+            return try Int.fetchOne(db, sql: "SELECT \(column) FROM credentials WHERE id = ?", arguments: [credentialID]) ?? 0
+        }
+    }
+
+    public func resetFailures(credentialID: String) async throws {
+        try await self.write { db in
+            try db.execute(sql: "UPDATE credentials SET password_failures = 0, otp_failures = 0 WHERE id = ?", arguments: [credentialID])
+        }
+    }
+
+    // MARK: OTP
+
+    public func activeOTPDevice(holderID: String) async throws -> OTPDevice? {
+        try await self.database.read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM otp_devices WHERE holder_id = ? AND active = 1", arguments: [holderID]).map(Self.device)
+        }
+    }
+
+    public func advanceTOTP(deviceID: String, to step: UInt64) async throws -> Bool {
+        try await self.write { db in
+            try db.execute(sql: "UPDATE otp_devices SET last_step = ? WHERE id = ? AND active = 1 AND last_step < ?", arguments: [Int64(step), deviceID, Int64(step)])
+            return db.changesCount == 1
+        }
+    }
+
+    public func advanceHOTP(deviceID: String, from expected: UInt64, to next: UInt64) async throws -> Bool {
+        try await self.write { db in
+            try db.execute(sql: "UPDATE otp_devices SET counter = ? WHERE id = ? AND active = 1 AND counter = ?", arguments: [Int64(next), deviceID, Int64(expected)])
+            return db.changesCount == 1
+        }
+    }
+
+    public func storeSMSCode(holderID: String, codeHash: [UInt8], expiresAt: Date) async throws {
+        try await self.write { db in
+            // A new code replaces any earlier one.
+            try db.execute(sql: "DELETE FROM sms_codes WHERE holder_id = ?", arguments: [holderID])
+            try db.execute(sql: "INSERT INTO sms_codes (holder_id, code_hash, expires_at) VALUES (?, ?, ?)", arguments: [holderID, Data(codeHash), Self.seconds(expiresAt)])
+        }
+    }
+
+    public func consumeSMSCode(holderID: String, codeHash: [UInt8], now: Date) async throws -> Bool {
+        try await self.write { db in
+            try db.execute(
+                sql: "UPDATE sms_codes SET used_at = ? WHERE holder_id = ? AND code_hash = ? AND used_at IS NULL AND expires_at > ?",
+                arguments: [Self.seconds(now), holderID, Data(codeHash), Self.seconds(now)])
+            return db.changesCount == 1
+        }
+    }
+
+    // MARK: SADs
+
+    public func insertSAD(_ sad: SADRecord) async throws {
+        try await self.write { db in
+            try db.execute(
+                sql: "INSERT INTO sads (id_hash, holder_id, credential_id, hash_algorithm, hashes, num_signatures, used, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                arguments: [Data(sad.idHash), sad.holderID, sad.credentialID, sad.hashAlgorithm.rawValue, Data(sad.hashes.joined()), sad.numSignatures, sad.used,
+                            Self.milliseconds(sad.expiresAt)])
+        }
+    }
+
+    public func sad(idHash: [UInt8]) async throws -> SADRecord? {
+        try await self.database.read { db in
+            guard let row = try Row.fetchOne(db, sql: "SELECT * FROM sads WHERE id_hash = ?", arguments: [Data(idHash)]) else { return nil }
+            guard let algorithm = HashAlgorithm(rawValue: row["hash_algorithm"]) else { return nil }
+            let blob = [UInt8](row["hashes"] as Data)
+            let hashes = stride(from: 0, to: blob.count, by: algorithm.digestLength).map { Array(blob[$0..<min($0 + algorithm.digestLength, blob.count)]) }
+            return SADRecord(
+                idHash: idHash, holderID: row["holder_id"], credentialID: row["credential_id"], hashAlgorithm: algorithm, hashes: hashes,
+                numSignatures: row["num_signatures"], used: row["used"], expiresAt: Date(timeIntervalSince1970: Double(row["expires_at"] as Int64) / 1000))
+        }
+    }
+
+    public func consumeSAD(idHash: [UInt8], count: Int, now: Date) async throws -> Bool {
+        try await self.write { db in
+            try db.execute(
+                sql: "UPDATE sads SET used = used + ? WHERE id_hash = ? AND used + ? <= num_signatures AND expires_at > ?",
+                arguments: [count, Data(idHash), count, Self.milliseconds(now)])
+            return db.changesCount == 1
+        }
+    }
+
+    public func refundSAD(idHash: [UInt8], count: Int) async throws {
+        try await self.write { db in
+            try db.execute(sql: "UPDATE sads SET used = MAX(used - ?, 0) WHERE id_hash = ?", arguments: [count, Data(idHash)])
+        }
+    }
+
+    public func extendSAD(idHash: [UInt8], expiresAt: Date, now: Date) async throws -> Bool {
+        try await self.write { db in
+            try db.execute(
+                sql: "UPDATE sads SET expires_at = ? WHERE id_hash = ? AND expires_at > ? AND used < num_signatures",
+                arguments: [Self.milliseconds(expiresAt), Data(idHash), Self.milliseconds(now)])
+            return db.changesCount == 1
+        }
+    }
+
+    public func deleteSADs(credentialID: String) async throws {
+        try await self.write { db in try db.execute(sql: "DELETE FROM sads WHERE credential_id = ?", arguments: [credentialID]) }
+    }
+
+    // MARK: Outbox
+
+    public func enqueueMessage(_ message: OutgoingMessage) async throws {
+        try await self.write { db in
+            try db.execute(
+                sql: "INSERT INTO outbox (channel, recipient, body, created_at) VALUES (?, ?, ?, ?)",
+                arguments: [message.channel, message.recipient, message.body, Self.seconds(message.createdAt)])
+        }
+    }
+
+    public func pendingMessages() async throws -> [OutgoingMessage] {
+        try await self.database.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM outbox WHERE sent_at IS NULL ORDER BY id").map {
+                OutgoingMessage(channel: $0["channel"], recipient: $0["recipient"], body: $0["body"], createdAt: Self.date($0["created_at"]))
+            }
+        }
+    }
+
+    // MARK: Audit
+
+    public func audit(_ event: AuditEvent, at time: Date) async throws {
+        try await self.write { db in
+            let previous = try String.fetchOne(db, sql: "SELECT hash FROM audit_events ORDER BY seq DESC LIMIT 1") ?? AuditChain.genesis
+            let seconds = Self.seconds(time)
+            let hash = AuditChain.hash(previous: previous, time: seconds, event: event)
+            try db.execute(
+                sql: "INSERT INTO audit_events (time, actor, action, target, outcome, details, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                arguments: [seconds, event.actor, event.action, event.target, event.outcome, event.details, previous, hash])
+        }
+    }
+
+    public func auditRecords() async throws -> [AuditRecord] {
+        try await self.database.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM audit_events ORDER BY seq").map { row in
+                AuditRecord(
+                    sequence: row["seq"], time: Self.date(row["time"]),
+                    event: AuditEvent(actor: row["actor"], action: row["action"], target: row["target"], outcome: row["outcome"], details: row["details"]),
+                    previousHash: row["prev_hash"], hash: row["hash"])
+            }
+        }
+    }
+
+    // MARK: Helpers
+
+    /// Runs `body` in a write transaction, turning constraint violations into clear `conflict` errors.
+    private func write<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        do {
+            return try await self.database.write(body)
+        } catch let error as DatabaseError where error.extendedResultCode == .SQLITE_CONSTRAINT_UNIQUE || error.extendedResultCode == .SQLITE_CONSTRAINT_PRIMARYKEY {
+            let message = error.message ?? ""
+            let field = ["email", "mobile", "fiscal_code", "username", "serial", "token_key_id", "id"].first { message.contains(".\($0)") } ?? "record"
+            throw SigilloError(.conflict, "\(field.replacingOccurrences(of: "_", with: " ")) already belongs to another record")
+        }
+    }
+
+    private static func insert(device: OTPDevice, db: Database) throws {
+        try db.execute(
+            sql: "INSERT INTO otp_devices (id, holder_id, kind, secret, algorithm, digits, period, counter, last_step, serial, active) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            arguments: [device.id, device.holderID, device.kind.rawValue, Data(device.secret), device.algorithm.rawValue, device.digits, device.period,
+                        Int64(device.counter), Int64(device.lastStep), device.serial, device.active])
+    }
+
+    private static func insert(credential: Credential, db: Database) throws {
+        try db.execute(
+            sql: """
+                INSERT INTO credentials (id, holder_id, key_algorithm, token_key_id, certificate, serial_number, not_before, not_after, status, multisign,
+                    password_failures, otp_failures) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """,
+            arguments: [credential.id, credential.holderID, credential.keyAlgorithm.rawValue, credential.tokenKeyID, Data(credential.certificateDER),
+                        credential.serialNumber, Self.seconds(credential.notBefore), Self.seconds(credential.notAfter), credential.status.rawValue,
+                        credential.multisign, credential.passwordFailures, credential.otpFailures])
+    }
+
+    private static func holder(_ row: Row) -> Holder {
+        Holder(
+            id: row["id"], username: row["username"], givenName: row["given_name"], surname: row["surname"], fiscalCode: row["fiscal_code"],
+            email: row["email"], mobile: row["mobile"], state: HolderState(rawValue: row["state"]) ?? .created, passwordHash: row["password_hash"],
+            createdAt: self.date(row["created_at"]))
+    }
+
+    private static func credential(_ row: Row) -> Credential {
+        Credential(
+            id: row["id"], holderID: row["holder_id"], keyAlgorithm: KeyAlgorithm(rawValue: row["key_algorithm"]) ?? .ecP256, tokenKeyID: row["token_key_id"],
+            certificateDER: [UInt8](row["certificate"] as Data), serialNumber: row["serial_number"], notBefore: self.date(row["not_before"]),
+            notAfter: self.date(row["not_after"]), status: CredentialStatus(rawValue: row["status"]) ?? .suspended, multisign: row["multisign"],
+            passwordFailures: row["password_failures"], otpFailures: row["otp_failures"])
+    }
+
+    private static func device(_ row: Row) -> OTPDevice {
+        OTPDevice(
+            id: row["id"], holderID: row["holder_id"], kind: OTPKind(rawValue: row["kind"]) ?? .totp, secret: [UInt8](row["secret"] as Data),
+            algorithm: OTPAlgorithm(rawValue: row["algorithm"]) ?? .sha1, digits: row["digits"], period: row["period"],
+            counter: UInt64(row["counter"] as Int64), lastStep: UInt64(row["last_step"] as Int64), serial: row["serial"], active: row["active"])
+    }
+
+    static func seconds(_ date: Date) -> Int64 { Int64(date.timeIntervalSince1970.rounded(.down)) }
+    static func milliseconds(_ date: Date) -> Int64 { Int64((date.timeIntervalSince1970 * 1000).rounded(.down)) }
+    static func date(_ seconds: Int64) -> Date { Date(timeIntervalSince1970: Double(seconds)) }
+}
+
+/// The audit log's SHA-256 hash chain: each event's hash covers the previous hash and every field.
+public enum AuditChain {
+    public static let genesis = String(repeating: "0", count: 64)
+
+    public static func hash(previous: String, time: Int64, event: AuditEvent) -> String {
+        // Length-prefixed fields, so no two different events serialise the same.
+        var data = Data()
+        for field in [previous, String(time), event.actor, event.action, event.target, event.outcome, event.details] {
+            let bytes = Array(field.utf8)
+            data.append(contentsOf: withUnsafeBytes(of: UInt32(bytes.count).bigEndian) { Array($0) })
+            data.append(contentsOf: bytes)
+        }
+        return SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
+    }
+
+    /// The first record whose hash or link does not match, or nil if the chain is intact.
+    public static func firstBrokenRecord(_ records: [AuditRecord]) -> AuditRecord? {
+        var previous = self.genesis
+        for record in records {
+            let expected = self.hash(previous: previous, time: Int64(record.time.timeIntervalSince1970), event: record.event)
+            if record.previousHash != previous || record.hash != expected { return record }
+            previous = record.hash
+        }
+        return nil
+    }
+}

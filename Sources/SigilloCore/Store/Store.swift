@@ -1,0 +1,63 @@
+import Foundation
+import PKCS11
+
+/// Everything the domain keeps. SQLite (`SQLiteStore`) is the embedded default; a PostgreSQL implementation
+/// implements the same protocol with the same SQL shapes (plain tables, integer seconds, byte blobs, and
+/// compare-and-set `UPDATE`s that hold across nodes).
+///
+/// Operations that must be atomic are single methods here (consuming a SAD, completing an activation,
+/// advancing an OTP counter, counting a failure), so no caller can interleave half of one.
+public protocol Store: Sendable {
+    // Holders and activation.
+    /// - Throws: `SigilloError.conflict` naming the field when email, mobile, fiscal code or username is taken.
+    func createHolder(_ holder: Holder) async throws
+    func holder(id: String) async throws -> Holder?
+    func holder(username: String) async throws -> Holder?
+    func setHolderState(id: String, state: HolderState) async throws
+    func createInvitation(_ invitation: Invitation) async throws
+    func invitation(codeHash: [UInt8]) async throws -> Invitation?
+    func setPendingDevice(codeHash: [UInt8], device: OTPDevice?) async throws
+    /// Marks the invitation used and stores the holder's username, password hash, OTP device and credential,
+    /// all or nothing. - Throws: `invitationUsed` if another activation got there first; `conflict` for a taken username.
+    func completeActivation(codeHash: [UInt8], at time: Date, username: String, passwordHash: String, device: OTPDevice, credential: Credential) async throws
+
+    // Credentials.
+    func credential(id: String) async throws -> Credential?
+    func credentials(holderID: String) async throws -> [Credential]
+    func setCredentialStatus(id: String, status: CredentialStatus) async throws
+    /// Counts one failure and returns the new count (the credential is locked at `Lockout.limit`).
+    func recordFailure(credentialID: String, kind: FailureKind) async throws -> Int
+    /// Clears both failure counters (successful authentication, or an operator's unlock).
+    func resetFailures(credentialID: String) async throws
+
+    // OTP devices.
+    func activeOTPDevice(holderID: String) async throws -> OTPDevice?
+    /// Records TOTP step `step` as used if it is newer than the last one; false means replay.
+    func advanceTOTP(deviceID: String, to step: UInt64) async throws -> Bool
+    /// Moves the HOTP counter from `expected` to `next`; false if another request moved it first.
+    func advanceHOTP(deviceID: String, from expected: UInt64, to next: UInt64) async throws -> Bool
+    func storeSMSCode(holderID: String, codeHash: [UInt8], expiresAt: Date) async throws
+    /// Consumes an unexpired, unused SMS code; false if there is none matching.
+    func consumeSMSCode(holderID: String, codeHash: [UInt8], now: Date) async throws -> Bool
+
+    // SADs.
+    func insertSAD(_ sad: SADRecord) async throws
+    func sad(idHash: [UInt8]) async throws -> SADRecord?
+    /// Spends `count` signatures of the SAD if it is unexpired and has that many left; false otherwise.
+    func consumeSAD(idHash: [UInt8], count: Int, now: Date) async throws -> Bool
+    /// Gives back `count` signatures that were spent but not made (the token failed).
+    func refundSAD(idHash: [UInt8], count: Int) async throws
+    /// Extends an unexpired SAD's life; false if it already expired.
+    func extendSAD(idHash: [UInt8], expiresAt: Date, now: Date) async throws -> Bool
+    /// Deletes every SAD of a credential (suspension, revocation, password reset).
+    func deleteSADs(credentialID: String) async throws
+
+    // Outgoing messages (SMS, mail) waiting for a gateway.
+    func enqueueMessage(_ message: OutgoingMessage) async throws
+    func pendingMessages() async throws -> [OutgoingMessage]
+
+    // Audit.
+    /// Appends an event to the hash chain.
+    func audit(_ event: AuditEvent, at time: Date) async throws
+    func auditRecords() async throws -> [AuditRecord]
+}

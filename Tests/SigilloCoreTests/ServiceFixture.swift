@@ -1,0 +1,106 @@
+import Foundation
+import PKCS11
+import SigilloCore
+import SigilloTestSupport
+import Synchronization
+import X509
+
+/// A clock tests move by hand.
+final class TestClock: Sendable {
+    private let current: Mutex<Date>
+    init(_ start: Date = Date()) { self.current = Mutex(start) }
+    var now: Date { self.current.withLock { $0 } }
+    func advance(_ seconds: TimeInterval) { self.current.withLock { $0 = $0.addingTimeInterval(seconds) } }
+    var serviceClock: ServiceClock { ServiceClock { [self] in self.now } }
+}
+
+/// The development notifier (outbox table and file), remembering messages so tests can read SMS codes.
+final class CapturingNotifier: Notifier {
+    private let messages = Mutex<[OutgoingMessage]>([])
+    let outbox: OutboxNotifier
+    init(outbox: OutboxNotifier) { self.outbox = outbox }
+    func send(_ message: OutgoingMessage) async throws {
+        try await self.outbox.send(message)
+        self.messages.withLock { $0.append(message) }
+    }
+    var last: OutgoingMessage? { self.messages.withLock { $0.last } }
+    var lastCode: String? { self.last.flatMap { $0.body.split(separator: " ").first(where: { $0.count == 7 && $0.hasSuffix(".") }).map { String($0.dropLast()) } } }
+}
+
+/// A fresh token, database, CA and service for one test.
+struct ServiceFixture {
+    let token: TestToken
+    let store: SQLiteStore
+    let ca: CertificateAuthority
+    let clock: TestClock
+    let notifier: CapturingNotifier
+    let service: SigningService
+    var outboxFile: String { self.token.directory.appendingPathComponent("outbox.jsonl").path }
+    var databasePath: String { self.token.directory.appendingPathComponent("sigillo.sqlite").path }
+
+    init(multisign: Int = 100) async throws {
+        self.token = try TestToken(sessions: 2)
+        self.store = try SQLiteStore(path: self.token.directory.appendingPathComponent("sigillo.sqlite").path)
+        self.clock = TestClock()
+        self.ca = try await CertificateAuthority.create(
+            token: self.token.token, name: try DistinguishedName { CountryName("IT"); OrganizationName("Sigillo Test"); CommonName("Sigillo Test CA") }, now: self.clock.now.addingTimeInterval(-60))
+        self.notifier = CapturingNotifier(outbox: OutboxNotifier(store: self.store, file: self.token.directory.appendingPathComponent("outbox.jsonl").path))
+        var settings = SigningService.Settings(publicBaseURL: "https://127.0.0.1:8443")
+        settings.defaultMultisign = multisign
+        // Cheap Argon2 parameters keep the suite fast; the production defaults are tested in PasswordTests.
+        self.service = SigningService(
+            store: self.store, signer: Signer(token: self.token.token), ca: self.ca, settings: settings, notifier: self.notifier,
+            passwords: PasswordHasher(parameters: Argon2Parameters(memoryKiB: 1024, iterations: 1, parallelism: 1)), clock: self.clock.serviceClock)
+    }
+
+    struct ActiveHolder {
+        let holder: Holder
+        let credential: Credential
+        let username: String
+        let password: String
+        let secret: [UInt8]
+    }
+
+    /// A valid codice fiscale with a random middle part.
+    static func fiscalCode() -> String {
+        let letters = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+        let months = Array("ABCDEHLMPRST")
+        var code = (0..<6).map { _ in String(letters.randomElement()!) }.joined()
+        code += String(format: "%02d", Int.random(in: 0...99)) + String(months.randomElement()!) + String(format: "%02d", Int.random(in: 1...28))
+        code += String(letters.randomElement()!) + String(format: "%03d", Int.random(in: 0...999))
+        let oddValues = [1, 0, 5, 7, 9, 13, 15, 17, 19, 21, 2, 4, 18, 20, 11, 3, 6, 8, 12, 14, 16, 10, 22, 25, 24, 23]
+        var sum = 0
+        for (index, character) in code.utf8.enumerated() {
+            let value = character >= 65 ? Int(character - 65) : Int(character - 48)
+            sum += index % 2 == 0 ? oddValues[value] : value
+        }
+        return code + String(UnicodeScalar(UInt8(65 + sum % 26)))
+    }
+
+    func newHolder(name: String = "Mario") async throws -> Holder {
+        let unique = UUID().uuidString.prefix(8).lowercased()
+        return try await self.service.createHolder(
+            givenName: name, surname: "Rossi", fiscalCode: Self.fiscalCode(), email: "\(name.lowercased()).\(unique)@example.it",
+            mobile: "+39333\(Int.random(in: 1_000_000...9_999_999))", actor: "operator:test")
+    }
+
+    /// Creates, invites and activates a holder with a TOTP app; the clock moves one step afterwards.
+    func activeHolder(keyAlgorithm: KeyAlgorithm = .ecP256, name: String = "Mario") async throws -> ActiveHolder {
+        let holder = try await self.newHolder(name: name)
+        let invitation = try await self.service.invite(holderID: holder.id, actor: "operator:test")
+        let challenge = try await self.service.beginActivation(invitationCode: invitation.code, device: .totp())
+        let secret = challenge.secret!
+        let username = "\(name.lowercased())-\(UUID().uuidString.prefix(6).lowercased())"
+        let password = "correct horse battery"
+        let credential = try await self.service.completeActivation(
+            invitationCode: invitation.code, username: username, password: password, otp: TOTP.code(secret: secret, time: self.clock.now), keyAlgorithm: keyAlgorithm)
+        self.clock.advance(30)
+        return ActiveHolder(holder: try await self.store.holder(id: holder.id)!, credential: credential, username: username, password: password, secret: secret)
+    }
+
+    /// The current TOTP code of a holder's app; moves the clock to the next step so the next call gets a fresh code.
+    func otp(_ holder: ActiveHolder) -> String {
+        defer { self.clock.advance(30) }
+        return TOTP.code(secret: holder.secret, time: self.clock.now)
+    }
+}
