@@ -19,6 +19,8 @@ public struct SigilloError: Error, Hashable, CustomStringConvertible, Sendable {
         case credentialDisabled = "credential_disabled"
         case certificateInvalid = "certificate_invalid"
         case tooManySignatures = "too_many_signatures"
+        case invalidToken = "invalid_token"
+        case expiredToken = "expired_token"
         case tokenUnavailable = "token_unavailable"
         case internalError = "internal_error"
     }

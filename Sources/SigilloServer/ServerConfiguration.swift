@@ -20,6 +20,11 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
     public var database = "var/sigillo.sqlite"
     /// The public URL clients and certificates use (CRL, OCSP).
     public var publicBaseURL = "https://127.0.0.1:8443"
+    /// The signing CA's certificate; its key is `caKeyID` in the token (`sigillo ca init` makes both).
+    public var caCertificate = "certs/ca.pem"
+    public var caKeyID = "sigillo-ca"
+    /// Development notifier: messages (SMS codes) are appended here as JSON lines.
+    public var outboxFile: String? = "var/outbox.jsonl"
 
     public init() {}
 
@@ -57,6 +62,8 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
         if let value = try int("SIGILLO_HSM_SESSIONS") { self.hsmSessions = value }
         if let value = environment["SIGILLO_DATABASE"] { self.database = value }
         if let value = environment["SIGILLO_PUBLIC_URL"] { self.publicBaseURL = value }
+        if let value = environment["SIGILLO_CA_CERTIFICATE"] { self.caCertificate = value }
+        if let value = environment["SIGILLO_OUTBOX_FILE"] { self.outboxFile = value }
     }
 
     /// The token configuration: a `pkcs11:` URI or a label, with the module and PIN source configured here.

@@ -7,6 +7,34 @@ import NIOSSL
 import PKCS11
 import SigilloCore
 
+/// What a running server holds: the token pool, the store, the CA and the domain service.
+public struct SigilloServices: Sendable {
+    public let token: Token
+    public let store: any Store
+    public let ca: CertificateAuthority
+    public let service: SigningService
+
+    /// Opens the store and loads the CA (certificate file + key in the token).
+    ///
+    /// - Throws: `ConfigurationError` when the CA is missing or does not match its key in the token.
+    public static func open(configuration: ServerConfiguration, token: Token, clock: ServiceClock = .system, passwords: PasswordHasher = PasswordHasher(), logger: Logger) async throws -> SigilloServices {
+        let store = try SQLiteStore(path: configuration.database)
+        guard let pem = try? String(contentsOfFile: configuration.caCertificate, encoding: .utf8) else {
+            throw ConfigurationError("CA certificate \(configuration.caCertificate) is missing: run `sigillo ca init` (make run does)")
+        }
+        let ca = try CertificateAuthority(token: token, keyID: configuration.caKeyID, certificatePEM: pem)
+        do {
+            try await ca.checkKeyInToken()
+        } catch {
+            throw ConfigurationError("the CA certificate \(configuration.caCertificate) does not match key '\(configuration.caKeyID)' in the token: \(error)")
+        }
+        let service = SigningService(
+            store: store, signer: Signer(token: token), ca: ca, settings: SigningService.Settings(publicBaseURL: configuration.publicBaseURL),
+            notifier: OutboxNotifier(store: store, file: configuration.outboxFile), passwords: passwords, clock: clock, logger: logger)
+        return SigilloServices(token: token, store: store, ca: ca, service: service)
+    }
+}
+
 /// Builds the public HTTPS application.
 public enum SigilloApplication {
     /// The TLS settings of every listener: TLS 1.2 or newer, certificate chain and key from PEM files.
@@ -18,18 +46,19 @@ public enum SigilloApplication {
     }
 
     /// The router with every public route.
-    public static func router(token: Token) -> Router<BasicRequestContext> {
-        let router = Router(context: BasicRequestContext.self)
+    public static func router(services: SigilloServices) -> Router<SigilloContext> {
+        let router = Router(context: SigilloContext.self)
         router.add(middleware: JSONErrorMiddleware())
-        HealthController(token: token).addRoutes(to: router)
+        HealthController(token: services.token, store: services.store).addRoutes(to: router)
+        CSCController(service: services.service, name: "Sigillo").addRoutes(to: router)
         return router
     }
 
-    /// The application serving `configuration` over TLS with an open token.
-    public static func make(configuration: ServerConfiguration, token: Token, logger: Logger, onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }) throws -> some ApplicationProtocol {
+    /// The application serving `configuration` over TLS.
+    public static func make(configuration: ServerConfiguration, services: SigilloServices, logger: Logger, onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }) throws -> some ApplicationProtocol {
         let tls = try self.tlsConfiguration(certificate: configuration.tlsCertificate, key: configuration.tlsKey)
         return Application(
-            router: self.router(token: token),
+            router: self.router(services: services),
             server: try .tls(.http1(), tlsConfiguration: tls),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "Sigillo"),
             onServerRunning: onServerRunning,

@@ -28,7 +28,8 @@ struct Serve: AsyncParsableCommand {
         }
         defer { token.close() }
         logger.info("token open", metadata: ["label": "\(tokenConfiguration.tokenLabel)", "sessions": "\(token.sessionCount)"])
-        let app = try SigilloApplication.make(configuration: configuration, token: token, logger: logger)
+        let services = try await SigilloServices.open(configuration: configuration, token: token, logger: logger)
+        let app = try SigilloApplication.make(configuration: configuration, services: services, logger: logger)
         try await app.runService()
         logger.info("stopped")
     }

@@ -61,26 +61,10 @@ struct ServiceFixture {
         let secret: [UInt8]
     }
 
-    /// A valid codice fiscale with a random middle part.
-    static func fiscalCode() -> String {
-        let letters = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
-        let months = Array("ABCDEHLMPRST")
-        var code = (0..<6).map { _ in String(letters.randomElement()!) }.joined()
-        code += String(format: "%02d", Int.random(in: 0...99)) + String(months.randomElement()!) + String(format: "%02d", Int.random(in: 1...28))
-        code += String(letters.randomElement()!) + String(format: "%03d", Int.random(in: 0...999))
-        let oddValues = [1, 0, 5, 7, 9, 13, 15, 17, 19, 21, 2, 4, 18, 20, 11, 3, 6, 8, 12, 14, 16, 10, 22, 25, 24, 23]
-        var sum = 0
-        for (index, character) in code.utf8.enumerated() {
-            let value = character >= 65 ? Int(character - 65) : Int(character - 48)
-            sum += index % 2 == 0 ? oddValues[value] : value
-        }
-        return code + String(UnicodeScalar(UInt8(65 + sum % 26)))
-    }
-
     func newHolder(name: String = "Mario") async throws -> Holder {
         let unique = UUID().uuidString.prefix(8).lowercased()
         return try await self.service.createHolder(
-            givenName: name, surname: "Rossi", fiscalCode: Self.fiscalCode(), email: "\(name.lowercased()).\(unique)@example.it",
+            givenName: name, surname: "Rossi", fiscalCode: TestData.fiscalCode(), email: "\(name.lowercased()).\(unique)@example.it",
             mobile: "+39333\(Int.random(in: 1_000_000...9_999_999))", actor: "operator:test")
     }
 

@@ -28,10 +28,10 @@ struct ActivationTests {
         let first = try await fixture.newHolder()
         let service = fixture.service
         #expect(await errorCode {
-            _ = try await service.createHolder(givenName: "Luigi", surname: "Verdi", fiscalCode: ServiceFixture.fiscalCode(), email: first.email.uppercased(), mobile: "+393330000001", actor: "op")
+            _ = try await service.createHolder(givenName: "Luigi", surname: "Verdi", fiscalCode: TestData.fiscalCode(), email: first.email.uppercased(), mobile: "+393330000001", actor: "op")
         } == .conflict)
         #expect(await errorCode {
-            _ = try await service.createHolder(givenName: "Luigi", surname: "Verdi", fiscalCode: ServiceFixture.fiscalCode(), email: "luigi@example.it", mobile: first.mobile, actor: "op")
+            _ = try await service.createHolder(givenName: "Luigi", surname: "Verdi", fiscalCode: TestData.fiscalCode(), email: "luigi@example.it", mobile: first.mobile, actor: "op")
         } == .conflict)
         #expect(await errorCode {
             _ = try await service.createHolder(givenName: "Luigi", surname: "Verdi", fiscalCode: first.fiscalCode, email: "luigi2@example.it", mobile: "+393330000002", actor: "op")
@@ -40,10 +40,10 @@ struct ActivationTests {
             _ = try await service.createHolder(givenName: "Luigi", surname: "Verdi", fiscalCode: "RSSMRA85T10A562X", email: "luigi3@example.it", mobile: "+393330000003", actor: "op")
         } == .invalidRequest)
         #expect(await errorCode {
-            _ = try await service.createHolder(givenName: "Luigi", surname: "Verdi", fiscalCode: ServiceFixture.fiscalCode(), email: "not-an-email", mobile: "+393330000004", actor: "op")
+            _ = try await service.createHolder(givenName: "Luigi", surname: "Verdi", fiscalCode: TestData.fiscalCode(), email: "not-an-email", mobile: "+393330000004", actor: "op")
         } == .invalidRequest)
         #expect(await errorCode {
-            _ = try await service.createHolder(givenName: "Luigi", surname: "Verdi", fiscalCode: ServiceFixture.fiscalCode(), email: "l5@example.it", mobile: "3330000005", actor: "op")
+            _ = try await service.createHolder(givenName: "Luigi", surname: "Verdi", fiscalCode: TestData.fiscalCode(), email: "l5@example.it", mobile: "3330000005", actor: "op")
         } == .invalidRequest)
         // The refused ones left nothing behind: a fresh holder with new data still works.
         _ = try await fixture.newHolder(name: "Luigi")

@@ -5,7 +5,9 @@ import Logging
 import NIOCore
 import NIOSSL
 import PKCS11
+import SigilloCore
 import SigilloServer
+import X509
 import SigilloTestSupport
 
 /// A real Sigillo server on a loopback port with its own TLS certificates, token and folder, and an HTTPS
@@ -14,6 +16,9 @@ struct LiveServer {
     let port: Int
     let client: HTTPClient
     let directory: URL
+    let services: SigilloServices
+    var caFile: String { self.directory.appendingPathComponent("ca.pem").path }
+    var tlsCAFile: String { self.directory.appendingPathComponent("tls-ca.pem").path }
 
     var baseURL: String { "https://127.0.0.1:\(self.port)" }
 
@@ -40,10 +45,18 @@ struct LiveServer {
         configuration.tlsCertificate = directory.appendingPathComponent("server.pem").path
         configuration.tlsKey = directory.appendingPathComponent("server-key.pem").path
         configuration.database = directory.appendingPathComponent("sigillo.sqlite").path
+        configuration.caCertificate = directory.appendingPathComponent("ca.pem").path
+        configuration.outboxFile = directory.appendingPathComponent("outbox.jsonl").path
+        let name = try DistinguishedName { CountryName("IT"); OrganizationName("Sigillo Test"); CommonName("Sigillo Test CA") }
+        let ca = try await CertificateAuthority.create(token: fixture.token, keyID: configuration.caKeyID, name: name, now: Date().addingTimeInterval(-60))
+        try ca.certificatePEM.write(toFile: configuration.caCertificate, atomically: true, encoding: .utf8)
         var logger = Logger(label: "test-server")
         logger.logLevel = .warning
         let (portStream, portContinuation) = AsyncStream.makeStream(of: Int.self)
-        let app = try SigilloApplication.make(configuration: configuration, token: fixture.token, logger: logger) { channel in
+        // Cheap Argon2 parameters keep the suites fast; production parameters are tested in SigilloCoreTests.
+        let services = try await SigilloServices.open(
+            configuration: configuration, token: fixture.token, passwords: PasswordHasher(parameters: Argon2Parameters(memoryKiB: 1024, iterations: 1, parallelism: 1)), logger: logger)
+        let app = try SigilloApplication.make(configuration: configuration, services: services, logger: logger) { channel in
             portContinuation.yield(channel.localAddress?.port ?? 0)
             portContinuation.finish()
         }
@@ -53,7 +66,7 @@ struct LiveServer {
             var iterator = portStream.makeAsyncIterator()
             guard let port = await iterator.next() else { throw ConfigurationError("server did not start") }
             do {
-                let result = try await body(LiveServer(port: port, client: client, directory: directory))
+                let result = try await body(LiveServer(port: port, client: client, directory: directory, services: services))
                 try await client.shutdown()
                 group.cancelAll()
                 return result

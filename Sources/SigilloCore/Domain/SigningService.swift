@@ -227,6 +227,30 @@ public final class SigningService: Sendable {
         return holder
     }
 
+    /// Logs in and issues a short-lived bearer token (CSC `auth/login`).
+    public func issueAccessToken(username: String, password: String, lifetime: TimeInterval = 1800) async throws -> (token: String, holder: Holder, expiresIn: Int) {
+        let holder = try await self.login(username: username, password: password)
+        let token = Secrets.token()
+        try await self.store.createAccessToken(tokenHash: Secrets.digest(token), holderID: holder.id, expiresAt: self.clock.now().addingTimeInterval(lifetime))
+        return (token, holder, Int(lifetime))
+    }
+
+    /// The holder a bearer token belongs to.
+    ///
+    /// - Throws: `invalidToken` when unknown or revoked, `expiredToken` when expired.
+    public func holderID(accessToken: String) async throws -> String {
+        guard let entry = try await self.store.accessToken(tokenHash: Secrets.digest(accessToken)) else {
+            throw SigilloError(.invalidToken, "the access token is not valid")
+        }
+        guard entry.expiresAt > self.clock.now() else { throw SigilloError(.expiredToken, "the access token has expired") }
+        return entry.holderID
+    }
+
+    /// Revokes a bearer token (CSC `auth/revoke`).
+    public func revokeAccessToken(_ token: String) async throws {
+        try await self.store.revokeAccessToken(tokenHash: Secrets.digest(token))
+    }
+
     /// A granted authorization: the SAD (given to the client once, stored only as a digest) and its lifetime.
     public struct Authorization: Sendable {
         public var sad: String

@@ -52,6 +52,14 @@ public protocol Store: Sendable {
     /// Deletes every SAD of a credential (suspension, revocation, password reset).
     func deleteSADs(credentialID: String) async throws
 
+    // Access tokens (CSC auth/login), stored as digests.
+    func createAccessToken(tokenHash: [UInt8], holderID: String, expiresAt: Date) async throws
+    /// The holder of an unrevoked token and when it expires; nil if unknown or revoked.
+    func accessToken(tokenHash: [UInt8]) async throws -> (holderID: String, expiresAt: Date)?
+    func revokeAccessToken(tokenHash: [UInt8]) async throws
+    /// Ends every session of a holder (password reset, suspension).
+    func revokeAccessTokens(holderID: String) async throws
+
     // Outgoing messages (SMS, mail) waiting for a gateway.
     func enqueueMessage(_ message: OutgoingMessage) async throws
     func pendingMessages() async throws -> [OutgoingMessage]

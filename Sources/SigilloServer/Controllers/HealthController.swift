@@ -1,9 +1,11 @@
 import Hummingbird
 import PKCS11
+import SigilloCore
 
 /// `/health/live` (the process answers) and `/health/ready` (the token and the store answer).
 struct HealthController<Context: RequestContext>: Sendable {
     let token: Token
+    let store: any Store
 
     func addRoutes(to router: Router<Context>) {
         router.get("/health", use: self.live)
@@ -29,6 +31,14 @@ struct HealthController<Context: RequestContext>: Sendable {
         } catch {
             context.logger.warning("readiness: token not answering", metadata: ["error": "\(error)"])
             checks["token"] = "unavailable"
+            ok = false
+        }
+        do {
+            _ = try await self.store.holder(id: "")
+            checks["store"] = "ok"
+        } catch {
+            context.logger.warning("readiness: store not answering", metadata: ["error": "\(error)"])
+            checks["store"] = "unavailable"
             ok = false
         }
         let status = Status(status: ok ? "ok" : "unavailable", checks: checks)

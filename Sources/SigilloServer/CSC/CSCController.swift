@@ -1,0 +1,294 @@
+import Foundation
+import Hummingbird
+import NIOCore
+import PKCS11
+import SigilloCore
+import X509
+
+/// The request context: the CSC body limit.
+public struct SigilloContext: RequestContext {
+    public var coreContext: CoreRequestContextStorage
+
+    public init(source: Source) {
+        self.coreContext = .init(source: source)
+    }
+
+    /// Bodies larger than this get 413: a signHash of thousands of SHA-512 hashes fits easily.
+    public var maxUploadSize: Int { 1 << 20 }
+}
+
+/// CSC API errors in the `{"error", "error_description"}` shape.
+enum CSCError {
+    static func invalidRequest(_ description: String) -> APIError {
+        APIError(status: .badRequest, code: "invalid_request", description: description)
+    }
+
+    /// Maps a domain error to the CSC shape of `version` (v1 `invalid_pin`/`invalid_otp`, v2 `invalid_authentication_data`).
+    static func from(_ error: SigilloError, version: Int) -> APIError {
+        switch error.code {
+        case .invalidPassword:
+            return APIError(status: .badRequest, code: version == 1 ? "invalid_pin" : "invalid_authentication_data", description: error.message)
+        case .invalidOTP, .otpReplayed:
+            return APIError(status: .badRequest, code: version == 1 ? "invalid_otp" : "invalid_authentication_data", description: error.message)
+        case .pinLocked: return APIError(status: .forbidden, code: "pin_locked", description: "PIN locked")
+        case .otpLocked: return APIError(status: .forbidden, code: "otp_locked", description: "OTP locked")
+        case .invalidToken: return APIError(status: .unauthorized, code: "invalid_token", description: error.message)
+        case .expiredToken: return APIError(status: .unauthorized, code: "expired_token", description: error.message)
+        case .notFound: return APIError(status: .badRequest, code: "invalid_request", description: "Invalid parameter credentialID")
+        case .tooManySignatures: return APIError(status: .badRequest, code: "invalid_request", description: "Numbers of signatures is too high")
+        case .invalidSAD: return APIError(status: .badRequest, code: "invalid_request", description: "Invalid SAD: \(error.message)")
+        case .expiredSAD: return APIError(status: .badRequest, code: "invalid_request", description: "SAD expired")
+        case .credentialDisabled, .certificateInvalid: return APIError(status: .forbidden, code: error.code.rawValue, description: error.message)
+        case .tokenUnavailable: return APIError(status: .serviceUnavailable, code: "temporarily_unavailable", description: error.message)
+        case .internalError: return APIError(status: .internalServerError, code: "internal_error", description: "internal error")
+        default: return APIError(status: .badRequest, code: error.code == .invalidRequest ? "invalid_request" : error.code.rawValue, description: error.message)
+        }
+    }
+}
+
+/// The Cloud Signature Consortium API, v1 (`/csc/v1/...`) and v2 (`/csc/v2/...`).
+struct CSCController: Sendable {
+    let service: SigningService
+    let name: String
+
+    func addRoutes(to router: Router<SigilloContext>) {
+        for version in [1, 2] {
+            let group = router.group("csc/v\(version)")
+            group.post("info") { request, context in try await self.handle(version, request, context) { _ in self.info(version: version) } }
+            group.post("auth/login") { request, context in try await self.handle(version, request, context) { _ in try await self.login(request) } }
+            group.post("auth/revoke") { request, context in try await self.handle(version, request, context) { body in try await self.revoke(request, body) } }
+            group.post("credentials/list") { request, context in try await self.handle(version, request, context) { _ in try await self.list(request) } }
+            group.post("credentials/info") { request, context in try await self.handle(version, request, context) { body in try await self.credentialInfo(request, body) } }
+            group.post("credentials/authorize") { request, context in try await self.handle(version, request, context) { body in try await self.authorize(request, body) } }
+            group.post("credentials/sendOTP") { request, context in try await self.handle(version, request, context) { body in try await self.sendOTP(request, body) } }
+            group.post("credentials/extendTransaction") { request, context in try await self.handle(version, request, context) { body in try await self.extend(request, body) } }
+            group.post("signatures/signHash") { request, context in try await self.handle(version, request, context) { body in try await self.signHash(request, body) } }
+        }
+    }
+
+    /// Decodes the body (an empty body is `{}`), runs the handler, renders errors in the version's shape.
+    private func handle(_ version: Int, _ request: Request, _ context: SigilloContext, _ body: (CSCRequest) async throws -> Response) async throws -> Response {
+        let buffer: ByteBuffer
+        do {
+            buffer = try await request.body.collect(upTo: context.maxUploadSize)
+        } catch is NIOTooManyBytesError {
+            throw APIError(status: .contentTooLarge, code: "payload_too_large", description: "The request body is larger than \(context.maxUploadSize) bytes")
+        }
+        let decoded: CSCRequest
+        do {
+            let data = buffer.readableBytes == 0 ? Data("{}".utf8) : Data(buffer: buffer)
+            decoded = try JSONDecoder().decode(CSCRequest.self, from: data)
+        } catch let error as APIError {
+            throw error
+        } catch {
+            throw CSCError.invalidRequest("The request body is not valid JSON for this method")
+        }
+        do {
+            return try await body(decoded)
+        } catch let error as SigilloError {
+            throw CSCError.from(error, version: version)
+        }
+    }
+
+    private func holderID(_ request: Request) async throws -> String {
+        guard let header = request.headers[.authorization], header.lowercased().hasPrefix("bearer ") else {
+            throw APIError(status: .unauthorized, code: "invalid_token", description: "Missing bearer access token")
+        }
+        return try await self.service.holderID(accessToken: String(header.dropFirst(7)).trimmingCharacters(in: .whitespaces))
+    }
+
+    // MARK: Methods
+
+    private func info(version: Int) -> Response {
+        var info: [String: JSONValue] = [
+            "specs": .string(version == 1 ? "1.0.4.0" : "2.0.0.0"),
+            "name": .string(self.name),
+            "logo": .string(""),
+            "region": .string("IT"),
+            "lang": .string("en-US"),
+            "description": .string("Sigillo remote signature service"),
+            "authType": .array([.string("basic")]),
+            "methods": .array(["auth/login", "auth/revoke", "credentials/list", "credentials/info", "credentials/authorize",
+                               "credentials/sendOTP", "credentials/extendTransaction", "signatures/signHash"].map { .string($0) }),
+        ]
+        if version == 2 {
+            info["signAlgorithms"] = .object(["algos": .array([OID.ecdsaSHA256, OID.ecdsaSHA384, OID.ecdsaSHA512, OID.rsaEncryption,
+                                                               OID.sha256WithRSA, OID.sha384WithRSA, OID.sha512WithRSA, OID.rsaPSS].map { .string($0) })])
+        }
+        return Self.json(.object(info))
+    }
+
+    private func login(_ request: Request) async throws -> Response {
+        guard let header = request.headers[.authorization], header.lowercased().hasPrefix("basic "),
+              let decoded = Data(base64Encoded: String(header.dropFirst(6)).trimmingCharacters(in: .whitespaces)),
+              let text = String(data: decoded, encoding: .utf8), let colon = text.firstIndex(of: ":")
+        else {
+            throw APIError(status: .unauthorized, code: "invalid_request", description: "HTTP Basic authentication (username:password) is required")
+        }
+        do {
+            let login = try await self.service.issueAccessToken(username: String(text[..<colon]), password: String(text[text.index(after: colon)...]))
+            return Self.json(.object(["access_token": .string(login.token), "token_type": .string("Bearer"), "expires_in": .number(login.expiresIn)]))
+        } catch let error as SigilloError where error.code == .invalidPassword {
+            throw APIError(status: .unauthorized, code: "authentication_error", description: "Invalid username or password")
+        }
+    }
+
+    private func revoke(_ request: Request, _ body: CSCRequest) async throws -> Response {
+        _ = try await self.holderID(request)
+        let current = String(request.headers[.authorization]?.dropFirst(7) ?? "").trimmingCharacters(in: .whitespaces)
+        try await self.service.revokeAccessToken(body.token ?? current)
+        return Response(status: .noContent)
+    }
+
+    private func list(_ request: Request) async throws -> Response {
+        let holderID = try await self.holderID(request)
+        let credentials = try await self.service.store.credentials(holderID: holderID).filter { $0.status != .revoked }
+        return Self.json(.object(["credentialIDs": .array(credentials.map { .string($0.id) })]))
+    }
+
+    private func credentialInfo(_ request: Request, _ body: CSCRequest) async throws -> Response {
+        let holderID = try await self.holderID(request)
+        let id = try body.requireCredentialID()
+        guard let credential = try await self.service.store.credential(id: id), credential.holderID == holderID else {
+            throw CSCError.invalidRequest("Invalid parameter credentialID")
+        }
+        let certificate = try Certificate(derEncoded: credential.certificateDER)
+        let now = Date()
+        let certStatus: String
+        switch credential.status {
+        case .revoked: certStatus = "revoked"
+        case .suspended: certStatus = "suspended"
+        case .active: certStatus = now >= credential.notAfter ? "expired" : (now < credential.notBefore ? "invalid" : "valid")
+        }
+        var cert: [String: JSONValue] = ["status": .string(certStatus)]
+        switch body.certificates ?? "single" {
+        case "none": break
+        case "chain": cert["certificates"] = .array([.string(Base64.encode(credential.certificateDER)), .string(Base64.encode(self.service.ca.certificateDER))])
+        case "single": cert["certificates"] = .array([.string(Base64.encode(credential.certificateDER))])
+        default: throw CSCError.invalidRequest("Invalid parameter certificates")
+        }
+        if body.certInfo == true {
+            cert["issuerDN"] = .string(certificate.issuer.description)
+            cert["subjectDN"] = .string(certificate.subject.description)
+            cert["serialNumber"] = .string(credential.serialNumber)
+            cert["validFrom"] = .string(Self.generalizedTime(credential.notBefore))
+            cert["validTo"] = .string(Self.generalizedTime(credential.notAfter))
+        }
+        var key: [String: JSONValue] = [
+            "status": .string(credential.status == .active ? "enabled" : "disabled"),
+            "algo": .array(OID.keyAlgorithms(credential.keyAlgorithm).map { .string($0) }),
+            "len": .number(credential.keyAlgorithm.bits),
+        ]
+        if !credential.keyAlgorithm.isRSA {
+            key["curve"] = .string(credential.keyAlgorithm == .ecP256 ? OID.p256 : OID.p384)
+        }
+        var info: [String: JSONValue] = [
+            "description": .string("Qualified signature credential"),
+            "key": .object(key),
+            "cert": .object(cert),
+            "authMode": .string("explicit"),
+            "SCAL": .string("2"),
+            "multisign": .number(credential.multisign),
+            "lang": .string("en-US"),
+        ]
+        if body.authInfo != false {
+            let device = try await self.service.store.activeOTPDevice(holderID: holderID)
+            info["PIN"] = .object(["presence": .string("true"), "format": .string("A"), "label": .string("Password"), "description": .string("The holder's password")])
+            info["OTP"] = .object([
+                "presence": .string("true"), "type": .string(device?.kind == .sms ? "online" : "offline"), "format": .string("N"),
+                "label": .string("OTP"), "description": .string(device?.kind == .sms ? "Code sent by SMS" : "Code from the holder's OTP device"),
+                "ID": .string(device?.kind.rawValue ?? "totp"),
+            ])
+        }
+        return Self.json(.object(info))
+    }
+
+    private func authorize(_ request: Request, _ body: CSCRequest) async throws -> Response {
+        let holderID = try await self.holderID(request)
+        let id = try body.requireCredentialID()
+        let digests = try body.digests()
+        guard let numSignatures = body.numSignatures else { throw CSCError.invalidRequest("Missing (or invalid type) integer parameter numSignatures") }
+        let hashAlgorithm: HashAlgorithm
+        if let oid = body.hashAlgorithmOID ?? body.hashAlgo {
+            guard let hash = OID.hash(oid) else { throw CSCError.invalidRequest("Invalid parameter hashAlgorithmOID") }
+            hashAlgorithm = hash
+        } else {
+            guard let hash = HashAlgorithm(digestLength: digests[0].count) else { throw CSCError.invalidRequest("Invalid hash length") }
+            hashAlgorithm = hash
+        }
+        let (pin, otp) = body.credentials()
+        guard let pin, !pin.isEmpty else { throw CSCError.invalidRequest("Missing (or invalid type) string parameter PIN") }
+        guard let otp, !otp.isEmpty else { throw CSCError.invalidRequest("Missing (or invalid type) string parameter OTP") }
+        let authorization = try await self.service.authorize(
+            holderID: holderID, credentialID: id, numSignatures: numSignatures, hashes: digests, hashAlgorithm: hashAlgorithm, password: pin, otp: otp)
+        return Self.json(.object(["SAD": .string(authorization.sad), "expiresIn": .number(authorization.expiresIn)]))
+    }
+
+    private func sendOTP(_ request: Request, _ body: CSCRequest) async throws -> Response {
+        let holderID = try await self.holderID(request)
+        try await self.service.sendOTP(holderID: holderID, credentialID: try body.requireCredentialID())
+        return Response(status: .noContent)
+    }
+
+    private func extend(_ request: Request, _ body: CSCRequest) async throws -> Response {
+        let holderID = try await self.holderID(request)
+        guard let sad = body.SAD else { throw CSCError.invalidRequest("Missing (or invalid type) string parameter SAD") }
+        let authorization = try await self.service.extendTransaction(holderID: holderID, credentialID: try body.requireCredentialID(), sad: sad)
+        return Self.json(.object(["SAD": .string(authorization.sad), "expiresIn": .number(authorization.expiresIn)]))
+    }
+
+    private func signHash(_ request: Request, _ body: CSCRequest) async throws -> Response {
+        let holderID = try await self.holderID(request)
+        let id = try body.requireCredentialID()
+        guard let sad = body.SAD, !sad.isEmpty else { throw CSCError.invalidRequest("Missing (or invalid type) string parameter SAD") }
+        let digests = try body.digests()
+        guard let signAlgo = body.signAlgo else { throw CSCError.invalidRequest("Missing (or invalid type) string parameter signAlgo") }
+        let mechanism = try OID.mechanism(signAlgo: signAlgo, hashAlgo: body.hashAlgorithmOID ?? body.hashAlgo, digestLength: digests[0].count)
+        guard digests.allSatisfy({ $0.count == mechanism.hash.digestLength }) else {
+            throw CSCError.invalidRequest("Invalid hash length: \(mechanism.hash.rawValue) digests are \(mechanism.hash.digestLength) bytes")
+        }
+        let signatures = try await self.service.signHash(holderID: holderID, credentialID: id, sad: sad, hashes: digests, mechanism: mechanism)
+        return Self.json(.object(["signatures": .array(signatures.map { .string(Base64.encode($0)) })]))
+    }
+
+    // MARK: Helpers
+
+    static func json(_ value: JSONValue, status: HTTPResponse.Status = .ok) -> Response {
+        var headers = HTTPFields()
+        headers[.contentType] = "application/json"
+        headers[.cacheControl] = "no-store"
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: value.serialized())))
+    }
+
+    /// `YYYYMMDDHHMMSSZ`, the CSC date format.
+    static func generalizedTime(_ date: Date) -> String {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        formatter.dateFormat = "yyyyMMddHHmmss'Z'"
+        return formatter.string(from: date)
+    }
+}
+
+/// A small JSON tree, so responses keep exactly the field names and types CSC clients expect.
+indirect enum JSONValue: Sendable {
+    case string(String)
+    case number(Int)
+    case bool(Bool)
+    case array([JSONValue])
+    case object([String: JSONValue])
+
+    func serialized() -> [UInt8] {
+        Array((try? JSONSerialization.data(withJSONObject: self.foundation, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("{}".utf8))
+    }
+
+    private var foundation: Any {
+        switch self {
+        case .string(let value): return value
+        case .number(let value): return value
+        case .bool(let value): return value
+        case .array(let values): return values.map(\.foundation)
+        case .object(let values): return values.mapValues(\.foundation)
+        }
+    }
+}

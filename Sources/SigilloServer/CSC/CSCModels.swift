@@ -1,0 +1,166 @@
+import Foundation
+import PKCS11
+
+/// Request bodies of the CSC API, decoded leniently: every field optional (checked by the handlers), unknown
+/// keys ignored, v1 and v2 field names accepted on both versions, numbers accepted as strings.
+struct CSCRequest: Decodable {
+    var credentialID: String?
+    var numSignatures: Int?
+    var hash: [String]?
+    var hashes: [String]?
+    var hashAlgo: String?
+    var hashAlgorithmOID: String?
+    var signAlgo: String?
+    var signAlgoParams: String?
+    var PIN: String?
+    var OTP: String?
+    var authData: [AuthData]?
+    var SAD: String?
+    var certificates: String?
+    var certInfo: Bool?
+    var authInfo: Bool?
+    var token: String?
+    var clientData: String?
+
+    struct AuthData: Decodable {
+        var id: String
+        var value: String
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case credentialID, numSignatures, hash, hashes, hashAlgo, hashAlgorithmOID, signAlgo, signAlgoParams
+        case PIN, OTP, authData, SAD, certificates, certInfo, authInfo, token, clientData
+    }
+
+    init(from decoder: Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        self.credentialID = try container.decodeIfPresent(String.self, forKey: .credentialID)
+        if let number = try? container.decodeIfPresent(Int.self, forKey: .numSignatures) {
+            self.numSignatures = number
+        } else if let text = try? container.decodeIfPresent(String.self, forKey: .numSignatures) {
+            guard let number = Int(text) else { throw CSCError.invalidRequest("Invalid parameter numSignatures") }
+            self.numSignatures = number
+        }
+        self.hash = try container.decodeIfPresent([String].self, forKey: .hash)
+        self.hashes = try container.decodeIfPresent([String].self, forKey: .hashes)
+        self.hashAlgo = try container.decodeIfPresent(String.self, forKey: .hashAlgo)
+        self.hashAlgorithmOID = try container.decodeIfPresent(String.self, forKey: .hashAlgorithmOID)
+        self.signAlgo = try container.decodeIfPresent(String.self, forKey: .signAlgo)
+        self.signAlgoParams = try container.decodeIfPresent(String.self, forKey: .signAlgoParams)
+        self.PIN = try container.decodeIfPresent(String.self, forKey: .PIN)
+        self.OTP = try container.decodeIfPresent(String.self, forKey: .OTP)
+        self.authData = try container.decodeIfPresent([AuthData].self, forKey: .authData)
+        self.SAD = try container.decodeIfPresent(String.self, forKey: .SAD)
+        self.certificates = try container.decodeIfPresent(String.self, forKey: .certificates)
+        self.certInfo = Self.lenientBool(container, .certInfo)
+        self.authInfo = Self.lenientBool(container, .authInfo)
+        self.token = try container.decodeIfPresent(String.self, forKey: .token)
+        self.clientData = try container.decodeIfPresent(String.self, forKey: .clientData)
+    }
+
+    private static func lenientBool(_ container: KeyedDecodingContainer<CodingKeys>, _ key: CodingKeys) -> Bool? {
+        if let value = try? container.decodeIfPresent(Bool.self, forKey: key) { return value }
+        if let text = try? container.decodeIfPresent(String.self, forKey: key) { return text.lowercased() == "true" }
+        return nil
+    }
+
+    /// The digests, from `hashes` (v2) or `hash` (v1), decoded from base64 or base64url, padded or not.
+    func digests() throws -> [[UInt8]] {
+        guard let list = self.hashes ?? self.hash, !list.isEmpty else { throw CSCError.invalidRequest("Missing (or invalid type) array parameter hash") }
+        return try list.map { text in
+            guard let bytes = Base64.decodeLenient(text) else { throw CSCError.invalidRequest("Invalid Base64 hash string parameter") }
+            return bytes
+        }
+    }
+
+    /// The PIN and OTP, from v1 fields or v2 `authData`.
+    func credentials() -> (pin: String?, otp: String?) {
+        var pin = self.PIN
+        var otp = self.OTP
+        for item in self.authData ?? [] {
+            switch item.id.uppercased() {
+            case "PIN", "PASSWORD": pin = pin ?? item.value
+            case "OTP": otp = otp ?? item.value
+            default: break
+            }
+        }
+        return (pin, otp)
+    }
+
+    func requireCredentialID() throws -> String {
+        guard let id = self.credentialID, !id.isEmpty else { throw CSCError.invalidRequest("Missing (or invalid type) string parameter credentialID") }
+        return id
+    }
+}
+
+enum Base64 {
+    /// Decodes standard or URL-safe base64, with or without padding; nil for anything else.
+    static func decodeLenient(_ text: String) -> [UInt8]? {
+        var normalized = text.trimmingCharacters(in: .whitespacesAndNewlines)
+            .replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        while normalized.hasSuffix("=") { normalized.removeLast() }
+        guard !normalized.isEmpty, normalized.count % 4 != 1 else { return nil }
+        normalized += String(repeating: "=", count: (4 - normalized.count % 4) % 4)
+        return Data(base64Encoded: normalized).map { [UInt8]($0) }
+    }
+
+    static func encode(_ bytes: [UInt8]) -> String { Data(bytes).base64EncodedString() }
+}
+
+/// OIDs of the algorithms CSC clients name.
+enum OID {
+    static let sha256 = "2.16.840.1.101.3.4.2.1"
+    static let sha384 = "2.16.840.1.101.3.4.2.2"
+    static let sha512 = "2.16.840.1.101.3.4.2.3"
+    static let ecPublicKey = "1.2.840.10045.2.1"
+    static let ecdsaSHA256 = "1.2.840.10045.4.3.2"
+    static let ecdsaSHA384 = "1.2.840.10045.4.3.3"
+    static let ecdsaSHA512 = "1.2.840.10045.4.3.4"
+    static let rsaEncryption = "1.2.840.113549.1.1.1"
+    static let rsaPSS = "1.2.840.113549.1.1.10"
+    static let sha256WithRSA = "1.2.840.113549.1.1.11"
+    static let sha384WithRSA = "1.2.840.113549.1.1.12"
+    static let sha512WithRSA = "1.2.840.113549.1.1.13"
+    static let p256 = "1.2.840.10045.3.1.7"
+    static let p384 = "1.3.132.0.34"
+
+    static func hash(_ oid: String) -> HashAlgorithm? {
+        switch oid {
+        case self.sha256, "SHA256", "SHA-256", "sha256": return .sha256
+        case self.sha384, "SHA384", "SHA-384", "sha384": return .sha384
+        case self.sha512, "SHA512", "SHA-512", "sha512": return .sha512
+        default: return nil
+        }
+    }
+
+    /// The `key.algo` list of a credential: key OID and every signature OID it can make.
+    static func keyAlgorithms(_ algorithm: KeyAlgorithm) -> [String] {
+        algorithm.isRSA
+            ? [self.rsaEncryption, self.sha256WithRSA, self.sha384WithRSA, self.sha512WithRSA, self.rsaPSS]
+            : [self.ecPublicKey, self.ecdsaSHA256, self.ecdsaSHA384, self.ecdsaSHA512]
+    }
+
+    /// The mechanism for `signAlgo`, with the hash from the OID itself, `hashAlgo`, or the digest length.
+    static func mechanism(signAlgo: String, hashAlgo: String?, digestLength: Int) throws -> SignatureMechanism {
+        func hash() throws -> HashAlgorithm {
+            if let hashAlgo {
+                guard let hash = self.hash(hashAlgo) else { throw CSCError.invalidRequest("Invalid parameter hashAlgo") }
+                return hash
+            }
+            guard let hash = HashAlgorithm(digestLength: digestLength) else { throw CSCError.invalidRequest("Invalid hash length") }
+            return hash
+        }
+        switch signAlgo {
+        case self.ecdsaSHA256: return .ecdsa(.sha256)
+        case self.ecdsaSHA384: return .ecdsa(.sha384)
+        case self.ecdsaSHA512: return .ecdsa(.sha512)
+        case self.ecPublicKey: return .ecdsa(try hash())
+        case self.sha256WithRSA: return .rsaPKCS1v15(.sha256)
+        case self.sha384WithRSA: return .rsaPKCS1v15(.sha384)
+        case self.sha512WithRSA: return .rsaPKCS1v15(.sha512)
+        case self.rsaEncryption: return .rsaPKCS1v15(try hash())
+        case self.rsaPSS: return .rsaPSS(try hash())
+        default: throw CSCError.invalidRequest("Invalid parameter signAlgo")
+        }
+    }
+}

@@ -1,0 +1,59 @@
+import ArgumentParser
+import Foundation
+import PKCS11
+import SigilloCore
+import SigilloServer
+import X509
+
+struct CA: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ca",
+        abstract: "The signing certificate authority whose key is in the token.",
+        subcommands: [Init.self]
+    )
+
+    struct Init: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Generate the CA key pair in the token and write its self-signed certificate (idempotent).")
+
+        @Option(help: "JSON configuration file (as for serve).")
+        var config: String?
+
+        @Option(help: "CA key algorithm: ecdsa-p384, ecdsa-p256, rsa-3072, rsa-4096.")
+        var algorithm: String = "ecdsa-p384"
+
+        @Option(help: "Organization in the CA's name.")
+        var organization: String = "Sigillo Development"
+
+        func run() async throws {
+            let configuration = try ServerConfiguration.load(path: self.config)
+            guard let algorithm = KeyAlgorithm(rawValue: self.algorithm) else { throw ValidationError("unknown algorithm \(self.algorithm)") }
+            var tokenConfiguration = try configuration.tokenConfiguration()
+            tokenConfiguration.sessions = 1
+            let token = try Token.open(tokenConfiguration)
+            defer { token.close() }
+            let hasKey = try await token.containsKey(id: configuration.caKeyID)
+            let hasFile = FileManager.default.fileExists(atPath: configuration.caCertificate)
+            switch (hasKey, hasFile) {
+            case (true, true):
+                let pem = try String(contentsOfFile: configuration.caCertificate, encoding: .utf8)
+                try await CertificateAuthority(token: token, keyID: configuration.caKeyID, certificatePEM: pem).checkKeyInToken()
+                print("CA already set up: \(configuration.caCertificate) matches key '\(configuration.caKeyID)' in the token")
+            case (false, false):
+                let organization = self.organization
+                let name = try DistinguishedName {
+                    CountryName("IT")
+                    OrganizationName(organization)
+                    CommonName("\(organization) Qualified Signature CA")
+                }
+                let ca = try await CertificateAuthority.create(token: token, keyID: configuration.caKeyID, algorithm: algorithm, name: name, now: Date())
+                try FileManager.default.createDirectory(at: URL(fileURLWithPath: configuration.caCertificate).deletingLastPathComponent(), withIntermediateDirectories: true)
+                try ca.certificatePEM.write(toFile: configuration.caCertificate, atomically: true, encoding: .utf8)
+                print("CA key '\(configuration.caKeyID)' generated in the token; certificate written to \(configuration.caCertificate)")
+            case (true, false):
+                throw ValidationError("key '\(configuration.caKeyID)' is in the token but \(configuration.caCertificate) is missing: restore the certificate")
+            case (false, true):
+                throw ValidationError("\(configuration.caCertificate) exists but its key '\(configuration.caKeyID)' is not in the token")
+            }
+        }
+    }
+}

@@ -1,0 +1,79 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import PKCS11
+import SigilloCore
+import SigilloTestSupport
+
+/// A CSC response: status and decoded JSON object (empty for 204).
+struct CSCResponse {
+    let status: Int
+    let json: [String: Any]
+    var error: String? { self.json["error"] as? String }
+}
+
+extension LiveServer {
+    /// POSTs `body` (a JSON object, or raw text) to `path` with optional bearer or basic credentials.
+    func post(_ path: String, _ body: [String: Any] = [:], raw: String? = nil, bearer: String? = nil, basic: (String, String)? = nil) async throws -> CSCResponse {
+        var request = HTTPClientRequest(url: self.baseURL + path)
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: "application/json")
+        if let bearer { request.headers.add(name: "Authorization", value: "Bearer \(bearer)") }
+        if let basic { request.headers.add(name: "Authorization", value: "Basic " + Data("\(basic.0):\(basic.1)".utf8).base64EncodedString()) }
+        let data = try raw.map { Data($0.utf8) } ?? JSONSerialization.data(withJSONObject: body)
+        request.body = .bytes(ByteBuffer(bytes: data))
+        let response = try await self.client.execute(request, timeout: .seconds(60))
+        let bytes = try await response.body.collect(upTo: 1 << 22)
+        let json = bytes.readableBytes == 0 ? [:] : (try JSONSerialization.jsonObject(with: Data(buffer: bytes)) as? [String: Any] ?? [:])
+        return CSCResponse(status: Int(response.status.code), json: json)
+    }
+
+    struct Account {
+        let holder: Holder
+        let credential: Credential
+        let username: String
+        let password: String
+        let kind: OTPKind
+        let secret: [UInt8]
+        /// HOTP: the next counter the device will show.
+        var counter: UInt64
+
+        /// The next OTP: HOTP in sequence; TOTP for the current step.
+        mutating func nextOTP() -> String {
+            if self.kind == .hotp {
+                defer { self.counter += 1 }
+                return HOTP.code(secret: self.secret, counter: self.counter)
+            }
+            return TOTP.code(secret: self.secret, time: Date())
+        }
+    }
+
+    /// Creates and activates a holder through the domain service (the operator and activation steps).
+    /// TOTP holders activate with the previous step's code (within the ±1 drift) so the current step is free.
+    func activate(name: String = "Mario", keyAlgorithm: KeyAlgorithm = .ecP256, device: OTPKind = .hotp) async throws -> Account {
+        let service = self.services.service
+        let unique = UUID().uuidString.prefix(8).lowercased()
+        let holder = try await service.createHolder(
+            givenName: name, surname: "Rossi", fiscalCode: TestData.fiscalCode(), email: "\(name.lowercased()).\(unique)@example.it",
+            mobile: "+39333\(Int.random(in: 1_000_000...9_999_999))", actor: "operator:test")
+        let invitation = try await service.invite(holderID: holder.id, actor: "operator:test")
+        let username = "\(name.lowercased())-\(unique)"
+        let password = "correct horse battery"
+        if device == .hotp {
+            let secret = TOTP.generateSecret()
+            _ = try await service.beginActivation(invitationCode: invitation.code, device: .hotp(serial: "HW-\(unique)", secret: secret))
+            let credential = try await service.completeActivation(invitationCode: invitation.code, username: username, password: password, otp: HOTP.code(secret: secret, counter: 0), keyAlgorithm: keyAlgorithm)
+            return Account(holder: holder, credential: credential, username: username, password: password, kind: .hotp, secret: secret, counter: 1)
+        }
+        let challenge = try await service.beginActivation(invitationCode: invitation.code, device: .totp())
+        let secret = challenge.secret!
+        let credential = try await service.completeActivation(
+            invitationCode: invitation.code, username: username, password: password, otp: TOTP.code(secret: secret, time: Date().addingTimeInterval(-30)), keyAlgorithm: keyAlgorithm)
+        return Account(holder: holder, credential: credential, username: username, password: password, kind: .totp, secret: secret, counter: 0)
+    }
+}
+
+func b64(_ bytes: [UInt8]) -> String { Data(bytes).base64EncodedString() }
+func b64url(_ bytes: [UInt8]) -> String {
+    b64(bytes).replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
+}

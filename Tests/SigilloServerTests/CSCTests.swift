@@ -1,0 +1,196 @@
+import Crypto
+import _CryptoExtras
+import Foundation
+import PKCS11
+import SigilloCore
+import SigilloTestSupport
+import Testing
+import X509
+
+@Suite("CSC API over TLS")
+struct CSCTests {
+    @Test("info answers on v1 and v2 without a token")
+    func info() async throws {
+        let fixture = try TestToken()
+        try await LiveServer.with(fixture) { server in
+            let v1 = try await server.post("/csc/v1/info")
+            #expect(v1.status == 200)
+            #expect(v1.json["specs"] as? String == "1.0.4.0")
+            #expect((v1.json["methods"] as? [String])?.contains("signatures/signHash") == true)
+            let v2 = try await server.post("/csc/v2/info")
+            #expect(v2.json["specs"] as? String == "2.0.0.0")
+        }
+    }
+
+    @Test("v1 flow: login, list, info, authorize, signHash; signatures verify with the certificate")
+    func v1Flow() async throws {
+        let fixture = try TestToken()
+        try await LiveServer.with(fixture) { server in
+            var account = try await server.activate()
+            let login = try await server.post("/csc/v1/auth/login", basic: (account.username, account.password))
+            #expect(login.status == 200)
+            let token = try #require(login.json["access_token"] as? String)
+            #expect(login.json["expires_in"] as? Int == 1800)
+            let list = try await server.post("/csc/v1/credentials/list", bearer: token)
+            #expect(list.json["credentialIDs"] as? [String] == [account.credential.id])
+            let info = try await server.post("/csc/v1/credentials/info", ["credentialID": account.credential.id, "certificates": "chain", "certInfo": true, "authInfo": true], bearer: token)
+            #expect(info.status == 200)
+            let key = try #require(info.json["key"] as? [String: Any])
+            #expect((key["algo"] as? [String])?.contains("1.2.840.10045.4.3.2") == true)
+            #expect(key["status"] as? String == "enabled")
+            let cert = try #require(info.json["cert"] as? [String: Any])
+            #expect(cert["status"] as? String == "valid")
+            #expect((cert["certificates"] as? [String])?.count == 2)
+            #expect((cert["subjectDN"] as? String)?.contains("TINIT-\(account.holder.fiscalCode)") == true)
+            #expect(info.json["SCAL"] as? String == "2")
+            #expect(info.json["multisign"] as? Int == 100)
+            #expect((info.json["OTP"] as? [String: Any])?["presence"] as? String == "true")
+
+            let messages = ["contract", "annex", "letter"].map { Data($0.utf8) }
+            let digests = messages.map { Array(SHA256.hash(data: $0)) }
+            // Hashes as base64url without padding: compared as bytes.
+            let authorize = try await server.post("/csc/v1/credentials/authorize", [
+                "credentialID": account.credential.id, "numSignatures": 3, "hash": digests.map(b64url), "PIN": account.password, "OTP": account.nextOTP(),
+            ], bearer: token)
+            #expect(authorize.status == 200, "\(authorize.json)")
+            let sad = try #require(authorize.json["SAD"] as? String)
+            #expect(authorize.json["expiresIn"] as? Int == 300)
+            let signed = try await server.post("/csc/v1/signatures/signHash", [
+                "credentialID": account.credential.id, "SAD": sad, "hash": digests.map(b64), "hashAlgo": "2.16.840.1.101.3.4.2.1", "signAlgo": "1.2.840.10045.4.3.2",
+            ], bearer: token)
+            #expect(signed.status == 200, "\(signed.json)")
+            let signatures = try #require(signed.json["signatures"] as? [String])
+            let publicKey = try #require(P256.Signing.PublicKey(try Certificate(derEncoded: account.credential.certificateDER).publicKey))
+            for (message, signature) in zip(messages, signatures) {
+                let der = try #require(Data(base64Encoded: signature))
+                #expect(publicKey.isValidSignature(try P256.Signing.ECDSASignature(derRepresentation: der), for: SHA256.hash(data: message)))
+            }
+            // The SAD is spent.
+            let again = try await server.post("/csc/v1/signatures/signHash", [
+                "credentialID": account.credential.id, "SAD": sad, "hash": [b64(digests[0])], "signAlgo": "1.2.840.10045.4.3.2",
+            ], bearer: token)
+            #expect(again.status == 400)
+            #expect(again.error == "invalid_request")
+            // Revoked tokens stop working.
+            #expect(try await server.post("/csc/v1/auth/revoke", bearer: token).status == 204)
+            let afterRevoke = try await server.post("/csc/v1/credentials/list", bearer: token)
+            #expect(afterRevoke.status == 401)
+            #expect(afterRevoke.error == "invalid_token")
+        }
+    }
+
+    @Test("v2 flow with an RSA key: hashes + hashAlgorithmOID + authData; rsaEncryption with and without hashAlgo")
+    func v2FlowRSA() async throws {
+        let fixture = try TestToken()
+        try await LiveServer.with(fixture) { server in
+            var account = try await server.activate(name: "Rita", keyAlgorithm: .rsa2048)
+            let token = try #require(try await server.post("/csc/v2/auth/login", basic: (account.username, account.password)).json["access_token"] as? String)
+            let info = try await server.post("/csc/v2/credentials/info", ["credentialID": account.credential.id], bearer: token)
+            let algos = (info.json["key"] as? [String: Any])?["algo"] as? [String] ?? []
+            #expect(algos.contains("1.2.840.113549.1.1.1") && algos.contains("1.2.840.113549.1.1.11"))
+            let messages = (0..<4).map { Data("rsa \($0)".utf8) }
+            let digests = messages.map { Array(SHA256.hash(data: $0)) }
+            let authorize = try await server.post("/csc/v2/credentials/authorize", [
+                "credentialID": account.credential.id, "numSignatures": "4", "hashes": digests.map(b64), "hashAlgorithmOID": "2.16.840.1.101.3.4.2.1",
+                "authData": [["id": "PIN", "value": account.password], ["id": "OTP", "value": account.nextOTP()]],
+            ], bearer: token)
+            #expect(authorize.status == 200, "\(authorize.json)")
+            let sad = try #require(authorize.json["SAD"] as? String)
+            let key = try _RSA.Signing.PublicKey(derRepresentation: try await fixture.token.publicKey(id: account.credential.tokenKeyID))
+            for (index, (signAlgo, hashAlgo)) in [("1.2.840.113549.1.1.1", nil), ("1.2.840.113549.1.1.1", "2.16.840.1.101.3.4.2.1"), ("1.2.840.113549.1.1.11", nil)].enumerated() {
+                var body: [String: Any] = ["credentialID": account.credential.id, "SAD": sad, "hashes": [b64(digests[index])], "signAlgo": signAlgo]
+                if let hashAlgo { body["hashAlgorithmOID"] = hashAlgo }
+                let signed = try await server.post("/csc/v2/signatures/signHash", body, bearer: token)
+                #expect(signed.status == 200, "\(signed.json)")
+                let signature = try #require((signed.json["signatures"] as? [String])?.first.flatMap { Data(base64Encoded: $0) })
+                #expect(key.isValidSignature(_RSA.Signing.RSASignature(rawRepresentation: signature), for: SHA256.hash(data: messages[index]), padding: .insecurePKCS1v1_5))
+            }
+            // RSA-PSS.
+            let pss = try await server.post("/csc/v2/signatures/signHash", ["credentialID": account.credential.id, "SAD": sad, "hashes": [b64(digests[3])], "signAlgo": "1.2.840.113549.1.1.10", "hashAlgorithmOID": "2.16.840.1.101.3.4.2.1"], bearer: token)
+            let pssSignature = try #require((pss.json["signatures"] as? [String])?.first.flatMap { Data(base64Encoded: $0) })
+            #expect(key.isValidSignature(_RSA.Signing.RSASignature(rawRepresentation: pssSignature), for: SHA256.hash(data: messages[3]), padding: .PSS))
+        }
+    }
+
+    @Test("errors: stable codes and statuses, never a 500")
+    func errors() async throws {
+        let fixture = try TestToken()
+        try await LiveServer.with(fixture) { server in
+            var account = try await server.activate(name: "Elena")
+            let other = try await server.activate(name: "Franco")
+            let token = try #require(try await server.post("/csc/v1/auth/login", basic: (account.username, account.password)).json["access_token"] as? String)
+            let id = account.credential.id
+            let digest = Array(SHA256.hash(data: Data("e".utf8)))
+
+            let noToken = try await server.post("/csc/v1/credentials/list")
+            #expect(noToken.status == 401 && noToken.error == "invalid_token")
+            let badToken = try await server.post("/csc/v1/credentials/list", bearer: "forged")
+            #expect(badToken.status == 401 && badToken.error == "invalid_token")
+            let badLogin = try await server.post("/csc/v1/auth/login", basic: (account.username, "wrong password!"))
+            #expect(badLogin.status == 401 && badLogin.error == "authentication_error")
+            let noBasic = try await server.post("/csc/v1/auth/login")
+            #expect(noBasic.status == 401)
+
+            let malformed = try await server.post("/csc/v1/credentials/authorize", raw: "{not json", bearer: token)
+            #expect(malformed.status == 400 && malformed.error == "invalid_request")
+            let wrongType = try await server.post("/csc/v1/credentials/authorize", raw: #"{"credentialID": 5}"#, bearer: token)
+            #expect(wrongType.status == 400 && wrongType.error == "invalid_request")
+            let badBase64 = try await server.post("/csc/v1/credentials/authorize", ["credentialID": id, "numSignatures": 1, "hash": ["***"], "PIN": account.password, "OTP": "123456"], bearer: token)
+            #expect(badBase64.status == 400 && badBase64.error == "invalid_request")
+            let missingOTP = try await server.post("/csc/v1/credentials/authorize", ["credentialID": id, "numSignatures": 1, "hash": [b64(digest)], "PIN": account.password], bearer: token)
+            #expect(missingOTP.status == 400 && missingOTP.error == "invalid_request")
+
+            let wrongPIN = try await server.post("/csc/v1/credentials/authorize", ["credentialID": id, "numSignatures": 1, "hash": [b64(digest)], "PIN": "wrong password!", "OTP": account.nextOTP()], bearer: token)
+            #expect(wrongPIN.status == 400 && wrongPIN.error == "invalid_pin")
+            let wrongPINv2 = try await server.post("/csc/v2/credentials/authorize", ["credentialID": id, "numSignatures": 1, "hashes": [b64(digest)], "authData": [["id": "PIN", "value": "nope nope nope"], ["id": "OTP", "value": account.nextOTP()]]], bearer: token)
+            #expect(wrongPINv2.status == 400 && wrongPINv2.error == "invalid_authentication_data")
+            let wrongOTP = try await server.post("/csc/v1/credentials/authorize", ["credentialID": id, "numSignatures": 1, "hash": [b64(digest)], "PIN": account.password, "OTP": "000000"], bearer: token)
+            #expect(wrongOTP.status == 400 && wrongOTP.error == "invalid_otp")
+            let tooMany = try await server.post("/csc/v1/credentials/authorize", ["credentialID": id, "numSignatures": 101, "hash": [b64(digest)], "PIN": account.password, "OTP": account.nextOTP()], bearer: token)
+            #expect(tooMany.status == 400 && (tooMany.json["error_description"] as? String) == "Numbers of signatures is too high")
+            let foreign = try await server.post("/csc/v1/credentials/info", ["credentialID": other.credential.id], bearer: token)
+            #expect(foreign.status == 400 && foreign.error == "invalid_request")
+            let forgedSAD = try await server.post("/csc/v1/signatures/signHash", ["credentialID": id, "SAD": "forged", "hash": [b64(digest)], "signAlgo": "1.2.840.10045.4.3.2"], bearer: token)
+            #expect(forgedSAD.status == 400 && forgedSAD.error == "invalid_request")
+            let badAlgo = try await server.post("/csc/v1/signatures/signHash", ["credentialID": id, "SAD": "x", "hash": [b64(digest)], "signAlgo": "1.2.3"], bearer: token)
+            #expect(badAlgo.status == 400 && badAlgo.error == "invalid_request")
+            let shortHash = try await server.post("/csc/v1/signatures/signHash", ["credentialID": id, "SAD": "x", "hash": [b64([1, 2, 3])], "signAlgo": "1.2.840.10045.4.3.2"], bearer: token)
+            #expect(shortHash.status == 400 && shortHash.error == "invalid_request")
+
+            let huge = try await server.post("/csc/v1/credentials/authorize", ["credentialID": id, "hash": Array(repeating: String(repeating: "A", count: 1000), count: 2000)], bearer: token)
+            #expect(huge.status == 413)
+            let unknown = try await server.post("/csc/v1/no/such/method", bearer: token)
+            #expect(unknown.status == 404 && unknown.error == "not_found")
+            // After all that, the holder still signs (the bad requests changed nothing but the failure counters).
+            let authorize = try await server.post("/csc/v1/credentials/authorize", ["credentialID": id, "numSignatures": 1, "hash": [b64(digest)], "PIN": account.password, "OTP": account.nextOTP()], bearer: token)
+            #expect(authorize.status == 200, "\(authorize.json)")
+        }
+    }
+
+    @Test("32 concurrent clients sign through one server, every signature valid")
+    func concurrentClients() async throws {
+        let fixture = try TestToken(sessions: 2)
+        try await LiveServer.with(fixture) { server in
+            var accounts: [LiveServer.Account] = []
+            for index in 0..<32 { accounts.append(try await server.activate(name: "C\(index)")) }
+            let results = try await withThrowingTaskGroup(of: Int.self) { group in
+                for account in accounts {
+                    group.addTask {
+                        var account = account
+                        let token = try #require(try await server.post("/csc/v1/auth/login", basic: (account.username, account.password)).json["access_token"] as? String)
+                        let messages = (0..<4).map { Data("\(account.username) doc \($0)".utf8) }
+                        let digests = messages.map { Array(SHA256.hash(data: $0)) }
+                        let sad = try #require(try await server.post("/csc/v1/credentials/authorize", ["credentialID": account.credential.id, "numSignatures": 4, "hash": digests.map(b64), "PIN": account.password, "OTP": account.nextOTP()], bearer: token).json["SAD"] as? String)
+                        let signed = try await server.post("/csc/v1/signatures/signHash", ["credentialID": account.credential.id, "SAD": sad, "hash": digests.map(b64), "signAlgo": "1.2.840.10045.4.3.2"], bearer: token)
+                        let key = try #require(P256.Signing.PublicKey(try Certificate(derEncoded: account.credential.certificateDER).publicKey))
+                        let signatures = (signed.json["signatures"] as? [String] ?? []).compactMap { Data(base64Encoded: $0) }
+                        return try zip(messages, signatures).filter { try key.isValidSignature(P256.Signing.ECDSASignature(derRepresentation: $1), for: SHA256.hash(data: $0)) }.count
+                    }
+                }
+                return try await group.reduce(into: [Int]()) { $0.append($1) }
+            }
+            #expect(results.count == 32)
+            #expect(results.allSatisfy { $0 == 4 })
+        }
+    }
+}
