@@ -40,13 +40,13 @@ struct HealthTests {
         let fixture = try TestToken()
         try await LiveServer.with(fixture) { server in
             let ca = server.directory.appendingPathComponent("tls-ca.pem").path
-            let old = try run("curl", ["-s", "-o", "/dev/null", "--cacert", ca, "--tls-max", "1.1", server.baseURL + "/health"])
+            let old = try await runOffPool("curl", ["-s", "-o", "/dev/null", "--cacert", ca, "--tls-max", "1.1", server.baseURL + "/health"])
             #expect(old.status != 0)
-            let modern = try run("curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", "--cacert", ca, "--tlsv1.2", server.baseURL + "/health"])
+            let modern = try await runOffPool("curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", "--cacert", ca, "--tlsv1.2", server.baseURL + "/health"])
             #expect(modern.output == "200")
-            let plain = try run("curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", "http://127.0.0.1:\(server.port)/health"])
+            let plain = try await runOffPool("curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", "http://127.0.0.1:\(server.port)/health"])
             #expect(plain.output != "200")
-            let untrusted = try run("curl", ["-s", "-o", "/dev/null", server.baseURL + "/health"])
+            let untrusted = try await runOffPool("curl", ["-s", "-o", "/dev/null", server.baseURL + "/health"])
             #expect(untrusted.status == 60, "curl must refuse an untrusted certificate: \(untrusted.status)")
         }
     }

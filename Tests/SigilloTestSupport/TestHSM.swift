@@ -110,3 +110,13 @@ public func run(_ executable: String, _ arguments: [String], environment: [Strin
     process.waitUntilExit()
     return (process.terminationStatus, String(decoding: data, as: UTF8.self))
 }
+
+/// `run` on a Dispatch thread: a test that waits for a program talking to an in-process server must not
+/// block a thread of the cooperative pool the server needs.
+public func runOffPool(_ executable: String, _ arguments: [String], environment: [String: String]? = nil, input: Data? = nil) async throws -> (status: Int32, output: String) {
+    try await withCheckedThrowingContinuation { continuation in
+        DispatchQueue.global().async {
+            continuation.resume(with: Result { try run(executable, arguments, environment: environment, input: input) })
+        }
+    }
+}
