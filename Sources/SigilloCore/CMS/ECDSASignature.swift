@@ -14,7 +14,7 @@ enum ECDSASignature {
         }
         let half = signature.count / 2
         var serializer = DER.Serializer()
-        try serializer.appendConstructedNode(identifier: .sequence) { serializer in
+        serializer.appendConstructedNode(identifier: .sequence) { serializer in
             for part in [signature[..<half], signature[half...]] {
                 serializer.appendPrimitiveNode(identifier: .integer) { bytes in
                     var magnitude = part.drop { $0 == 0 }
