@@ -85,13 +85,13 @@ struct Sign: AsyncParsableCommand {
         for file in self.files {
             var isDirectory: ObjCBool = false
             guard FileManager.default.fileExists(atPath: file, isDirectory: &isDirectory), !isDirectory.boolValue else {
-                throw ValidationError("\(file): no such file")
+                throw SignFailure("\(file): no such file")
             }
         }
         if let outputDir = self.outputDir {
             var isDirectory: ObjCBool = false
             guard FileManager.default.fileExists(atPath: outputDir, isDirectory: &isDirectory), isDirectory.boolValue else {
-                throw ValidationError("\(outputDir): no such directory")
+                throw SignFailure("\(outputDir): no such directory")
             }
         }
         let outputs = try SigningPlan.signaturePaths(for: self.files, outputDirectory: self.outputDir)
@@ -198,7 +198,7 @@ struct Sign: AsyncParsableCommand {
             } else {
                 let credentials = try await client.listCredentials()
                 guard credentials.count == 1 else {
-                    throw ValidationError(
+                    throw SignFailure(
                         credentials.isEmpty
                             ? "\(username) has no credential"
                             : "\(username) has \(credentials.count) credentials; choose one with --credential: \(credentials.joined(separator: ", "))")
@@ -207,13 +207,13 @@ struct Sign: AsyncParsableCommand {
             }
             let info = try await client.credentialInfo(credentialID: credentialID)
             guard !info.certificates.isEmpty else {
-                throw ValidationError("credential \(credentialID) has no certificate")
+                throw SignFailure("credential \(credentialID) has no certificate")
             }
             if let status = info.keyStatus, status != "enabled" {
-                throw ValidationError("the key of credential \(credentialID) is \(status)")
+                throw SignFailure("the key of credential \(credentialID) is \(status)")
             }
             if let status = info.certificateStatus, status != "valid" {
-                throw ValidationError("the certificate of credential \(credentialID) is \(status)")
+                throw SignFailure("the certificate of credential \(credentialID) is \(status)")
             }
             return Session(client: client, credentialID: credentialID, info: info, password: password)
         } catch {
@@ -225,7 +225,7 @@ struct Sign: AsyncParsableCommand {
     /// `--ca`, or `certs/tls-ca.pem` when present, or nil for the system's trust store.
     func trustRoots() throws -> String? {
         if let ca = self.ca {
-            guard FileManager.default.isReadableFile(atPath: ca) else { throw ValidationError("\(ca): cannot read") }
+            guard FileManager.default.isReadableFile(atPath: ca) else { throw SignFailure("\(ca): cannot read") }
             return ca
         }
         let development = "certs/tls-ca.pem"
@@ -248,23 +248,23 @@ final class Secrets {
     func username() throws -> String {
         if let name = self.environment["SIGILLO_USERNAME"], !name.isEmpty { return name }
         guard self.interactive, !self.fromStandardInput else {
-            throw ValidationError("no username: use --username or SIGILLO_USERNAME")
+            throw SignFailure("no username: use --username or SIGILLO_USERNAME")
         }
         Terminal.error("Username: ", newline: false)
-        guard let line = readLine(), !line.isEmpty else { throw ValidationError("no username") }
+        guard let line = readLine(), !line.isEmpty else { throw SignFailure("no username") }
         return line
     }
 
     func password(for username: String) throws -> String {
         if self.fromStandardInput {
             guard let line = readLine(strippingNewline: true), !line.isEmpty else {
-                throw ValidationError("--password-stdin: no password on standard input")
+                throw SignFailure("--password-stdin: no password on standard input")
             }
             return line
         }
         if let password = self.environment["SIGILLO_PASSWORD"], !password.isEmpty { return password }
         guard self.interactive else {
-            throw ValidationError("no password: set SIGILLO_PASSWORD, use --password-stdin, or run in a terminal")
+            throw SignFailure("no password: set SIGILLO_PASSWORD, use --password-stdin, or run in a terminal")
         }
         return try Terminal.secret("Password for \(username): ")
     }
@@ -274,7 +274,7 @@ final class Secrets {
         guard needed else { return nil }
         if self.fromStandardInput {
             guard let line = readLine(strippingNewline: true), !line.isEmpty else {
-                throw ValidationError("--password-stdin: no OTP line for authorization \(round + 1) of \(count)")
+                throw SignFailure("--password-stdin: no OTP line for authorization \(round + 1) of \(count)")
             }
             return line.trimmingCharacters(in: .whitespaces)
         }
@@ -283,7 +283,7 @@ final class Secrets {
             return otp
         }
         guard self.interactive else {
-            throw ValidationError(
+            throw SignFailure(
                 count > 1
                     ? "\(total) signatures need \(count) authorizations (one OTP each) and SIGILLO_OTP holds one: use --password-stdin with one OTP line per authorization, or sign fewer files at a time"
                     : "no OTP: set SIGILLO_OTP, use --password-stdin, or run in a terminal")
@@ -303,11 +303,11 @@ enum Terminal {
 
     /// Reads a line from the terminal without echo.
     static func secret(_ prompt: String) throws -> String {
-        guard let pointer = getpass(prompt) else { throw ValidationError("cannot read from the terminal") }
+        guard let pointer = getpass(prompt) else { throw SignFailure("cannot read from the terminal") }
         let value = String(cString: pointer)
         // getpass returns a static buffer: wipe it.
         memset(pointer, 0, strlen(pointer))
-        guard !value.isEmpty else { throw ValidationError("nothing entered") }
+        guard !value.isEmpty else { throw SignFailure("nothing entered") }
         return value
     }
 }
@@ -351,5 +351,14 @@ final class ProgressBar: Sendable {
         let amount = "\(SigningPlan.formatBytes(Double(done))) / \(SigningPlan.formatBytes(Double(self.total)))"
         let line = "\r\(self.label) [\(bar)] \(amount)  \(SigningPlan.formatBytes(rate))/s  "
         Terminal.error(line, newline: final)
+    }
+}
+
+/// A failure while signing (not a usage error): printed as `Error: <message>` without the usage text.
+struct SignFailure: Error, CustomStringConvertible {
+    let description: String
+
+    init(_ description: String) {
+        self.description = description
     }
 }

@@ -292,4 +292,74 @@ struct CSCClientTests {
             try CSCClient(baseURL: "https://127.0.0.1:8443", trustRootsPEMFile: directory.appendingPathComponent("missing.pem").path)
         }
     }
+
+    /// The `sigillo` executable built next to the tests (`swift build --build-tests`).
+    static var sigilloBinary: String {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent(".build/debug/sigillo").path
+    }
+
+    /// `run(...)` on its own thread, so the in-process stub keeps the cooperative pool.
+    static func runOffPool(_ arguments: [String], input: String) async throws -> (status: Int32, output: String) {
+        try await withCheckedThrowingContinuation { continuation in
+            Thread {
+                continuation.resume(with: Result { try run(self.sigilloBinary, arguments, input: Data(input.utf8)) })
+            }.start()
+        }
+    }
+
+    @Test("sigillo sign: 3 files with multisign 2 make 2 authorizations (one OTP line each); --hash prints a signature")
+    func commandLine() async throws {
+        try #require(FileManager.default.isExecutableFile(atPath: Self.sigilloBinary), "build sigillo first")
+        let directory = try TestHSM.makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let stub = try StubCSCService(multisign: 2)
+        let output = directory.appendingPathComponent("out")
+        try FileManager.default.createDirectory(at: output, withIntermediateDirectories: true)
+        let files = try (0..<3).map { index -> String in
+            let path = directory.appendingPathComponent("doc-\(index).txt").path
+            try Data(String(repeating: "line \(index)\n", count: 1000 * (index + 1)).utf8).write(to: URL(fileURLWithPath: path))
+            return path
+        }
+        let anchor = directory.appendingPathComponent("signer.pem").path
+        try Data(stub.certificatePEM.utf8).write(to: URL(fileURLWithPath: anchor))
+
+        try await stub.with(directory: directory.appendingPathComponent("tls")) { baseURL, ca in
+            let common = ["--server", baseURL, "--ca", ca, "--username", StubCSCService.username, "--password-stdin"]
+            let signed = try await Self.runOffPool(
+                ["sign"] + files + common + ["--output-dir", output.path],
+                input: "\(StubCSCService.password)\n\(StubCSCService.otp)\n\(StubCSCService.otp)\n")
+            #expect(signed.status == 0, "\(signed.output)")
+            let rounds = stub.authorizeBodies.all.map { $0["numSignatures"] as? Int }
+            #expect(rounds == [2, 1])
+            for file in files {
+                let p7s = output.appendingPathComponent(URL(fileURLWithPath: file).lastPathComponent + ".p7s").path
+                let verified = try run("openssl", [
+                    "cms", "-verify", "-binary", "-content", file, "-in", p7s, "-inform", "DER",
+                    "-CAfile", anchor, "-purpose", "any", "-out", "/dev/null",
+                ])
+                #expect(verified.status == 0, "\(verified.output)")
+            }
+
+            // A second authorization without its OTP line fails clearly, and writes nothing for that group.
+            let short = try await Self.runOffPool(["sign"] + files + common, input: "\(StubCSCService.password)\n\(StubCSCService.otp)\n")
+            #expect(short.status != 0)
+            #expect(short.output.contains("no OTP line for authorization 2 of 2"), "\(short.output)")
+            #expect(!FileManager.default.fileExists(atPath: files[2] + ".p7s"))
+
+            // A wrong OTP: the service's error code and description reach the user.
+            let wrong = try await Self.runOffPool(["sign", files[0]] + common, input: "\(StubCSCService.password)\n000000\n")
+            #expect(wrong.status != 0)
+            #expect(wrong.output.contains("invalid_otp") && wrong.output.contains("The OTP is invalid"), "\(wrong.output)")
+
+            // A raw digest.
+            let digest = Array(SHA256.hash(data: Data("raw".utf8)))
+            let hex = digest.map { String(format: "%02x", $0) }.joined()
+            let raw = try await Self.runOffPool(["sign", "--hash", hex] + common, input: "\(StubCSCService.password)\n\(StubCSCService.otp)\n")
+            #expect(raw.status == 0, "\(raw.output)")
+            let base64 = raw.output.split(separator: "\n").last.map(String.init) ?? ""
+            let signature = try P256.Signing.ECDSASignature(derRepresentation: try #require(Data(base64Encoded: base64)))
+            #expect(stub.key.publicKey.isValidSignature(signature, for: PrecomputedSHA256(bytes: digest)))
+        }
+    }
 }
