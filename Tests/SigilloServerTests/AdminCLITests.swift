@@ -1,0 +1,84 @@
+import Foundation
+import SigilloTestSupport
+import Testing
+
+@Suite("sigillo admin CLI against a live admin listener")
+struct AdminCLITests {
+    /// The debug build of the executable (`swift build --build-tests` builds it).
+    static let binary = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent(".build/debug/sigillo").path
+
+    @Test("holders create/list/show, invite, credentials, suspend/reinstate/revoke, audit verify/export, issue-operator")
+    func endToEnd() async throws {
+        try #require(FileManager.default.isExecutableFile(atPath: Self.binary), "build the executable first: swift build")
+        let fixture = try TestToken()
+        try await AdminServer.with(fixture) { admin in
+            let directory = admin.directory
+            let connection = ["--url", admin.baseURL, "--cert", directory.appendingPathComponent("operator.pem").path,
+                              "--key", directory.appendingPathComponent("operator-key.pem").path, "--ca", directory.appendingPathComponent("tls-ca.pem").path]
+            func sigillo(_ arguments: [String], connect: Bool = true) async throws -> (status: Int32, output: String) {
+                try await runOffPool(Self.binary, ["admin"] + arguments + (connect ? connection : []))
+            }
+
+            let whoami = try await sigillo(["whoami"])
+            #expect(whoami.status == 0, "\(whoami.output)")
+            #expect(whoami.output.contains("CN=operator"))
+
+            let fiscalCode = TestData.fiscalCode()
+            let created = try await sigillo(["holders", "create", "--given-name", "Anna", "--surname", "Verdi", "--fiscal-code", fiscalCode,
+                                             "--email", "anna.\(UUID().uuidString.prefix(6))@example.it", "--mobile", "+393401234567", "--json"])
+            #expect(created.status == 0, "\(created.output)")
+            let holder = try #require(try JSONSerialization.jsonObject(with: Data(created.output.utf8)) as? [String: Any])
+            let holderID = try #require(holder["id"] as? String)
+
+            let list = try await sigillo(["holders", "list"])
+            #expect(list.status == 0)
+            #expect(list.output.contains(holderID) && list.output.contains("Anna Verdi"))
+            let show = try await sigillo(["holders", "show", holderID])
+            #expect(show.output.contains(fiscalCode))
+            let missing = try await sigillo(["holders", "show", "h-nobody"])
+            #expect(missing.status == 1)
+            #expect(missing.output.contains("no holder"))
+
+            let invite = try await sigillo(["invite", holderID])
+            #expect(invite.status == 0, "\(invite.output)")
+            #expect(invite.output.contains("activation code: ") && invite.output.contains("expires: "))
+
+            // An activated holder made through the domain, then the credential commands.
+            let account = try await admin.server.activate()
+            let credentials = try await sigillo(["credentials", "list", account.holder.id])
+            #expect(credentials.output.contains(account.credential.id) && credentials.output.contains("status      active"))
+            #expect(try await sigillo(["unlock", account.credential.id]).status == 0)
+            let suspend = try await sigillo(["suspend", account.credential.id])
+            #expect(suspend.output.contains("status      suspended"), "\(suspend.output)")
+            let reinstate = try await sigillo(["reinstate", account.credential.id, "--json"])
+            #expect((try JSONSerialization.jsonObject(with: Data(reinstate.output.utf8)) as? [String: Any])?["status"] as? String == "active")
+            let revoke = try await sigillo(["revoke", account.credential.id, "--reason", "cessationOfOperation"])
+            #expect(revoke.status == 0, "\(revoke.output)")
+            #expect(revoke.output.contains("status      revoked") && revoke.output.contains("cessationOfOperation"))
+            #expect(try await !fixture.token.containsKey(id: account.credential.tokenKeyID))
+            let again = try await sigillo(["reinstate", account.credential.id])
+            #expect(again.status == 1)
+            #expect(again.output.contains("irreversible"))
+
+            let verify = try await sigillo(["audit", "verify"])
+            #expect(verify.status == 0, "\(verify.output)")
+            #expect(verify.output.contains("audit log intact"))
+            let export = try await sigillo(["audit", "export"])
+            #expect(export.output.split(separator: "\n").contains { $0.contains("\"action\":\"credential.revoke\"") && $0.contains("CN=operator") })
+            try admin.tamper("UPDATE audit_events SET outcome = 'ok' WHERE action = 'credential.reinstate' AND outcome = 'refused'")
+            let broken = try await sigillo(["audit", "verify"])
+            #expect(broken.status == 1)
+            #expect(broken.output.contains("AUDIT LOG BROKEN"))
+
+            // A second operator, issued from the admin CA with the CLI, is recognised by name.
+            let issued = try await sigillo(["issue-operator", "alice", "--admin-ca", directory.appendingPathComponent("admin-ca.pem").path,
+                                            "--admin-ca-key", directory.appendingPathComponent("admin-ca-key.pem").path, "--output", directory.path], connect: false)
+            #expect(issued.status == 0, "\(issued.output)")
+            let alice = try await runOffPool(Self.binary, ["admin", "whoami", "--url", admin.baseURL, "--cert", directory.appendingPathComponent("alice.pem").path,
+                                                           "--key", directory.appendingPathComponent("alice-key.pem").path, "--ca", directory.appendingPathComponent("tls-ca.pem").path])
+            #expect(alice.status == 0, "\(alice.output)")
+            #expect(alice.output.contains("CN=alice"))
+        }
+    }
+}
