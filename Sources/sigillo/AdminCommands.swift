@@ -14,7 +14,7 @@ struct Admin: AsyncParsableCommand {
     )
 
     struct Holders: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Holders.", subcommands: [Create.self, Show.self, List.self])
+        static let configuration = CommandConfiguration(abstract: "Holders.", subcommands: [Create.self, Show.self, List.self, SetMobile.self])
 
         struct Create: AsyncParsableCommand {
             static let configuration = CommandConfiguration(abstract: "Create a holder (identity checked by the operator).")
@@ -39,6 +39,18 @@ struct Admin: AsyncParsableCommand {
 
             func run() async throws {
                 let data = try await self.connection.send(.GET, "holders/\(try Admin.segment(self.holderID))")
+                try self.connection.output(data, as: AdminAPI.HolderView.self) { Admin.describe($0) }
+            }
+        }
+
+        struct SetMobile: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(abstract: "Change a holder's mobile number (where SMS codes go).")
+            @OptionGroup var connection: AdminConnection
+            @Argument var holderID: String
+            @Option(help: "International form, e.g. +393331234567.") var mobile: String
+
+            func run() async throws {
+                let data = try await self.connection.send(.PUT, "holders/\(try Admin.segment(self.holderID))/mobile", body: AdminAPI.ChangeMobile(mobile: self.mobile))
                 try self.connection.output(data, as: AdminAPI.HolderView.self) { Admin.describe($0) }
             }
         }

@@ -40,6 +40,10 @@ struct AdminCLITests {
             #expect(missing.status == 1)
             #expect(missing.output.contains("no holder"))
 
+            let setMobile = try await sigillo(["holders", "set-mobile", holderID, "--mobile", "+39 340 7654321"])
+            #expect(setMobile.status == 0, "\(setMobile.output)")
+            #expect(setMobile.output.contains("+393407654321"))
+
             let invite = try await sigillo(["invite", holderID])
             #expect(invite.status == 0, "\(invite.output)")
             #expect(invite.output.contains("activation code: ") && invite.output.contains("expires: "))

@@ -65,6 +65,15 @@ struct AdminTests {
             let list = try await admin.request(.GET, "holders")
             #expect((list.json["holders"] as? [[String: Any]])?.compactMap { $0["id"] as? String } == [id])
 
+            let mobile = "+39348\(Int.random(in: 1_000_000...9_999_999))"
+            let changed = try await admin.request(.PUT, "holders/\(id)/mobile", ["mobile": mobile])
+            #expect(changed.status == 200, "\(changed.json)")
+            #expect(changed.json["mobile"] as? String == mobile)
+            #expect(try await admin.request(.PUT, "holders/\(id)/mobile", ["mobile": "3331234"]).status == 400)
+            let other = try await admin.request(.POST, "holders", Self.holderBody())
+            let taken = try await admin.request(.PUT, "holders/\(id)/mobile", ["mobile": other.json["mobile"] as? String ?? ""])
+            #expect(taken.status == 409)
+
             let invite = try await admin.request(.POST, "holders/\(id)/invite")
             #expect(invite.status == 201)
             let code = try #require(invite.json["activationCode"] as? String)

@@ -45,6 +45,21 @@ public final class AdminService: Sendable {
         }
     }
 
+    /// Changes a holder's mobile number (where SMS codes go). A number belongs to one holder only.
+    public func changeMobile(holderID: String, mobile: String, actor: String) async throws -> Holder {
+        guard let holder = try await self.store.holder(id: holderID) else { throw SigilloError(.notFound, "no holder \(holderID)") }
+        let normalized = try SigningService.normalizedMobile(mobile)
+        do {
+            try await self.store.setHolderMobile(id: holderID, mobile: normalized)
+        } catch let error as SigilloError {
+            try await self.service.audit(actor, "holder.mobile.change", target: holderID, outcome: "refused", details: error.message)
+            throw error
+        }
+        try await self.service.audit(actor, "holder.mobile.change", target: holderID, outcome: "ok",
+                                     details: "…\(holder.mobile.suffix(3)) → …\(normalized.suffix(3))")
+        return try await self.holder(id: holderID, actor: actor)
+    }
+
     // MARK: Credentials
 
     public func credentials(holderID: String, actor: String) async throws -> [Credential] {

@@ -173,6 +173,13 @@ public final class SQLiteStore: Store {
         }
     }
 
+    public func setHolderMobile(id: String, mobile: String) async throws {
+        try await self.write { db in
+            try db.execute(sql: "UPDATE holders SET mobile = ? WHERE id = ?", arguments: [mobile, id])
+            guard db.changesCount == 1 else { throw SigilloError(.notFound, "no holder \(id)") }
+        }
+    }
+
     public func createInvitation(_ invitation: Invitation) async throws {
         try await self.write { db in
             try db.execute(

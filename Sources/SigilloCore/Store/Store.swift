@@ -16,6 +16,8 @@ public protocol Store: Sendable {
     /// Every holder, oldest first.
     func holders() async throws -> [Holder]
     func setHolderState(id: String, state: HolderState) async throws
+    /// - Throws: `notFound`; `conflict` when the number belongs to another holder.
+    func setHolderMobile(id: String, mobile: String) async throws
     func createInvitation(_ invitation: Invitation) async throws
     func invitation(codeHash: [UInt8]) async throws -> Invitation?
     func setPendingDevice(codeHash: [UInt8], device: OTPDevice?) async throws

@@ -21,6 +21,11 @@ struct AdminController: Sendable {
             let holder = try await self.admin.holder(id: try context.parameters.require("id"), actor: try context.requireOperator())
             return try Self.json(AdminAPI.HolderView(holder))
         }
+        group.put("holders/:id/mobile") { request, context in
+            let body = try await Self.decode(AdminAPI.ChangeMobile.self, request, context)
+            let holder = try await self.admin.changeMobile(holderID: try context.parameters.require("id"), mobile: body.mobile, actor: try context.requireOperator())
+            return try Self.json(AdminAPI.HolderView(holder))
+        }
         group.post("holders/:id/invite") { _, context in
             let id = try context.parameters.require("id")
             let invitation = try await self.admin.invite(holderID: id, actor: try context.requireOperator())

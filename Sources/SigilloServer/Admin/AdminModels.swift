@@ -19,6 +19,11 @@ public enum AdminAPI {
         }
     }
 
+    public struct ChangeMobile: Codable, Sendable {
+        public var mobile: String
+        public init(mobile: String) { self.mobile = mobile }
+    }
+
     public struct Revoke: Codable, Sendable {
         public var reason: String
         public init(reason: String) { self.reason = reason }
