@@ -86,3 +86,64 @@ struct AdminCLITests {
         }
     }
 }
+
+@Suite("sigillo serve: both listeners")
+struct ServeBothListenersTests {
+    @Test("serve answers on the public and the admin port and stops on SIGTERM")
+    func serveAndStop() async throws {
+        try #require(FileManager.default.isExecutableFile(atPath: AdminCLITests.binary), "build the executable first: swift build")
+        let fixture = try TestToken.unopened()
+        let directory = fixture.directory
+        try LiveServer.makeCertificates(in: directory.appendingPathComponent("certs"))
+        let base = Int.random(in: 20_000...60_000)
+        var environment = TestHSM.environment
+        environment["SIGILLO_PKCS11_MODULE"] = TestHSM.modulePath
+        environment["SIGILLO_TOKEN"] = fixture.label
+        environment["SIGILLO_PIN_FILE"] = fixture.pinFile
+        environment["SIGILLO_PORT"] = String(base)
+        environment["SIGILLO_ADMIN_PORT"] = String(base + 1)
+        environment["SIGILLO_HSM_SESSIONS"] = "1"
+        environment["SIGILLO_DATABASE"] = directory.appendingPathComponent("var/sigillo.sqlite").path
+        environment["SIGILLO_OUTBOX_FILE"] = directory.appendingPathComponent("var/outbox.jsonl").path
+        environment["SIGILLO_CA_CERTIFICATE"] = directory.appendingPathComponent("certs/ca.pem").path
+        environment["SIGILLO_TLS_CERTIFICATE"] = directory.appendingPathComponent("certs/server.pem").path
+        environment["SIGILLO_TLS_KEY"] = directory.appendingPathComponent("certs/server-key.pem").path
+        environment["SIGILLO_ADMIN_CA"] = directory.appendingPathComponent("certs/admin-ca.pem").path
+        let initialized = try await runOffPool(AdminCLITests.binary, ["ca", "init", "--algorithm", "ecdsa-p256"], environment: environment)
+        try #require(initialized.status == 0, "\(initialized.output)")
+
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: AdminCLITests.binary)
+        process.arguments = ["serve", "--log-level", "warning"]
+        process.environment = environment
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        defer { if process.isRunning { process.interrupt() } }
+
+        let certs = directory.appendingPathComponent("certs")
+        let curl = { (arguments: [String]) async throws -> (status: Int32, output: String) in
+            try await runOffPool("curl", ["-sS", "--max-time", "5", "--cacert", certs.appendingPathComponent("tls-ca.pem").path] + arguments)
+        }
+        var ready = false
+        for _ in 0..<100 where !ready {
+            try await Task.sleep(for: .milliseconds(200))
+            ready = try await curl(["https://127.0.0.1:\(base)/health/ready"]).output.contains("\"status\":\"ok\"")
+        }
+        #expect(ready)
+        let admin = try await curl(["--cert", certs.appendingPathComponent("operator.pem").path, "--key", certs.appendingPathComponent("operator-key.pem").path,
+                                    "https://127.0.0.1:\(base + 1)/admin/v1/whoami"])
+        #expect(admin.output.contains("CN=operator"), "\(admin.output)")
+        let anonymous = try await curl(["https://127.0.0.1:\(base + 1)/admin/v1/whoami"])
+        #expect(anonymous.status != 0)
+
+        process.terminate()
+        let status = try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Int32, any Error>) in
+            Thread {
+                process.waitUntilExit()
+                continuation.resume(returning: process.terminationStatus)
+            }.start()
+        }
+        #expect(status == 0)
+    }
+}
