@@ -10,6 +10,11 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
     public var port = 8443
     public var tlsCertificate = "certs/server.pem"
     public var tlsKey = "certs/server-key.pem"
+    /// The admin listener (mutual TLS; same server certificate as the public one).
+    public var adminHost = "127.0.0.1"
+    public var adminPort = 8444
+    /// Operators' client certificates must be issued by this CA (`certs/dev-certs.sh` makes a development one).
+    public var adminCA = "certs/admin-ca.pem"
     public var pkcs11Module = "/usr/lib/softhsm/libsofthsm2.so"
     /// A token label, or an RFC 7512 `pkcs11:` URI.
     public var token = "sigillo"
@@ -53,6 +58,9 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
         }
         if let value = environment["SIGILLO_HOST"] { self.host = value }
         if let value = try int("SIGILLO_PORT") { self.port = value }
+        if let value = environment["SIGILLO_ADMIN_HOST"] { self.adminHost = value }
+        if let value = try int("SIGILLO_ADMIN_PORT") { self.adminPort = value }
+        if let value = environment["SIGILLO_ADMIN_CA"] { self.adminCA = value }
         if let value = environment["SIGILLO_TLS_CERTIFICATE"] { self.tlsCertificate = value }
         if let value = environment["SIGILLO_TLS_KEY"] { self.tlsKey = value }
         if let value = environment["SIGILLO_PKCS11_MODULE"] { self.pkcs11Module = value }

@@ -3,10 +3,11 @@ import Foundation
 import Hummingbird
 import Logging
 import PKCS11
+import ServiceLifecycle
 import SigilloServer
 
 struct Serve: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Run the signing server (HTTPS).")
+    static let configuration = CommandConfiguration(abstract: "Run the signing server: the public HTTPS listener and the mutual-TLS admin listener.")
 
     @Option(help: "JSON configuration file; SIGILLO_* environment variables override it.")
     var config: String?
@@ -30,7 +31,11 @@ struct Serve: AsyncParsableCommand {
         logger.info("token open", metadata: ["label": "\(tokenConfiguration.tokenLabel)", "sessions": "\(token.sessionCount)"])
         let services = try await SigilloServices.open(configuration: configuration, token: token, logger: logger)
         let app = try SigilloApplication.make(configuration: configuration, services: services, logger: logger)
-        try await app.runService()
+        let admin = try AdminApplication.make(configuration: configuration, services: services, logger: logger)
+        logger.info("admin listener (mutual TLS)", metadata: ["address": "\(configuration.adminHost):\(configuration.adminPort)", "ca": "\(configuration.adminCA)"])
+        // Both listeners in one group: SIGTERM/SIGINT stop both gracefully; either failing stops the other.
+        let group = ServiceGroup(configuration: .init(services: [app, admin], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
         logger.info("stopped")
     }
 }

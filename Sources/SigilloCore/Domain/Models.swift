@@ -116,11 +116,36 @@ public struct Credential: Sendable, Equatable {
     public var multisign: Int
     public var passwordFailures: Int
     public var otpFailures: Int
+    /// Why and when the credential was revoked (nil while it is not).
+    public var revocationReason: RevocationReason? = nil
+    public var revokedAt: Date? = nil
 
     /// Locked after too many wrong passwords (CSC "PIN locked").
     public var pinLocked: Bool { self.passwordFailures >= Lockout.limit }
     /// Locked after too many wrong OTPs.
     public var otpLocked: Bool { self.otpFailures >= Lockout.limit }
+}
+
+/// RFC 5280 CRL reason codes an operator may give for a revocation.
+public enum RevocationReason: String, Sendable, Codable, CaseIterable {
+    case unspecified
+    case keyCompromise
+    case affiliationChanged
+    case superseded
+    case cessationOfOperation
+    case privilegeWithdrawn
+
+    /// The `CRLReason` code of RFC 5280, section 5.3.1.
+    public var code: Int {
+        switch self {
+        case .unspecified: 0
+        case .keyCompromise: 1
+        case .affiliationChanged: 3
+        case .superseded: 4
+        case .cessationOfOperation: 5
+        case .privilegeWithdrawn: 9
+        }
+    }
 }
 
 /// Consecutive failures that lock a credential.

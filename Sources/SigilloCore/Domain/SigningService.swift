@@ -57,10 +57,7 @@ public final class SigningService: Sendable {
         let identity = try HolderIdentity(givenName: givenName, surname: surname, fiscalCode: fiscalCode.uppercased(), email: email).validated()
         let normalizedEmail = email.trimmingCharacters(in: .whitespaces).lowercased()
         guard Self.isPlausibleEmail(normalizedEmail) else { throw SigilloError(.invalidRequest, "email '\(email)' is not a valid address") }
-        let normalizedMobile = mobile.filter { !$0.isWhitespace }
-        guard normalizedMobile.hasPrefix("+"), normalizedMobile.count >= 8, normalizedMobile.count <= 16, normalizedMobile.dropFirst().allSatisfy(\.isNumber) else {
-            throw SigilloError(.invalidRequest, "mobile '\(mobile)' must be in international form, e.g. +393331234567")
-        }
+        let normalizedMobile = try Self.normalizedMobile(mobile)
         let holder = Holder(
             id: "h-" + UUID().uuidString.lowercased(), givenName: identity.givenName, surname: identity.surname, fiscalCode: identity.fiscalCode,
             email: normalizedEmail, mobile: normalizedMobile, createdAt: self.clock.now())
@@ -468,6 +465,15 @@ public final class SigningService: Sendable {
 
     private static func checkDigits(_ digits: Int) throws {
         guard HOTP.digitRange.contains(digits) else { throw SigilloError(.invalidRequest, "OTP codes have 6 to 8 digits") }
+    }
+
+    /// A mobile number in E.164 form without spaces. - Throws: `invalidRequest` otherwise.
+    static func normalizedMobile(_ mobile: String) throws -> String {
+        let normalized = mobile.filter { !$0.isWhitespace }
+        guard normalized.hasPrefix("+"), normalized.count >= 8, normalized.count <= 16, normalized.dropFirst().allSatisfy(\.isNumber) else {
+            throw SigilloError(.invalidRequest, "mobile '\(mobile)' must be in international form, e.g. +393331234567")
+        }
+        return normalized
     }
 
     private static func isPlausibleEmail(_ email: String) -> Bool {

@@ -131,6 +131,12 @@ public final class SQLiteStore: Store {
                 CREATE INDEX access_tokens_holder ON access_tokens(holder_id);
                 """)
         }
+        migrator.registerMigration("v3: revocation reason and time") { db in
+            try db.execute(sql: """
+                ALTER TABLE credentials ADD COLUMN revocation_reason TEXT;
+                ALTER TABLE credentials ADD COLUMN revoked_at INTEGER;
+                """)
+        }
         return migrator
     }
 
@@ -156,9 +162,20 @@ public final class SQLiteStore: Store {
         try await self.database.read { db in try Row.fetchOne(db, sql: "SELECT * FROM holders WHERE username = ?", arguments: [username]).map(Self.holder) }
     }
 
+    public func holders() async throws -> [Holder] {
+        try await self.database.read { db in try Row.fetchAll(db, sql: "SELECT * FROM holders ORDER BY created_at, id").map(Self.holder) }
+    }
+
     public func setHolderState(id: String, state: HolderState) async throws {
         try await self.write { db in
             try db.execute(sql: "UPDATE holders SET state = ? WHERE id = ?", arguments: [state.rawValue, id])
+            guard db.changesCount == 1 else { throw SigilloError(.notFound, "no holder \(id)") }
+        }
+    }
+
+    public func setHolderMobile(id: String, mobile: String) async throws {
+        try await self.write { db in
+            try db.execute(sql: "UPDATE holders SET mobile = ? WHERE id = ?", arguments: [mobile, id])
             guard db.changesCount == 1 else { throw SigilloError(.notFound, "no holder \(id)") }
         }
     }
@@ -230,6 +247,29 @@ public final class SQLiteStore: Store {
         try await self.write { db in
             try db.execute(sql: "UPDATE credentials SET status = ? WHERE id = ?", arguments: [status.rawValue, id])
             guard db.changesCount == 1 else { throw SigilloError(.notFound, "no credential \(id)") }
+        }
+    }
+
+    public func changeCredentialStatus(id: String, from: CredentialStatus, to: CredentialStatus) async throws -> Bool {
+        try await self.write { db in
+            try db.execute(sql: "UPDATE credentials SET status = ? WHERE id = ? AND status = ?", arguments: [to.rawValue, id, from.rawValue])
+            guard db.changesCount == 1 else { return false }
+            try db.execute(sql: "DELETE FROM sads WHERE credential_id = ?", arguments: [id])
+            return true
+        }
+    }
+
+    public func revokeCredential(id: String, reason: RevocationReason, at time: Date) async throws -> Bool {
+        try await self.write { db in
+            guard let status = try String.fetchOne(db, sql: "SELECT status FROM credentials WHERE id = ?", arguments: [id]) else {
+                throw SigilloError(.notFound, "no credential \(id)")
+            }
+            guard status != CredentialStatus.revoked.rawValue else { return false }
+            try db.execute(
+                sql: "UPDATE credentials SET status = ?, revocation_reason = ?, revoked_at = ? WHERE id = ?",
+                arguments: [CredentialStatus.revoked.rawValue, reason.rawValue, Self.seconds(time), id])
+            try db.execute(sql: "DELETE FROM sads WHERE credential_id = ?", arguments: [id])
+            return true
         }
     }
 
@@ -405,6 +445,12 @@ public final class SQLiteStore: Store {
         }
     }
 
+    public func auditSequenceHighWater() async throws -> Int64? {
+        try await self.database.read { db in
+            try Int64.fetchOne(db, sql: "SELECT seq FROM sqlite_sequence WHERE name = 'audit_events'")
+        }
+    }
+
     // MARK: Helpers
 
     /// Runs `body` in a write transaction, turning constraint violations into clear `conflict` errors.
@@ -448,7 +494,9 @@ public final class SQLiteStore: Store {
             id: row["id"], holderID: row["holder_id"], keyAlgorithm: KeyAlgorithm(rawValue: row["key_algorithm"]) ?? .ecP256, tokenKeyID: row["token_key_id"],
             certificateDER: [UInt8](row["certificate"] as Data), serialNumber: row["serial_number"], notBefore: self.date(row["not_before"]),
             notAfter: self.date(row["not_after"]), status: CredentialStatus(rawValue: row["status"]) ?? .suspended, multisign: row["multisign"],
-            passwordFailures: row["password_failures"], otpFailures: row["otp_failures"])
+            passwordFailures: row["password_failures"], otpFailures: row["otp_failures"],
+            revocationReason: (row["revocation_reason"] as String?).flatMap(RevocationReason.init(rawValue:)),
+            revokedAt: (row["revoked_at"] as Int64?).map(Self.date))
     }
 
     private static func device(_ row: Row) -> OTPDevice {

@@ -13,7 +13,11 @@ public protocol Store: Sendable {
     func createHolder(_ holder: Holder) async throws
     func holder(id: String) async throws -> Holder?
     func holder(username: String) async throws -> Holder?
+    /// Every holder, oldest first.
+    func holders() async throws -> [Holder]
     func setHolderState(id: String, state: HolderState) async throws
+    /// - Throws: `notFound`; `conflict` when the number belongs to another holder.
+    func setHolderMobile(id: String, mobile: String) async throws
     func createInvitation(_ invitation: Invitation) async throws
     func invitation(codeHash: [UInt8]) async throws -> Invitation?
     func setPendingDevice(codeHash: [UInt8], device: OTPDevice?) async throws
@@ -25,6 +29,11 @@ public protocol Store: Sendable {
     func credential(id: String) async throws -> Credential?
     func credentials(holderID: String) async throws -> [Credential]
     func setCredentialStatus(id: String, status: CredentialStatus) async throws
+    /// Moves a credential from `from` to `to` and deletes its SADs, all or nothing; false if it was not in `from`.
+    func changeCredentialStatus(id: String, from: CredentialStatus, to: CredentialStatus) async throws -> Bool
+    /// Marks a credential revoked (irreversible) with its reason and time and deletes its SADs, all or nothing;
+    /// false if it was already revoked. - Throws: `notFound` for an unknown credential.
+    func revokeCredential(id: String, reason: RevocationReason, at time: Date) async throws -> Bool
     /// Counts one failure and returns the new count (the credential is locked at `Lockout.limit`).
     func recordFailure(credentialID: String, kind: FailureKind) async throws -> Int
     /// Clears both failure counters (successful authentication, or an operator's unlock).
@@ -68,4 +77,7 @@ public protocol Store: Sendable {
     /// Appends an event to the hash chain.
     func audit(_ event: AuditEvent, at time: Date) async throws
     func auditRecords() async throws -> [AuditRecord]
+    /// The highest sequence number ever handed out to an audit event (SQLite's `sqlite_sequence`), even if that
+    /// row is gone: a chain that ends below it lost its last rows. Nil when no event was ever written.
+    func auditSequenceHighWater() async throws -> Int64?
 }

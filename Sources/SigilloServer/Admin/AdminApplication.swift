@@ -1,0 +1,46 @@
+import Foundation
+import Hummingbird
+import HummingbirdTLS
+import Logging
+import NIOCore
+import NIOSSL
+import SigilloCore
+
+/// Builds the admin HTTPS application: mutual TLS with the admin CA, JSON API under `/admin/v1`.
+public enum AdminApplication {
+    /// Server certificate and key as for the public listener, TLS 1.2 or newer, and a client certificate
+    /// issued by the admin CA (`adminCA`) required from every client (no hostname check: clients are people).
+    public static func tlsConfiguration(certificate: String, key: String, adminCA: String) throws -> TLSConfiguration {
+        guard FileManager.default.isReadableFile(atPath: adminCA) else {
+            throw ConfigurationError("admin CA certificate \(adminCA) is missing: run certs/dev-certs.sh (make run does)")
+        }
+        let chain = try NIOSSLCertificate.fromPEMFile(certificate).map { NIOSSLCertificateSource.certificate($0) }
+        let roots = try NIOSSLCertificate.fromPEMFile(adminCA)
+        var tls = TLSConfiguration.makeServerConfigurationWithMTLS(
+            certificateChain: chain, privateKey: .privateKey(try NIOSSLPrivateKey(file: key, format: .pem)), trustRoots: .certificates(roots))
+        tls.minimumTLSVersion = .tlsv12
+        tls.certificateVerification = .noHostnameVerification
+        return tls
+    }
+
+    /// The router with every admin route.
+    public static func router(services: SigilloServices) -> Router<AdminContext> {
+        let router = Router(context: AdminContext.self)
+        router.add(middleware: JSONErrorMiddleware())
+        router.add(middleware: OperatorMiddleware())
+        AdminController(admin: AdminService(service: services.service)).addRoutes(to: router)
+        return router
+    }
+
+    /// The admin application on `adminHost:adminPort`.
+    public static func make(configuration: ServerConfiguration, services: SigilloServices, logger: Logger, onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }) throws -> some ApplicationProtocol {
+        let tls = try self.tlsConfiguration(certificate: configuration.tlsCertificate, key: configuration.tlsKey, adminCA: configuration.adminCA)
+        return Application(
+            router: self.router(services: services),
+            server: try .tls(.http1(), tlsConfiguration: tls),
+            configuration: .init(address: .hostname(configuration.adminHost, port: configuration.adminPort), serverName: "Sigillo admin"),
+            onServerRunning: onServerRunning,
+            logger: logger
+        )
+    }
+}

@@ -1,0 +1,107 @@
+import Foundation
+import Hummingbird
+import NIOCore
+import SigilloCore
+import X509
+
+/// The admin API (`/admin/v1/...`), JSON in and out. Every handler acts as the operator whose client
+/// certificate opened the connection.
+struct AdminController: Sendable {
+    let admin: AdminService
+
+    func addRoutes(to router: Router<AdminContext>) {
+        let group = router.group("admin/v1")
+        group.get("whoami") { _, context in try Self.json(AdminAPI.WhoAmI(operator: try context.requireOperator())) }
+        group.post("holders") { request, context in try await self.createHolder(request, context) }
+        group.get("holders") { _, context in
+            let holders = try await self.admin.holders(actor: try context.requireOperator())
+            return try Self.json(AdminAPI.HolderList(holders: holders.map(AdminAPI.HolderView.init)))
+        }
+        group.get("holders/:id") { _, context in
+            let holder = try await self.admin.holder(id: try context.parameters.require("id"), actor: try context.requireOperator())
+            return try Self.json(AdminAPI.HolderView(holder))
+        }
+        group.put("holders/:id/mobile") { request, context in
+            let body = try await Self.decode(AdminAPI.ChangeMobile.self, request, context)
+            let holder = try await self.admin.changeMobile(holderID: try context.parameters.require("id"), mobile: body.mobile, actor: try context.requireOperator())
+            return try Self.json(AdminAPI.HolderView(holder))
+        }
+        group.post("holders/:id/invite") { _, context in
+            let id = try context.parameters.require("id")
+            let invitation = try await self.admin.invite(holderID: id, actor: try context.requireOperator())
+            return try Self.json(AdminAPI.Invitation(holderID: id, activationCode: invitation.code, expiresAt: AdminAPI.time(invitation.expiresAt)), status: .created)
+        }
+        group.get("holders/:id/credentials") { _, context in
+            let credentials = try await self.admin.credentials(holderID: try context.parameters.require("id"), actor: try context.requireOperator())
+            return try Self.json(AdminAPI.CredentialList(credentials: credentials.map(Self.view)))
+        }
+        group.post("credentials/:id/unlock") { _, context in
+            try Self.json(Self.view(try await self.admin.unlock(credentialID: try context.parameters.require("id"), actor: try context.requireOperator())))
+        }
+        group.post("credentials/:id/suspend") { _, context in
+            try Self.json(Self.view(try await self.admin.suspend(credentialID: try context.parameters.require("id"), actor: try context.requireOperator())))
+        }
+        group.post("credentials/:id/reinstate") { _, context in
+            try Self.json(Self.view(try await self.admin.reinstate(credentialID: try context.parameters.require("id"), actor: try context.requireOperator())))
+        }
+        group.post("credentials/:id/revoke") { request, context in
+            let body = try await Self.decode(AdminAPI.Revoke.self, request, context)
+            guard let reason = RevocationReason(rawValue: body.reason) else {
+                throw APIError(status: .badRequest, code: "invalid_request",
+                               description: "unknown reason '\(body.reason)'; use one of \(RevocationReason.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            let credential = try await self.admin.revoke(credentialID: try context.parameters.require("id"), reason: reason, actor: try context.requireOperator())
+            return try Self.json(Self.view(credential))
+        }
+        group.get("audit/verify") { _, context in
+            try Self.json(try await self.admin.verifyAudit(actor: try context.requireOperator()))
+        }
+        group.get("audit/export") { _, context in
+            let records = try await self.admin.exportAudit(actor: try context.requireOperator())
+            let encoder = Self.encoder(pretty: false)
+            var data = Data()
+            for record in records {
+                data.append(try encoder.encode(AdminAPI.AuditLine(record)))
+                data.append(0x0A)
+            }
+            var headers = HTTPFields()
+            headers[.contentType] = "application/x-ndjson"
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
+        }
+    }
+
+    private func createHolder(_ request: Request, _ context: AdminContext) async throws -> Response {
+        let body = try await Self.decode(AdminAPI.CreateHolder.self, request, context)
+        let holder = try await self.admin.createHolder(
+            givenName: body.givenName, surname: body.surname, fiscalCode: body.fiscalCode, email: body.email, mobile: body.mobile, actor: try context.requireOperator())
+        return try Self.json(AdminAPI.HolderView(holder), status: .created)
+    }
+
+    // MARK: Helpers
+
+    static func view(_ credential: Credential) -> AdminAPI.CredentialView {
+        AdminAPI.CredentialView(credential, subject: (try? Certificate(derEncoded: credential.certificateDER))?.subject.description)
+    }
+
+    static func decode<T: Decodable>(_ type: T.Type, _ request: Request, _ context: AdminContext) async throws -> T {
+        let buffer = try await request.body.collect(upTo: context.maxUploadSize)
+        do {
+            return try JSONDecoder().decode(type, from: Data(buffer: buffer))
+        } catch {
+            throw APIError(status: .badRequest, code: "invalid_request", description: "the request body is not valid JSON for this route: \(error)")
+        }
+    }
+
+    static func encoder(pretty: Bool) -> JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = pretty ? [.sortedKeys, .withoutEscapingSlashes, .prettyPrinted] : [.sortedKeys, .withoutEscapingSlashes]
+        return encoder
+    }
+
+    static func json<T: Encodable>(_ value: T, status: HTTPResponse.Status = .ok) throws -> Response {
+        var headers = HTTPFields()
+        headers[.contentType] = "application/json"
+        headers[.cacheControl] = "no-store"
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: try self.encoder(pretty: false).encode(value))))
+    }
+}

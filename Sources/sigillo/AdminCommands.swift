@@ -1,0 +1,347 @@
+import ArgumentParser
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOHTTP1
+import NIOSSL
+import SigilloServer
+
+/// `sigillo admin ...`: the operator's client for the mutual-TLS admin listener.
+struct Admin: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Administer holders and credentials over the mutual-TLS admin listener.",
+        subcommands: [Holders.self, Invite.self, Credentials.self, Unlock.self, Suspend.self, Reinstate.self, Revoke.self, Audit.self, WhoAmI.self, IssueOperator.self]
+    )
+
+    struct Holders: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Holders.", subcommands: [Create.self, Show.self, List.self, SetMobile.self])
+
+        struct Create: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(abstract: "Create a holder (identity checked by the operator).")
+            @OptionGroup var connection: AdminConnection
+            @Option var givenName: String
+            @Option var surname: String
+            @Option(help: "Italian fiscal code (codice fiscale).") var fiscalCode: String
+            @Option var email: String
+            @Option(help: "International form, e.g. +393331234567.") var mobile: String
+
+            func run() async throws {
+                let body = AdminAPI.CreateHolder(givenName: self.givenName, surname: self.surname, fiscalCode: self.fiscalCode, email: self.email, mobile: self.mobile)
+                let data = try await self.connection.send(.POST, "holders", body: body)
+                try self.connection.output(data, as: AdminAPI.HolderView.self) { Admin.describe($0) }
+            }
+        }
+
+        struct Show: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(abstract: "Show a holder.")
+            @OptionGroup var connection: AdminConnection
+            @Argument var holderID: String
+
+            func run() async throws {
+                let data = try await self.connection.send(.GET, "holders/\(try Admin.segment(self.holderID))")
+                try self.connection.output(data, as: AdminAPI.HolderView.self) { Admin.describe($0) }
+            }
+        }
+
+        struct SetMobile: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(abstract: "Change a holder's mobile number (where SMS codes go).")
+            @OptionGroup var connection: AdminConnection
+            @Argument var holderID: String
+            @Option(help: "International form, e.g. +393331234567.") var mobile: String
+
+            func run() async throws {
+                let data = try await self.connection.send(.PUT, "holders/\(try Admin.segment(self.holderID))/mobile", body: AdminAPI.ChangeMobile(mobile: self.mobile))
+                try self.connection.output(data, as: AdminAPI.HolderView.self) { Admin.describe($0) }
+            }
+        }
+
+        struct List: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(abstract: "List holders.")
+            @OptionGroup var connection: AdminConnection
+
+            func run() async throws {
+                let data = try await self.connection.send(.GET, "holders")
+                try self.connection.output(data, as: AdminAPI.HolderList.self) { list in
+                    list.holders.isEmpty ? "no holders" : list.holders.map { "\($0.id)  \($0.state)  \($0.givenName) \($0.surname)  \($0.fiscalCode)  \($0.email)" }.joined(separator: "\n")
+                }
+            }
+        }
+    }
+
+    struct Invite: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Issue an activation invitation; prints the activation code (shown once) and its expiry.")
+        @OptionGroup var connection: AdminConnection
+        @Argument var holderID: String
+
+        func run() async throws {
+            let data = try await self.connection.send(.POST, "holders/\(try Admin.segment(self.holderID))/invite")
+            try self.connection.output(data, as: AdminAPI.Invitation.self) { "activation code: \($0.activationCode)\nexpires: \($0.expiresAt)" }
+        }
+    }
+
+    struct Credentials: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Credentials.", subcommands: [List.self])
+
+        struct List: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(abstract: "List a holder's credentials.")
+            @OptionGroup var connection: AdminConnection
+            @Argument var holderID: String
+
+            func run() async throws {
+                let data = try await self.connection.send(.GET, "holders/\(try Admin.segment(self.holderID))/credentials")
+                try self.connection.output(data, as: AdminAPI.CredentialList.self) { list in
+                    list.credentials.isEmpty ? "no credentials" : list.credentials.map(Admin.describe).joined(separator: "\n\n")
+                }
+            }
+        }
+    }
+
+    struct Unlock: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Reset a credential's password and OTP failure counters.")
+        @OptionGroup var connection: AdminConnection
+        @Argument var credentialID: String
+
+        func run() async throws {
+            try await Admin.credentialAction(self.connection, self.credentialID, "unlock")
+        }
+    }
+
+    struct Suspend: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Suspend a credential (certificateHold): no authorization or signature until reinstated.")
+        @OptionGroup var connection: AdminConnection
+        @Argument var credentialID: String
+
+        func run() async throws {
+            try await Admin.credentialAction(self.connection, self.credentialID, "suspend")
+        }
+    }
+
+    struct Reinstate: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Reinstate a suspended credential (a revoked one stays revoked).")
+        @OptionGroup var connection: AdminConnection
+        @Argument var credentialID: String
+
+        func run() async throws {
+            try await Admin.credentialAction(self.connection, self.credentialID, "reinstate")
+        }
+    }
+
+    struct Revoke: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Revoke a credential for good: its key is destroyed in the token.")
+        @OptionGroup var connection: AdminConnection
+        @Argument var credentialID: String
+        @Option(help: "unspecified, keyCompromise, affiliationChanged, superseded, cessationOfOperation or privilegeWithdrawn.")
+        var reason: String
+
+        func run() async throws {
+            try await Admin.credentialAction(self.connection, self.credentialID, "revoke", body: AdminAPI.Revoke(reason: self.reason))
+        }
+    }
+
+    struct Audit: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "The audit log.", subcommands: [Verify.self, Export.self])
+
+        struct Verify: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(abstract: "Check the audit hash chain (exit status 1 if it is broken).")
+            @OptionGroup var connection: AdminConnection
+
+            func run() async throws {
+                let data = try await self.connection.send(.GET, "audit/verify")
+                let result = try JSONDecoder().decode(AuditVerificationView.self, from: data)
+                try self.connection.output(data, as: AuditVerificationView.self) { result in
+                    result.intact ? "audit log intact: \(result.records) records" : "AUDIT LOG BROKEN: \(result.problem ?? "unknown problem")"
+                }
+                if !result.intact { throw ExitCode(1) }
+            }
+        }
+
+        struct Export: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(abstract: "Print every audit record as JSON lines.")
+            @OptionGroup var connection: AdminConnection
+
+            func run() async throws {
+                let data = try await self.connection.send(.GET, "audit/export")
+                FileHandle.standardOutput.write(data)
+            }
+        }
+    }
+
+    struct WhoAmI: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "whoami", abstract: "Show the operator identity the admin listener sees.")
+        @OptionGroup var connection: AdminConnection
+
+        func run() async throws {
+            let data = try await self.connection.send(.GET, "whoami")
+            try self.connection.output(data, as: AdminAPI.WhoAmI.self) { $0.operator }
+        }
+    }
+
+    struct IssueOperator: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Issue an operator client certificate from the admin CA (writes NAME.pem and NAME-key.pem).")
+        @Argument(help: "The operator's name (the certificate's CN), letters, digits, '.', '_' or '-'.") var name: String
+        @Option(help: "Admin CA certificate.") var adminCA: String = "certs/admin-ca.pem"
+        @Option(help: "Admin CA private key.") var adminCAKey: String = "certs/admin-ca-key.pem"
+        @Option(help: "Folder for the new certificate and key.") var output: String = "certs"
+        @Option(help: "Validity in days.") var days: Int = 825
+
+        func validate() throws {
+            guard !self.name.isEmpty, self.name.count <= 64, self.name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "._-".contains($0)) }) else {
+                throw ValidationError("an operator name has 1 to 64 letters, digits, '.', '_' or '-'")
+            }
+        }
+
+        func run() async throws {
+            let directory = URL(fileURLWithPath: self.output)
+            let certificate = directory.appendingPathComponent("\(self.name).pem").path
+            let key = directory.appendingPathComponent("\(self.name)-key.pem").path
+            guard !FileManager.default.fileExists(atPath: certificate), !FileManager.default.fileExists(atPath: key) else {
+                throw ValidationError("\(certificate) or \(key) already exists")
+            }
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            let csr = directory.appendingPathComponent("\(self.name).csr").path
+            let ext = directory.appendingPathComponent("\(self.name).ext").path
+            defer {
+                try? FileManager.default.removeItem(atPath: csr)
+                try? FileManager.default.removeItem(atPath: ext)
+            }
+            try Data("extendedKeyUsage=clientAuth\nkeyUsage=critical,digitalSignature\nbasicConstraints=critical,CA:FALSE\n".utf8).write(to: URL(fileURLWithPath: ext))
+            try Self.openssl(["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-subj", "/C=IT/O=Sigillo Operators/CN=\(self.name)",
+                              "-keyout", key, "-out", csr])
+            try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: key)
+            try Self.openssl(["x509", "-req", "-in", csr, "-CA", self.adminCA, "-CAkey", self.adminCAKey, "-CAcreateserial", "-days", String(self.days),
+                              "-extfile", ext, "-out", certificate])
+            print("operator certificate \(certificate) (key \(key)) issued by \(self.adminCA) for CN=\(self.name)")
+        }
+
+        static func openssl(_ arguments: [String]) throws {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            process.arguments = ["openssl"] + arguments
+            let errors = Pipe()
+            process.standardError = errors
+            process.standardOutput = FileHandle.nullDevice
+            try process.run()
+            let message = errors.fileHandleForReading.readDataToEndOfFile()
+            process.waitUntilExit()
+            guard process.terminationStatus == 0 else {
+                throw ValidationError("openssl \(arguments.first ?? "") failed: \(String(decoding: message, as: UTF8.self))")
+            }
+        }
+    }
+
+    /// `audit/verify`'s answer.
+    struct AuditVerificationView: Codable {
+        var intact: Bool
+        var records: Int
+        var highestSequence: Int64
+        var firstBrokenSequence: Int64?
+        var problem: String?
+    }
+
+    static func credentialAction(_ connection: AdminConnection, _ credentialID: String, _ action: String, body: (any Encodable)? = nil) async throws {
+        let data = try await connection.send(.POST, "credentials/\(try self.segment(credentialID))/\(action)", body: body)
+        try connection.output(data, as: AdminAPI.CredentialView.self) { self.describe($0) }
+    }
+
+    /// A path segment, refusing anything that would change the route.
+    static func segment(_ id: String) throws -> String {
+        guard !id.isEmpty, id.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0)) }) else {
+            throw ValidationError("'\(id)' is not a valid identifier")
+        }
+        return id
+    }
+
+    static func describe(_ holder: AdminAPI.HolderView) -> String {
+        """
+        holder      \(holder.id)
+        name        \(holder.givenName) \(holder.surname)
+        fiscal code \(holder.fiscalCode)
+        email       \(holder.email)
+        mobile      \(holder.mobile)
+        state       \(holder.state)
+        username    \(holder.username ?? "-")
+        created     \(holder.createdAt)
+        """
+    }
+
+    static func describe(_ credential: AdminAPI.CredentialView) -> String {
+        var lines = [
+            "credential  \(credential.id)",
+            "holder      \(credential.holderID)",
+            "status      \(credential.status)",
+            "key         \(credential.keyAlgorithm)",
+            "serial      \(credential.serialNumber)",
+            "subject     \(credential.subject ?? "-")",
+            "valid       \(credential.notBefore) to \(credential.notAfter)",
+            "failures    password \(credential.passwordFailures), otp \(credential.otpFailures)\(credential.locked ? " (locked)" : "")",
+        ]
+        if let reason = credential.revocationReason { lines.append("revoked     \(credential.revokedAt ?? "?") (\(reason))") }
+        return lines.joined(separator: "\n")
+    }
+}
+
+/// How to reach the admin listener: URL, the operator's certificate and key, and the CA that issued the server's certificate.
+struct AdminConnection: ParsableArguments {
+    @Option(help: "Admin listener URL (or SIGILLO_ADMIN_URL).")
+    var url: String = ProcessInfo.processInfo.environment["SIGILLO_ADMIN_URL"] ?? "https://127.0.0.1:8444"
+    @Option(help: "Operator certificate (PEM).")
+    var cert: String = ProcessInfo.processInfo.environment["SIGILLO_OPERATOR_CERT"] ?? "certs/operator.pem"
+    @Option(help: "Operator private key (PEM).")
+    var key: String = ProcessInfo.processInfo.environment["SIGILLO_OPERATOR_KEY"] ?? "certs/operator-key.pem"
+    @Option(help: "CA that issued the server's TLS certificate.")
+    var ca: String = ProcessInfo.processInfo.environment["SIGILLO_TLS_CA"] ?? "certs/tls-ca.pem"
+    @Flag(help: "Print the server's JSON instead of text.")
+    var json = false
+
+    /// Sends one request and returns the body of a 2xx answer. - Throws: `ExitCode(1)` after printing the server's error.
+    func send(_ method: HTTPMethod, _ path: String, body: (any Encodable)? = nil) async throws -> Data {
+        var tls = TLSConfiguration.makeClientConfiguration()
+        tls.minimumTLSVersion = .tlsv12
+        tls.trustRoots = .file(self.ca)
+        do {
+            tls.certificateChain = try NIOSSLCertificate.fromPEMFile(self.cert).map { .certificate($0) }
+            tls.privateKey = .privateKey(try NIOSSLPrivateKey(file: self.key, format: .pem))
+        } catch {
+            throw ValidationError("cannot read the operator certificate \(self.cert) or key \(self.key): \(error)")
+        }
+        let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(tlsConfiguration: tls))
+        do {
+            var request = HTTPClientRequest(url: self.url.trimmingCharacters(in: CharacterSet(charactersIn: "/")) + "/admin/v1/" + path)
+            request.method = method
+            if let body {
+                request.headers.add(name: "Content-Type", value: "application/json")
+                request.body = .bytes(ByteBuffer(bytes: try JSONEncoder().encode(body)))
+            } else if method == .POST {
+                request.body = .bytes(ByteBuffer())
+            }
+            let response = try await client.execute(request, timeout: .seconds(60))
+            let data = Data((try await response.body.collect(upTo: 1 << 26)).readableBytesView)
+            try await client.shutdown()
+            guard (200..<300).contains(response.status.code) else {
+                if self.json {
+                    FileHandle.standardError.write(data + Data("\n".utf8))
+                } else {
+                    let error = try? JSONDecoder().decode([String: String].self, from: data)
+                    FileHandle.standardError.write(Data("error: \(error?["error_description"] ?? "HTTP \(response.status.code)") (\(error?["error"] ?? "\(response.status.code)"))\n".utf8))
+                }
+                throw ExitCode(1)
+            }
+            return data
+        } catch {
+            try? await client.shutdown()
+            if error is ExitCode { throw error }
+            throw ValidationError("cannot reach the admin listener at \(self.url): \(error)")
+        }
+    }
+
+    /// Prints `data` as JSON (`--json`) or through `text`.
+    func output<T: Decodable>(_ data: Data, as type: T.Type, _ text: (T) -> String) throws {
+        if self.json {
+            let object = try JSONSerialization.jsonObject(with: data)
+            let pretty = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+            print(String(decoding: pretty, as: UTF8.self))
+        } else {
+            print(text(try JSONDecoder().decode(type, from: data)))
+        }
+    }
+}

@@ -1,0 +1,149 @@
+import Foundation
+import SigilloTestSupport
+import Testing
+
+@Suite("sigillo admin CLI against a live admin listener")
+struct AdminCLITests {
+    /// The debug build of the executable (`swift build --build-tests` builds it).
+    static let binary = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent(".build/debug/sigillo").path
+
+    @Test("holders create/list/show, invite, credentials, suspend/reinstate/revoke, audit verify/export, issue-operator")
+    func endToEnd() async throws {
+        try #require(FileManager.default.isExecutableFile(atPath: Self.binary), "build the executable first: swift build")
+        let fixture = try TestToken()
+        try await AdminServer.with(fixture) { admin in
+            let directory = admin.directory
+            let connection = ["--url", admin.baseURL, "--cert", directory.appendingPathComponent("operator.pem").path,
+                              "--key", directory.appendingPathComponent("operator-key.pem").path, "--ca", directory.appendingPathComponent("tls-ca.pem").path]
+            func sigillo(_ arguments: [String], connect: Bool = true) async throws -> (status: Int32, output: String) {
+                try await runOffPool(Self.binary, ["admin"] + arguments + (connect ? connection : []))
+            }
+
+            let whoami = try await sigillo(["whoami"])
+            #expect(whoami.status == 0, "\(whoami.output)")
+            #expect(whoami.output.contains("CN=operator"))
+
+            let fiscalCode = TestData.fiscalCode()
+            let created = try await sigillo(["holders", "create", "--given-name", "Anna", "--surname", "Verdi", "--fiscal-code", fiscalCode,
+                                             "--email", "anna.\(UUID().uuidString.prefix(6))@example.it", "--mobile", "+393401234567", "--json"])
+            #expect(created.status == 0, "\(created.output)")
+            let holder = try #require(try JSONSerialization.jsonObject(with: Data(created.output.utf8)) as? [String: Any])
+            let holderID = try #require(holder["id"] as? String)
+
+            let list = try await sigillo(["holders", "list"])
+            #expect(list.status == 0)
+            #expect(list.output.contains(holderID) && list.output.contains("Anna Verdi"))
+            let show = try await sigillo(["holders", "show", holderID])
+            #expect(show.output.contains(fiscalCode))
+            let missing = try await sigillo(["holders", "show", "h-nobody"])
+            #expect(missing.status == 1)
+            #expect(missing.output.contains("no holder"))
+
+            let setMobile = try await sigillo(["holders", "set-mobile", holderID, "--mobile", "+39 340 7654321"])
+            #expect(setMobile.status == 0, "\(setMobile.output)")
+            #expect(setMobile.output.contains("+393407654321"))
+
+            let invite = try await sigillo(["invite", holderID])
+            #expect(invite.status == 0, "\(invite.output)")
+            #expect(invite.output.contains("activation code: ") && invite.output.contains("expires: "))
+
+            // An activated holder made through the domain, then the credential commands.
+            let account = try await admin.server.activate()
+            let credentials = try await sigillo(["credentials", "list", account.holder.id])
+            #expect(credentials.output.contains(account.credential.id) && credentials.output.contains("status      active"))
+            #expect(try await sigillo(["unlock", account.credential.id]).status == 0)
+            let suspend = try await sigillo(["suspend", account.credential.id])
+            #expect(suspend.output.contains("status      suspended"), "\(suspend.output)")
+            let reinstate = try await sigillo(["reinstate", account.credential.id, "--json"])
+            #expect((try JSONSerialization.jsonObject(with: Data(reinstate.output.utf8)) as? [String: Any])?["status"] as? String == "active")
+            let revoke = try await sigillo(["revoke", account.credential.id, "--reason", "cessationOfOperation"])
+            #expect(revoke.status == 0, "\(revoke.output)")
+            #expect(revoke.output.contains("status      revoked") && revoke.output.contains("cessationOfOperation"))
+            #expect(try await !fixture.token.containsKey(id: account.credential.tokenKeyID))
+            let again = try await sigillo(["reinstate", account.credential.id])
+            #expect(again.status == 1)
+            #expect(again.output.contains("irreversible"))
+
+            let verify = try await sigillo(["audit", "verify"])
+            #expect(verify.status == 0, "\(verify.output)")
+            #expect(verify.output.contains("audit log intact"))
+            let export = try await sigillo(["audit", "export"])
+            #expect(export.output.split(separator: "\n").contains { $0.contains("\"action\":\"credential.revoke\"") && $0.contains("CN=operator") })
+            try admin.tamper("UPDATE audit_events SET outcome = 'ok' WHERE action = 'credential.reinstate' AND outcome = 'refused'")
+            let broken = try await sigillo(["audit", "verify"])
+            #expect(broken.status == 1)
+            #expect(broken.output.contains("AUDIT LOG BROKEN"))
+
+            // A second operator, issued from the admin CA with the CLI, is recognised by name.
+            let issued = try await sigillo(["issue-operator", "alice", "--admin-ca", directory.appendingPathComponent("admin-ca.pem").path,
+                                            "--admin-ca-key", directory.appendingPathComponent("admin-ca-key.pem").path, "--output", directory.path], connect: false)
+            #expect(issued.status == 0, "\(issued.output)")
+            let alice = try await runOffPool(Self.binary, ["admin", "whoami", "--url", admin.baseURL, "--cert", directory.appendingPathComponent("alice.pem").path,
+                                                           "--key", directory.appendingPathComponent("alice-key.pem").path, "--ca", directory.appendingPathComponent("tls-ca.pem").path])
+            #expect(alice.status == 0, "\(alice.output)")
+            #expect(alice.output.contains("CN=alice"))
+        }
+    }
+}
+
+@Suite("sigillo serve: both listeners")
+struct ServeBothListenersTests {
+    @Test("serve answers on the public and the admin port and stops on SIGTERM")
+    func serveAndStop() async throws {
+        try #require(FileManager.default.isExecutableFile(atPath: AdminCLITests.binary), "build the executable first: swift build")
+        let fixture = try TestToken.unopened()
+        let directory = fixture.directory
+        try LiveServer.makeCertificates(in: directory.appendingPathComponent("certs"))
+        let base = Int.random(in: 20_000...60_000)
+        var environment = TestHSM.environment
+        environment["SIGILLO_PKCS11_MODULE"] = TestHSM.modulePath
+        environment["SIGILLO_TOKEN"] = fixture.label
+        environment["SIGILLO_PIN_FILE"] = fixture.pinFile
+        environment["SIGILLO_PORT"] = String(base)
+        environment["SIGILLO_ADMIN_PORT"] = String(base + 1)
+        environment["SIGILLO_HSM_SESSIONS"] = "1"
+        environment["SIGILLO_DATABASE"] = directory.appendingPathComponent("var/sigillo.sqlite").path
+        environment["SIGILLO_OUTBOX_FILE"] = directory.appendingPathComponent("var/outbox.jsonl").path
+        environment["SIGILLO_CA_CERTIFICATE"] = directory.appendingPathComponent("certs/ca.pem").path
+        environment["SIGILLO_TLS_CERTIFICATE"] = directory.appendingPathComponent("certs/server.pem").path
+        environment["SIGILLO_TLS_KEY"] = directory.appendingPathComponent("certs/server-key.pem").path
+        environment["SIGILLO_ADMIN_CA"] = directory.appendingPathComponent("certs/admin-ca.pem").path
+        let initialized = try await runOffPool(AdminCLITests.binary, ["ca", "init", "--algorithm", "ecdsa-p256"], environment: environment)
+        try #require(initialized.status == 0, "\(initialized.output)")
+
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: AdminCLITests.binary)
+        process.arguments = ["serve", "--log-level", "warning"]
+        process.environment = environment
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        defer { if process.isRunning { process.interrupt() } }
+
+        let certs = directory.appendingPathComponent("certs")
+        let curl = { (arguments: [String]) async throws -> (status: Int32, output: String) in
+            try await runOffPool("curl", ["-sS", "--max-time", "5", "--cacert", certs.appendingPathComponent("tls-ca.pem").path] + arguments)
+        }
+        var ready = false
+        for _ in 0..<100 where !ready {
+            try await Task.sleep(for: .milliseconds(200))
+            ready = try await curl(["https://127.0.0.1:\(base)/health/ready"]).output.contains("\"status\":\"ok\"")
+        }
+        #expect(ready)
+        let admin = try await curl(["--cert", certs.appendingPathComponent("operator.pem").path, "--key", certs.appendingPathComponent("operator-key.pem").path,
+                                    "https://127.0.0.1:\(base + 1)/admin/v1/whoami"])
+        #expect(admin.output.contains("CN=operator"), "\(admin.output)")
+        let anonymous = try await curl(["https://127.0.0.1:\(base + 1)/admin/v1/whoami"])
+        #expect(anonymous.status != 0)
+
+        process.terminate()
+        let status = try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Int32, any Error>) in
+            Thread {
+                process.waitUntilExit()
+                continuation.resume(returning: process.terminationStatus)
+            }.start()
+        }
+        #expect(status == 0)
+    }
+}
