@@ -90,11 +90,3 @@ struct AdminServer {
     }
 }
 
-/// Runs a program off the cooperative pool (the server answering it runs in this process).
-func runOffPool(_ executable: String, _ arguments: [String], environment: [String: String]? = nil) async throws -> (status: Int32, output: String) {
-    try await withCheckedThrowingContinuation { continuation in
-        Thread {
-            continuation.resume(with: Result { try run(executable, arguments, environment: environment) })
-        }.start()
-    }
-}

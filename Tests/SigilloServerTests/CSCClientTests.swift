@@ -301,11 +301,7 @@ struct CSCClientTests {
 
     /// `run(...)` on its own thread, so the in-process stub keeps the cooperative pool.
     static func runOffPool(_ arguments: [String], input: String) async throws -> (status: Int32, output: String) {
-        try await withCheckedThrowingContinuation { continuation in
-            Thread {
-                continuation.resume(with: Result { try run(self.sigilloBinary, arguments, input: Data(input.utf8)) })
-            }.start()
-        }
+        try await SigilloTestSupport.runOffPool(self.sigilloBinary, arguments, input: Data(input.utf8))
     }
 
     @Test("sigillo sign: 3 files with multisign 2 make 2 authorizations (one OTP line each); --hash prints a signature")
