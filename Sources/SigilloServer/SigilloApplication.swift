@@ -51,6 +51,7 @@ public enum SigilloApplication {
         router.add(middleware: JSONErrorMiddleware())
         HealthController(token: services.token, store: services.store).addRoutes(to: router)
         CSCController(service: services.service, name: "Sigillo").addRoutes(to: router)
+        ActivationController(service: services.service).addRoutes(to: router)
         return router
     }
 

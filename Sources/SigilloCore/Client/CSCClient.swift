@@ -183,8 +183,8 @@ public final class CSCClient: Sendable {
     }
 
     /// POSTs `body` as JSON to `<base>/csc/v1/<method>` and decodes a 2xx answer, or throws the CSC error.
-    func call<Body: Encodable, Answer: Decodable>(_ method: String, _ body: Body, authorization: String?) async throws -> Answer {
-        var request = HTTPClientRequest(url: "\(self.baseURL)/csc/v1/\(method)")
+    func call<Body: Encodable, Answer: Decodable>(_ method: String, _ body: Body, authorization: String?, api: String = "csc/v1") async throws -> Answer {
+        var request = HTTPClientRequest(url: "\(self.baseURL)/\(api)/\(method)")
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/json")
         request.headers.add(name: "Accept", value: "application/json")

@@ -48,6 +48,7 @@ public struct APIError: Error, Sendable {
         switch error.code {
         case .notFound: status = .notFound
         case .conflict: status = .conflict
+        case .invitationExpired, .invitationUsed: status = .gone
         case .tokenUnavailable: status = .serviceUnavailable
         case .internalError: status = .internalServerError
         default: status = .badRequest

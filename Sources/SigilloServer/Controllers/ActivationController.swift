@@ -1,0 +1,92 @@
+import Foundation
+import Hummingbird
+import PKCS11
+import SigilloCore
+
+/// The holder's activation, as JSON on the public listener (the web page of a later issue uses the same service).
+struct ActivationController: Sendable {
+    let service: SigningService
+
+    struct BeginRequest: Decodable {
+        var code: String
+        var device: String
+        var serial: String?
+        /// Hardware token seed, hex or base32.
+        var seed: String?
+        var digits: Int?
+    }
+
+    struct CompleteRequest: Decodable {
+        var code: String
+        var username: String
+        var password: String
+        var otp: String
+        var keyAlgorithm: String?
+    }
+
+    func addRoutes(to router: Router<SigilloContext>) {
+        let group = router.group("activation/v1")
+        group.post("begin", use: self.begin)
+        group.post("complete", use: self.complete)
+    }
+
+    @Sendable func begin(_ request: Request, context: SigilloContext) async throws -> Response {
+        let body = try await Self.decode(BeginRequest.self, request, context)
+        let device: SigningService.DeviceChoice
+        switch body.device.lowercased() {
+        case "totp", "app": device = .totp(digits: body.digits ?? 6)
+        case "sms": device = .sms
+        case "hotp", "hardware":
+            guard let serial = body.serial, let text = body.seed, let seed = Self.hex(text) ?? Base32.decode(text) else {
+                throw SigilloError(.invalidRequest, "a hardware token needs its serial and seed (hex or base32)")
+            }
+            device = .hotp(serial: serial, secret: seed, digits: body.digits ?? 6)
+        default:
+            throw SigilloError(.invalidRequest, "device must be totp, hotp or sms")
+        }
+        let challenge = try await self.service.beginActivation(invitationCode: body.code, device: device)
+        var answer: [String: JSONValue] = ["device": .string(challenge.kind.rawValue)]
+        if let uri = challenge.otpauthURI { answer["otpauthURI"] = .string(uri) }
+        if let secret = challenge.secret { answer["secret"] = .string(Base32.encode(secret, padding: false)) }
+        if let sentTo = challenge.smsSentTo { answer["smsSentTo"] = .string("…" + sentTo) }
+        return CSCController.json(.object(answer))
+    }
+
+    @Sendable func complete(_ request: Request, context: SigilloContext) async throws -> Response {
+        let body = try await Self.decode(CompleteRequest.self, request, context)
+        var algorithm = KeyAlgorithm.ecP256
+        if let name = body.keyAlgorithm {
+            guard let chosen = KeyAlgorithm(rawValue: name) else {
+                throw SigilloError(.invalidRequest, "keyAlgorithm must be one of \(KeyAlgorithm.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            algorithm = chosen
+        }
+        let credential = try await self.service.completeActivation(invitationCode: body.code, username: body.username, password: body.password, otp: body.otp, keyAlgorithm: algorithm)
+        return CSCController.json(.object([
+            "credentialID": .string(credential.id),
+            "serialNumber": .string(credential.serialNumber),
+            "notAfter": .string(ISO8601DateFormatter().string(from: credential.notAfter)),
+            "certificate": .string(Data(credential.certificateDER).base64EncodedString()),
+        ]), status: .created)
+    }
+
+    static func decode<T: Decodable>(_ type: T.Type, _ request: Request, _ context: SigilloContext) async throws -> T {
+        let buffer = try await request.body.collect(upTo: 64 * 1024)
+        do {
+            return try JSONDecoder().decode(T.self, from: Data(buffer: buffer))
+        } catch {
+            throw SigilloError(.invalidRequest, "the request body is not valid JSON for this method")
+        }
+    }
+
+    static func hex(_ text: String) -> [UInt8]? {
+        let characters = Array(text.lowercased().filter { !$0.isWhitespace })
+        guard characters.count % 2 == 0, !characters.isEmpty else { return nil }
+        var bytes: [UInt8] = []
+        for index in stride(from: 0, to: characters.count, by: 2) {
+            guard let byte = UInt8(String(characters[index...index + 1]), radix: 16) else { return nil }
+            bytes.append(byte)
+        }
+        return bytes
+    }
+}
