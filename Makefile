@@ -11,9 +11,9 @@ RELEASE_BIN = .build/release/sigillo
 DEBUG_BIN = .build/debug/sigillo
 export SOFTHSM2_CONF = $(CURDIR)/hsm-config/softhsm2.conf
 
-.PHONY: run test deps venv build build-debug token certs bench bench-hsm clean-dev
+.PHONY: run test deps venv build build-debug token certs ca bench bench-hsm clean-dev
 
-run: deps build token certs
+run: deps build token certs ca
 	@mkdir -p var
 	$(RELEASE_BIN) serve
 
@@ -48,6 +48,10 @@ token: build
 
 certs:
 	certs/dev-certs.sh
+
+# The signing CA: key pair generated in the token, self-signed certificate in certs/ca.pem (idempotent).
+ca: build token
+	$(RELEASE_BIN) ca init
 
 # The token micro-benchmark (raw C_Sign loop vs the Signer), on a fresh temporary SoftHSM token.
 bench-hsm: deps build
