@@ -4,6 +4,7 @@ import NIOCore
 import PKCS11
 import SigilloCore
 import SigilloTestSupport
+import Testing
 
 /// A CSC response: status and decoded JSON object (empty for 204).
 struct CSCResponse {
@@ -65,11 +66,25 @@ extension LiveServer {
             let credential = try await service.completeActivation(invitationCode: invitation.code, username: username, password: password, otp: HOTP.code(secret: secret, counter: 0), keyAlgorithm: keyAlgorithm)
             return Account(holder: holder, credential: credential, username: username, password: password, kind: .hotp, secret: secret, counter: 1)
         }
+        if device == .sms {
+            _ = try await service.beginActivation(invitationCode: invitation.code, device: .sms)
+            let credential = try await service.completeActivation(invitationCode: invitation.code, username: username, password: password, otp: try self.lastSMSCode(), keyAlgorithm: keyAlgorithm)
+            return Account(holder: holder, credential: credential, username: username, password: password, kind: .sms, secret: [], counter: 0)
+        }
         let challenge = try await service.beginActivation(invitationCode: invitation.code, device: .totp())
         let secret = challenge.secret!
         let credential = try await service.completeActivation(
             invitationCode: invitation.code, username: username, password: password, otp: TOTP.code(secret: secret, time: Date().addingTimeInterval(-30)), keyAlgorithm: keyAlgorithm)
         return Account(holder: holder, credential: credential, username: username, password: password, kind: .totp, secret: secret, counter: 0)
+    }
+
+    /// The code in the last SMS the development notifier wrote to the outbox file.
+    func lastSMSCode() throws -> String {
+        let text = try String(contentsOfFile: self.directory.appendingPathComponent("outbox.jsonl").path, encoding: .utf8)
+        let last = try #require(text.split(separator: "\n").last)
+        let message = try JSONSerialization.jsonObject(with: Data(last.utf8)) as? [String: Any]
+        let body = try #require(message?["body"] as? String)
+        return try #require(body.split(separator: " ").first { $0.count == 7 && $0.hasSuffix(".") }.map { String($0.dropLast()) })
     }
 }
 

@@ -194,3 +194,50 @@ struct CSCTests {
         }
     }
 }
+
+@Suite("CSC API: sendOTP and extendTransaction")
+struct CSCTransactionTests {
+    @Test("SMS holders get a code from credentials/sendOTP; it authorizes once")
+    func sendOTP() async throws {
+        let fixture = try TestToken()
+        try await LiveServer.with(fixture) { server in
+            let account = try await server.activate(name: "Sofia", device: .sms)
+            let token = try #require(try await server.post("/csc/v1/auth/login", basic: (account.username, account.password)).json["access_token"] as? String)
+            let info = try await server.post("/csc/v1/credentials/info", ["credentialID": account.credential.id], bearer: token)
+            #expect((info.json["OTP"] as? [String: Any])?["type"] as? String == "online")
+            let sent = try await server.post("/csc/v1/credentials/sendOTP", ["credentialID": account.credential.id], bearer: token)
+            #expect(sent.status == 204)
+            let code = try server.lastSMSCode()
+            let digest = b64(Array(SHA256.hash(data: Data("sms".utf8))))
+            let body: [String: Any] = ["credentialID": account.credential.id, "numSignatures": 1, "hash": [digest], "PIN": account.password, "OTP": code]
+            #expect(try await server.post("/csc/v1/credentials/authorize", body, bearer: token).status == 200)
+            let replay = try await server.post("/csc/v1/credentials/authorize", body, bearer: token)
+            #expect(replay.status == 400 && replay.error == "invalid_otp")
+            // A TOTP holder has no SMS to send.
+            let totp = try await server.activate(name: "Tito", device: .hotp)
+            let totpToken = try #require(try await server.post("/csc/v1/auth/login", basic: (totp.username, totp.password)).json["access_token"] as? String)
+            let refused = try await server.post("/csc/v1/credentials/sendOTP", ["credentialID": totp.credential.id], bearer: totpToken)
+            #expect(refused.status == 400 && refused.error == "invalid_request")
+        }
+    }
+
+    @Test("extendTransaction renews a live SAD; an unknown one is refused")
+    func extendTransaction() async throws {
+        let fixture = try TestToken()
+        try await LiveServer.with(fixture) { server in
+            var account = try await server.activate(name: "Ezio")
+            let token = try #require(try await server.post("/csc/v1/auth/login", basic: (account.username, account.password)).json["access_token"] as? String)
+            let digest = b64(Array(SHA256.hash(data: Data("ext".utf8))))
+            let sad = try #require(try await server.post("/csc/v1/credentials/authorize", ["credentialID": account.credential.id, "numSignatures": 1, "hash": [digest], "PIN": account.password, "OTP": account.nextOTP()], bearer: token).json["SAD"] as? String)
+            let extended = try await server.post("/csc/v1/credentials/extendTransaction", ["credentialID": account.credential.id, "SAD": sad], bearer: token)
+            #expect(extended.status == 200 && extended.json["expiresIn"] as? Int == 300)
+            #expect(extended.json["SAD"] as? String == sad)
+            let unknown = try await server.post("/csc/v1/credentials/extendTransaction", ["credentialID": account.credential.id, "SAD": "forged"], bearer: token)
+            #expect(unknown.status == 400 && unknown.error == "invalid_request")
+            let missing = try await server.post("/csc/v1/credentials/extendTransaction", ["credentialID": account.credential.id], bearer: token)
+            #expect(missing.status == 400 && missing.error == "invalid_request")
+            let signed = try await server.post("/csc/v1/signatures/signHash", ["credentialID": account.credential.id, "SAD": sad, "hash": [digest], "signAlgo": "1.2.840.10045.2.1", "hashAlgo": "2.16.840.1.101.3.4.2.1"], bearer: token)
+            #expect(signed.status == 200, "\(signed.json)")
+        }
+    }
+}
