@@ -32,9 +32,31 @@ enum DER {
     }
 
     /// `ECDSA-Sig-Value ::= SEQUENCE { r INTEGER, s INTEGER }` from PKCS#11's raw `r ‖ s`.
+    ///
+    /// On the hot path: one allocation, written in place.
     static func ecdsaSignature(raw: UnsafeRawBufferPointer) -> [UInt8] {
         let half = raw.count / 2
-        return self.sequence(self.unsignedInteger(raw[0..<half]), self.unsignedInteger(raw[half..<raw.count]))
+        func trimmed(_ range: Range<Int>) -> (start: Int, pad: Bool) {
+            var start = range.lowerBound
+            while start < range.upperBound - 1, raw[start] == 0 { start += 1 }
+            return (start, raw[start] & 0x80 != 0)
+        }
+        let r = trimmed(0..<half)
+        let s = trimmed(half..<raw.count)
+        let rLength = half - r.start + (r.pad ? 1 : 0)
+        let sLength = raw.count - s.start + (s.pad ? 1 : 0)
+        let content = 2 + rLength + 2 + sLength
+        var out: [UInt8] = []
+        out.reserveCapacity(content + 3)
+        out.append(0x30)
+        out.append(contentsOf: self.length(content))
+        for (integer, end, length) in [(r, half, rLength), (s, raw.count, sLength)] {
+            out.append(0x02)
+            out.append(UInt8(length))
+            if integer.pad { out.append(0) }
+            out.append(contentsOf: UnsafeRawBufferPointer(rebasing: raw[integer.start..<end]))
+        }
+        return out
     }
 
     /// If `bytes` is exactly one DER OCTET STRING, its content; otherwise nil.

@@ -5,6 +5,9 @@ public final class Session {
     let module: PKCS11Module
     public let handle: CK_SESSION_HANDLE
     private var closed = false
+    // The hot path's two functions, looked up once per session rather than per signature.
+    private let signInitFunction: CK_C_SignInit?
+    private let signFunction: CK_C_Sign?
 
     /// Opens a read/write session on `slot`.
     init(module: PKCS11Module, slot: CK_SLOT_ID) throws(PKCS11Error) {
@@ -13,6 +16,8 @@ public final class Session {
         var handle: CK_SESSION_HANDLE = 0
         try check(open(slot, CK_FLAGS(CKF_SERIAL_SESSION | CKF_RW_SESSION), nil, nil, &handle), "C_OpenSession")
         self.handle = handle
+        self.signInitFunction = module.functions.pointee.C_SignInit
+        self.signFunction = module.functions.pointee.C_Sign
     }
 
     /// Logs in; a token already logged in by this process (`CKR_USER_ALREADY_LOGGED_IN`) is fine.
@@ -138,8 +143,9 @@ public final class Session {
     /// `scratch` must hold at least the key's raw signature length; it is reused across calls so the hot
     /// path allocates only the returned signature.
     func sign(key: CK_OBJECT_HANDLE, mechanism: SignatureMechanism, digest: UnsafeRawBufferPointer, scratch: inout [UInt8]) throws(PKCS11Error) -> [UInt8] {
-        let signInit = try self.module.function(\.C_SignInit, "C_SignInit")
-        let sign = try self.module.function(\.C_Sign, "C_Sign")
+        guard let signInit = self.signInitFunction, let sign = self.signFunction else {
+            throw PKCS11Error(.functionNotSupported, function: "C_Sign", detail: "the module does not implement C_SignInit/C_Sign")
+        }
         let hash = mechanism.hash
         guard digest.count == hash.digestLength else {
             throw PKCS11Error(.invalidDigestLength, detail: "a \(hash.rawValue) digest is \(hash.digestLength) bytes, got \(digest.count)")
