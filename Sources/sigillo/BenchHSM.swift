@@ -147,7 +147,7 @@ struct BenchHSM: AsyncParsableCommand {
             Thread {
                 let functions = module.functions
                 var session: CK_SESSION_HANDLE = 0
-                guard functions.pointee.C_OpenSession!(slot, CK_FLAGS(CKF_SERIAL_SESSION), nil, nil, &session) == UInt(CKR_OK) else {
+                guard functions.pointee.C_OpenSession!(slot, CK_FLAGS(CKF_SERIAL_SESSION | CKF_RW_SESSION), nil, nil, &session) == UInt(CKR_OK) else {
                     group.leave()
                     return
                 }
