@@ -9,12 +9,12 @@ import X509
 struct OCSPTests {
     /// Builds a request with `openssl ocsp -reqout` (with a nonce unless `nonce` is false), POSTs it (or GETs it),
     /// and reads the answer with `openssl ocsp -respin ... -CAfile ca.pem -resp_text`.
-    static func check(_ server: LiveServer, certificate: String, issuer: String? = nil, name: String, nonce: Bool = true, get: Bool = false) async throws -> String {
+    static func check(_ server: LiveServer, certificate: String, issuer: String? = nil, name: String, nonce: Bool = true, get: Bool = false, certIDDigest: String? = nil) async throws -> String {
         let issuer = issuer ?? server.caFile
         let request = server.directory.appendingPathComponent("\(name)-req.der").path
         let response = server.directory.appendingPathComponent("\(name)-resp.der").path
-        let made = try await runOffPool("openssl", ["ocsp", "-issuer", issuer, "-cert", certificate, "-reqout", request] + (nonce ? [] : ["-no_nonce"]))
-        #expect(made.status == 0, "\(made.output)")
+        let made = try await runOffPool("openssl", ["ocsp", "-issuer", issuer] + (certIDDigest.map { ["-\($0)"] } ?? []) + ["-cert", certificate, "-reqout", request] + (nonce ? [] : ["-no_nonce"]))
+        try #require(made.status == 0, "\(made.output)")
         let der = Array(try Data(contentsOf: URL(fileURLWithPath: request)))
         let answer: RawResponse
         if get {
@@ -29,7 +29,7 @@ struct OCSPTests {
         // With the request as sent (-reqin), openssl checks the signature and that the nonce came back; with -cert
         // (and -no_nonce, since -cert makes a new request) it prints the "<file>: good|revoked|unknown" summary.
         let echoed = try await runOffPool("openssl", ["ocsp", "-reqin", request, "-respin", response, "-issuer", issuer, "-CAfile", server.caFile, "-resp_text"])
-        let summary = try await runOffPool("openssl", ["ocsp", "-respin", response, "-issuer", issuer, "-cert", certificate, "-CAfile", server.caFile, "-no_nonce"])
+        let summary = try await runOffPool("openssl", ["ocsp", "-respin", response, "-issuer", issuer] + (certIDDigest.map { ["-\($0)"] } ?? []) + ["-cert", certificate, "-CAfile", server.caFile, "-no_nonce"])
         return echoed.output + summary.output
     }
 
@@ -52,6 +52,11 @@ struct OCSPTests {
             #expect(goodText.contains("\(goodPEM): good"), "\(goodText)")
             #expect(goodText.contains("OCSP Nonce"), "\(goodText)")
             #expect(!goodText.contains("Nonce Verify error") && !goodText.contains("WARNING: no nonce"), "\(goodText)")
+
+            // CertIDs hashed with SHA-256 instead of SHA-1.
+            let sha256Text = try await Self.check(server, certificate: goodPEM, name: "good256", certIDDigest: "sha256")
+            #expect(sha256Text.contains("Hash Algorithm: sha256") && sha256Text.contains("Response verify OK"), "\(sha256Text)")
+            #expect(sha256Text.contains("\(goodPEM): good"), "\(sha256Text)")
 
             let revokedText = try await Self.check(server, certificate: revokedPEM, name: "revoked")
             #expect(revokedText.contains("Response verify OK"), "\(revokedText)")
