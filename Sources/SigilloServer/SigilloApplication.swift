@@ -13,6 +13,8 @@ public struct SigilloServices: Sendable {
     public let store: any Store
     public let ca: CertificateAuthority
     public let service: SigningService
+    /// The OCSP responder for the CA's certificates.
+    public let ocsp: OCSPResponder
 
     /// Opens the store and loads the CA (certificate file + key in the token).
     ///
@@ -31,7 +33,8 @@ public struct SigilloServices: Sendable {
         let service = SigningService(
             store: store, signer: Signer(token: token), ca: ca, settings: SigningService.Settings(publicBaseURL: configuration.publicBaseURL),
             notifier: OutboxNotifier(store: store, file: configuration.outboxFile), passwords: passwords, clock: clock, logger: logger)
-        return SigilloServices(token: token, store: store, ca: ca, service: service)
+        let ocsp = try OCSPResponder(ca: ca, store: store, clock: clock)
+        return SigilloServices(token: token, store: store, ca: ca, service: service, ocsp: ocsp)
     }
 }
 
@@ -52,6 +55,8 @@ public enum SigilloApplication {
         HealthController(token: services.token, store: services.store).addRoutes(to: router)
         CSCController(service: services.service, name: "Sigillo").addRoutes(to: router)
         ActivationController(service: services.service).addRoutes(to: router)
+        PKIController(service: services.service).addRoutes(to: router)
+        OCSPController(responder: services.ocsp).addRoutes(to: router)
         return router
     }
 

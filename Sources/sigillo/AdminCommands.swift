@@ -10,7 +10,7 @@ import SigilloServer
 struct Admin: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Administer holders and credentials over the mutual-TLS admin listener.",
-        subcommands: [Holders.self, Invite.self, Credentials.self, Unlock.self, Suspend.self, Reinstate.self, Revoke.self, Audit.self, WhoAmI.self, IssueOperator.self]
+        subcommands: [Holders.self, Invite.self, Credentials.self, Unlock.self, Suspend.self, Reinstate.self, Revoke.self, CRL.self, Audit.self, WhoAmI.self, IssueOperator.self]
     )
 
     struct Holders: AsyncParsableCommand {
@@ -135,6 +135,29 @@ struct Admin: AsyncParsableCommand {
 
         func run() async throws {
             try await Admin.credentialAction(self.connection, self.credentialID, "revoke", body: AdminAPI.Revoke(reason: self.reason))
+        }
+    }
+
+    struct CRL: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "crl", abstract: "Write the current CRL (DER); it is rebuilt first if anything changed.")
+        @OptionGroup var connection: AdminConnection
+        @Option(name: .shortAndLong, help: "Where to write the CRL (DER); standard output if omitted.")
+        var output: String?
+
+        func run() async throws {
+            let data = try await self.connection.send(.GET, "crl")
+            if let output = self.output {
+                try data.write(to: URL(fileURLWithPath: output), options: .atomic)
+                if self.connection.json {
+                    let summary: [String: any Sendable] = ["bytes": data.count, "output": output]
+                    print(String(decoding: try JSONSerialization.data(withJSONObject: summary, options: [.sortedKeys, .withoutEscapingSlashes]), as: UTF8.self))
+                } else {
+                    print("CRL written to \(output) (\(data.count) bytes)")
+                }
+            } else {
+                FileHandle.standardOutput.write(data)
+            }
         }
     }
 

@@ -65,6 +65,14 @@ struct AdminCLITests {
             #expect(again.status == 1)
             #expect(again.output.contains("irreversible"))
 
+            // The CRL written by the CLI lists the revoked certificate and verifies against the CA.
+            let crlPath = directory.appendingPathComponent("cli.crl").path
+            let crl = try await sigillo(["crl", "--output", crlPath])
+            #expect(crl.status == 0 && crl.output.contains("CRL written to"), "\(crl.output)")
+            let crlText = try await runOffPool("openssl", ["crl", "-inform", "DER", "-in", crlPath, "-CAfile", admin.server.caFile, "-noout", "-verify", "-text"])
+            #expect(crlText.status == 0 && crlText.output.contains("verify OK"), "\(crlText.output)")
+            #expect(crlText.output.contains(account.credential.serialNumber) && crlText.output.contains("Cessation Of Operation"), "\(crlText.output)")
+
             let verify = try await sigillo(["audit", "verify"])
             #expect(verify.status == 0, "\(verify.output)")
             #expect(verify.output.contains("audit log intact"))

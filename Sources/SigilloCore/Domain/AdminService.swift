@@ -82,10 +82,11 @@ public final class AdminService: Sendable {
     /// and SADs already issued are deleted.
     public func suspend(credentialID: String, actor: String) async throws -> Credential {
         let credential = try await self.existing(credentialID)
-        guard try await self.store.changeCredentialStatus(id: credentialID, from: .active, to: .suspended) else {
+        guard try await self.store.changeCredentialStatus(id: credentialID, from: .active, to: .suspended, at: self.service.clock.now()) else {
             try await self.service.audit(actor, "credential.suspend", target: credentialID, outcome: "refused", details: "status=\(credential.status.rawValue)")
             throw SigilloError(.conflict, "credential \(credentialID) is \(credential.status.rawValue); only an active credential can be suspended")
         }
+        await self.service.crl.markDirty()
         try await self.service.audit(actor, "credential.suspend", target: credentialID, outcome: "ok")
         return try await self.existing(credentialID)
     }
@@ -93,11 +94,12 @@ public final class AdminService: Sendable {
     /// Makes a suspended credential usable again. A revoked credential stays revoked.
     public func reinstate(credentialID: String, actor: String) async throws -> Credential {
         let credential = try await self.existing(credentialID)
-        guard try await self.store.changeCredentialStatus(id: credentialID, from: .suspended, to: .active) else {
+        guard try await self.store.changeCredentialStatus(id: credentialID, from: .suspended, to: .active, at: self.service.clock.now()) else {
             try await self.service.audit(actor, "credential.reinstate", target: credentialID, outcome: "refused", details: "status=\(credential.status.rawValue)")
             let why = credential.status == .revoked ? "revocation is irreversible" : "only a suspended credential can be reinstated"
             throw SigilloError(.conflict, "credential \(credentialID) is \(credential.status.rawValue): \(why)")
         }
+        await self.service.crl.markDirty()
         try await self.service.audit(actor, "credential.reinstate", target: credentialID, outcome: "ok")
         return try await self.existing(credentialID)
     }
@@ -110,6 +112,7 @@ public final class AdminService: Sendable {
     public func revoke(credentialID: String, reason: RevocationReason, actor: String) async throws -> Credential {
         let credential = try await self.existing(credentialID)
         let changed = try await self.store.revokeCredential(id: credentialID, reason: reason, at: self.service.clock.now())
+        if changed { await self.service.crl.markDirty() }
         let destroyed: Int
         do {
             destroyed = try await self.service.signer.token.destroyKeyPair(id: credential.tokenKeyID)
@@ -126,6 +129,15 @@ public final class AdminService: Sendable {
         try await self.service.audit(actor, "credential.revoke", target: credentialID, outcome: "ok",
                                      details: "reason=\(reason.rawValue) serial=\(credential.serialNumber) token_objects_destroyed=\(destroyed)")
         return try await self.existing(credentialID)
+    }
+
+    // MARK: CRL
+
+    /// The current CRL (DER), rebuilt first if anything changed or it is getting old.
+    public func crl(actor: String) async throws -> CRLPublisher.Published {
+        let crl = try await self.service.crl.current()
+        try await self.service.audit(actor, "crl.fetch", target: "crl", outcome: "ok", details: "number=\(crl.number)")
+        return crl
     }
 
     // MARK: Audit

@@ -119,6 +119,8 @@ public struct Credential: Sendable, Equatable {
     /// Why and when the credential was revoked (nil while it is not).
     public var revocationReason: RevocationReason? = nil
     public var revokedAt: Date? = nil
+    /// When the credential was last suspended (nil if never, or reinstated since).
+    public var suspendedAt: Date? = nil
 
     /// Locked after too many wrong passwords (CSC "PIN locked").
     public var pinLocked: Bool { self.passwordFailures >= Lockout.limit }

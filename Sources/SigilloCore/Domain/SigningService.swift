@@ -29,6 +29,8 @@ public final class SigningService: Sendable {
     public let signer: Signer
     public let ca: CertificateAuthority
     public let settings: Settings
+    /// The CA's current CRL.
+    public let crl: CRLPublisher
     let passwords: PasswordHasher
     let clock: ServiceClock
     let notifier: any Notifier
@@ -41,6 +43,7 @@ public final class SigningService: Sendable {
         self.signer = signer
         self.ca = ca
         self.settings = settings
+        self.crl = CRLPublisher(ca: ca, store: store, clock: clock)
         self.notifier = notifier
         self.passwords = passwords
         self.clock = clock

@@ -137,6 +137,16 @@ public final class SQLiteStore: Store {
                 ALTER TABLE credentials ADD COLUMN revoked_at INTEGER;
                 """)
         }
+        migrator.registerMigration("v4: suspension time and CRL numbers") { db in
+            try db.execute(sql: """
+                ALTER TABLE credentials ADD COLUMN suspended_at INTEGER;
+                CREATE INDEX credentials_status ON credentials(status);
+                CREATE TABLE crl_state (
+                    id INTEGER PRIMARY KEY CHECK (id = 1),
+                    last_number INTEGER NOT NULL
+                );
+                """)
+        }
         return migrator
     }
 
@@ -250,9 +260,12 @@ public final class SQLiteStore: Store {
         }
     }
 
-    public func changeCredentialStatus(id: String, from: CredentialStatus, to: CredentialStatus) async throws -> Bool {
+    public func changeCredentialStatus(id: String, from: CredentialStatus, to: CredentialStatus, at time: Date) async throws -> Bool {
         try await self.write { db in
-            try db.execute(sql: "UPDATE credentials SET status = ? WHERE id = ? AND status = ?", arguments: [to.rawValue, id, from.rawValue])
+            let suspendedAt: Int64? = to == .suspended ? Self.seconds(time) : nil
+            try db.execute(
+                sql: "UPDATE credentials SET status = ?, suspended_at = ? WHERE id = ? AND status = ?",
+                arguments: [to.rawValue, suspendedAt, id, from.rawValue])
             guard db.changesCount == 1 else { return false }
             try db.execute(sql: "DELETE FROM sads WHERE credential_id = ?", arguments: [id])
             return true
@@ -270,6 +283,29 @@ public final class SQLiteStore: Store {
                 arguments: [CredentialStatus.revoked.rawValue, reason.rawValue, Self.seconds(time), id])
             try db.execute(sql: "DELETE FROM sads WHERE credential_id = ?", arguments: [id])
             return true
+        }
+    }
+
+    public func credential(serialNumber: String) async throws -> Credential? {
+        try await self.database.read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM credentials WHERE serial_number = ?", arguments: [serialNumber]).map(Self.credential)
+        }
+    }
+
+    public func unusableCredentials() async throws -> [Credential] {
+        try await self.database.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM credentials WHERE status != ? ORDER BY serial_number", arguments: [CredentialStatus.active.rawValue])
+                .map(Self.credential)
+        }
+    }
+
+    public func nextCRLNumber() async throws -> Int64 {
+        try await self.write { db in
+            try db.execute(sql: """
+                INSERT INTO crl_state (id, last_number) VALUES (1, 1)
+                ON CONFLICT (id) DO UPDATE SET last_number = last_number + 1
+                """)
+            return try Int64.fetchOne(db, sql: "SELECT last_number FROM crl_state WHERE id = 1") ?? 1
         }
     }
 
@@ -496,7 +532,8 @@ public final class SQLiteStore: Store {
             notAfter: self.date(row["not_after"]), status: CredentialStatus(rawValue: row["status"]) ?? .suspended, multisign: row["multisign"],
             passwordFailures: row["password_failures"], otpFailures: row["otp_failures"],
             revocationReason: (row["revocation_reason"] as String?).flatMap(RevocationReason.init(rawValue:)),
-            revokedAt: (row["revoked_at"] as Int64?).map(Self.date))
+            revokedAt: (row["revoked_at"] as Int64?).map(Self.date),
+            suspendedAt: (row["suspended_at"] as Int64?).map(Self.date))
     }
 
     private static func device(_ row: Row) -> OTPDevice {

@@ -29,8 +29,15 @@ public protocol Store: Sendable {
     func credential(id: String) async throws -> Credential?
     func credentials(holderID: String) async throws -> [Credential]
     func setCredentialStatus(id: String, status: CredentialStatus) async throws
-    /// Moves a credential from `from` to `to` and deletes its SADs, all or nothing; false if it was not in `from`.
-    func changeCredentialStatus(id: String, from: CredentialStatus, to: CredentialStatus) async throws -> Bool
+    /// Moves a credential from `from` to `to` at `time` (kept as the suspension time when `to` is suspended) and
+    /// deletes its SADs, all or nothing; false if it was not in `from`.
+    func changeCredentialStatus(id: String, from: CredentialStatus, to: CredentialStatus, at time: Date) async throws -> Bool
+    /// The credential whose certificate has `serialNumber` (upper-case hex, as stored), if any.
+    func credential(serialNumber: String) async throws -> Credential?
+    /// Every suspended or revoked credential (what the CRL lists), by serial number.
+    func unusableCredentials() async throws -> [Credential]
+    /// Hands out the next CRL number (1, 2, 3…), never the same twice, even across nodes and restarts.
+    func nextCRLNumber() async throws -> Int64
     /// Marks a credential revoked (irreversible) with its reason and time and deletes its SADs, all or nothing;
     /// false if it was already revoked. - Throws: `notFound` for an unknown credential.
     func revokeCredential(id: String, reason: RevocationReason, at time: Date) async throws -> Bool

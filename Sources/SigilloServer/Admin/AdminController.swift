@@ -53,6 +53,12 @@ struct AdminController: Sendable {
             let credential = try await self.admin.revoke(credentialID: try context.parameters.require("id"), reason: reason, actor: try context.requireOperator())
             return try Self.json(Self.view(credential))
         }
+        group.get("crl") { _, context in
+            let crl = try await self.admin.crl(actor: try context.requireOperator())
+            var headers = HTTPFields()
+            headers[.contentType] = "application/pkix-crl"
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: crl.der)))
+        }
         group.get("audit/verify") { _, context in
             try Self.json(try await self.admin.verifyAudit(actor: try context.requireOperator()))
         }

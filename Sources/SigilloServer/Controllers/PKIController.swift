@@ -1,0 +1,31 @@
+import Hummingbird
+import NIOCore
+import SigilloCore
+
+/// What relying parties fetch without authentication: `GET /ca.cer` (the CA certificate, DER) and
+/// `GET /crl/ca.crl` (the current CRL, DER), the URLs written in every holder certificate.
+struct PKIController<Context: RequestContext>: Sendable {
+    let service: SigningService
+
+    func addRoutes(to router: Router<Context>) {
+        router.get("/ca.cer", use: self.caCertificate)
+        router.get("/crl/ca.crl", use: self.crl)
+    }
+
+    @Sendable func caCertificate(_ request: Request, context: Context) async throws -> Response {
+        Self.der(self.service.ca.certificateDER, contentType: "application/pkix-cert", maxAge: 86_400)
+    }
+
+    @Sendable func crl(_ request: Request, context: Context) async throws -> Response {
+        let crl = try await self.service.crl.current()
+        // Caches may keep it until it would be rebuilt anyway, and never past a few minutes (revocations are urgent).
+        return Self.der(crl.der, contentType: "application/pkix-crl", maxAge: 300)
+    }
+
+    static func der(_ bytes: [UInt8], contentType: String, maxAge: Int) -> Response {
+        var headers = HTTPFields()
+        headers[.contentType] = contentType
+        headers[.cacheControl] = "public, max-age=\(maxAge)"
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+    }
+}
