@@ -104,6 +104,12 @@ struct Activate: AsyncParsableCommand {
                 let answer = try await client.completeActivation(code: self.code, username: self.username, password: password, otp: otp, keyAlgorithm: self.keyAlgorithm)
                 try await client.shutdown()
                 print("Activated. Credential \(answer.credentialID), certificate serial \(answer.serialNumber), valid until \(answer.notAfter).")
+                if let userCode = answer.userCode {
+                    print("")
+                    print("Your user code (emergency code): \(userCode)")
+                    print("WRITE IT DOWN AND KEEP IT APART FROM YOUR PHONE. It is shown only this once and cannot be recovered.")
+                    print("With it you can suspend or revoke your signature yourself if you lose your OTP device.")
+                }
             } catch let error as CSCClientError {
                 try? await client.shutdown()
                 throw ValidationError("\(error)")

@@ -14,6 +14,8 @@ public struct ActivationCompleteResponse: Codable, Sendable {
     public var serialNumber: String
     public var notAfter: String
     public var certificate: String
+    /// The emergency code, shown once.
+    public var userCode: String?
 }
 
 struct ActivationBeginRequest: Codable, Sendable {

@@ -141,6 +141,18 @@ public final class SigningService: Sendable {
     /// Completes an activation: password set, OTP device proven with one valid code, key pair generated in the
     /// token, certificate issued. All or nothing: a failure leaves no key, no credential and a usable invitation.
     public func completeActivation(invitationCode: String, username: String, password: String, otp: String, keyAlgorithm: KeyAlgorithm = .ecP256) async throws -> Credential {
+        try await self.activate(invitationCode: invitationCode, username: username, password: password, otp: otp, keyAlgorithm: keyAlgorithm).credential
+    }
+
+    /// A completed activation: the credential, and the user (emergency) code to show the holder once.
+    public struct Activated: Sendable {
+        public var credential: Credential
+        /// Lets the holder suspend or revoke their credential when the device is lost. Not recoverable.
+        public var userCode: String
+    }
+
+    /// `completeActivation`, also returning the user code (stored only as an Argon2id hash).
+    public func activate(invitationCode: String, username: String, password: String, otp: String, keyAlgorithm: KeyAlgorithm = .ecP256) async throws -> Activated {
         let (invitation, holder) = try await self.openInvitation(invitationCode)
         guard var device = invitation.pendingDevice else {
             throw SigilloError(.invalidRequest, "choose an OTP device first (begin the activation)")
@@ -189,8 +201,11 @@ public final class SigningService: Sendable {
                 notBefore: certificate.notValidBefore, notAfter: certificate.notValidAfter, status: .active, multisign: self.settings.defaultMultisign,
                 passwordFailures: 0, otpFailures: 0)
             try await self.store.completeActivation(codeHash: invitation.codeHash, at: now, username: username, passwordHash: passwordHash, device: device, credential: credential)
+            let userCode = Self.newUserCode()
+            let userCodeHash = try await self.blocking.run { try passwords.hash(userCode) }
+            try await self.store.setUserCodeHash(holderID: holder.id, hash: userCodeHash)
             try await self.audit(holder.id, "activation.complete", target: credentialID, outcome: "ok", details: "username=\(username) key=\(keyAlgorithm.rawValue) serial=\(credential.serialNumber)")
-            return credential
+            return Activated(credential: credential, userCode: userCode)
         } catch {
             // Nothing half-done: the key goes away with the failed activation.
             _ = try? await self.signer.token.destroyKeyPair(id: credentialID)
@@ -464,6 +479,37 @@ public final class SigningService: Sendable {
 
     func audit(_ actor: String, _ action: String, target: String, outcome: String, details: String = "") async throws {
         try await self.store.audit(AuditEvent(actor: actor, action: action, target: target, outcome: outcome, details: details), at: self.clock.now())
+    }
+
+    /// 16 base32 characters (80 bits) in groups of four: XXXX-XXXX-XXXX-XXXX.
+    static func newUserCode() -> String {
+        let text = Base32.encode(Secrets.randomBytes(10), padding: false)
+        return stride(from: 0, to: 16, by: 4).map { String(Array(text)[$0..<$0 + 4]) }.joined(separator: "-")
+    }
+
+    /// Checks a holder's user code; five wrong attempts in a row block it (only an operator can then act).
+    ///
+    /// - Throws: `invalidRequest` when wrong or blocked (same message, so it tells an attacker nothing).
+    public func checkUserCode(username: String, userCode: String) async throws -> Holder {
+        let refused = SigilloError(.invalidRequest, "the username or user code is not valid")
+        guard let holder = try await self.store.holder(username: username.lowercased()),
+              let stored = try await self.store.userCode(holderID: holder.id) else {
+            throw refused
+        }
+        guard stored.failures < Lockout.limit else {
+            try await self.audit(holder.id, "usercode.check", target: holder.id, outcome: "refused", details: "blocked")
+            throw refused
+        }
+        let passwords = self.passwords
+        let normalized = userCode.uppercased().filter { $0 != "-" && !$0.isWhitespace }
+        let formatted = stride(from: 0, to: normalized.count, by: 4).map { String(Array(normalized)[$0..<min($0 + 4, normalized.count)]) }.joined(separator: "-")
+        let ok = try await self.blocking.run { passwords.verify(formatted, encoded: stored.hash) }
+        let failures = try await self.store.recordUserCodeAttempt(holderID: holder.id, success: ok)
+        guard ok else {
+            try await self.audit(holder.id, "usercode.check", target: holder.id, outcome: "refused", details: "wrong user code (\(failures)/\(Lockout.limit))")
+            throw refused
+        }
+        return holder
     }
 
     private static func checkDigits(_ digits: Int) throws {

@@ -147,6 +147,12 @@ public final class SQLiteStore: Store {
                 );
                 """)
         }
+        migrator.registerMigration("v5: user codes") { db in
+            try db.execute(sql: """
+                ALTER TABLE holders ADD COLUMN user_code_hash TEXT;
+                ALTER TABLE holders ADD COLUMN user_code_failures INTEGER NOT NULL DEFAULT 0;
+                """)
+        }
         return migrator
     }
 
@@ -238,6 +244,31 @@ public final class SQLiteStore: Store {
             try db.execute(sql: "UPDATE otp_devices SET active = 0 WHERE holder_id = ?", arguments: [device.holderID])
             try Self.insert(device: device, db: db)
             try Self.insert(credential: credential, db: db)
+        }
+    }
+
+    public func setUserCodeHash(holderID: String, hash: String) async throws {
+        try await self.write { db in
+            try db.execute(sql: "UPDATE holders SET user_code_hash = ?, user_code_failures = 0 WHERE id = ?", arguments: [hash, holderID])
+        }
+    }
+
+    public func userCode(holderID: String) async throws -> (hash: String, failures: Int)? {
+        try await self.database.read { db in
+            guard let row = try Row.fetchOne(db, sql: "SELECT user_code_hash, user_code_failures FROM holders WHERE id = ?", arguments: [holderID]),
+                  let hash = row["user_code_hash"] as String? else { return nil }
+            return (hash, row["user_code_failures"])
+        }
+    }
+
+    public func recordUserCodeAttempt(holderID: String, success: Bool) async throws -> Int {
+        try await self.write { db in
+            if success {
+                try db.execute(sql: "UPDATE holders SET user_code_failures = 0 WHERE id = ?", arguments: [holderID])
+                return 0
+            }
+            try db.execute(sql: "UPDATE holders SET user_code_failures = user_code_failures + 1 WHERE id = ?", arguments: [holderID])
+            return try Int.fetchOne(db, sql: "SELECT user_code_failures FROM holders WHERE id = ?", arguments: [holderID]) ?? 0
         }
     }
 

@@ -24,6 +24,12 @@ public protocol Store: Sendable {
     /// Marks the invitation used and stores the holder's username, password hash, OTP device and credential,
     /// all or nothing. - Throws: `invitationUsed` if another activation got there first; `conflict` for a taken username.
     func completeActivation(codeHash: [UInt8], at time: Date, username: String, passwordHash: String, device: OTPDevice, credential: Credential) async throws
+    /// Stores the Argon2id hash of the holder's user (emergency) code, shown to them once.
+    func setUserCodeHash(holderID: String, hash: String) async throws
+    /// The stored user code hash and the consecutive wrong attempts.
+    func userCode(holderID: String) async throws -> (hash: String, failures: Int)?
+    /// Counts a wrong user code (returns the new count), or clears the count after a right one.
+    func recordUserCodeAttempt(holderID: String, success: Bool) async throws -> Int
 
     // Credentials.
     func credential(id: String) async throws -> Credential?

@@ -61,8 +61,10 @@ struct ActivationController: Sendable {
             }
             algorithm = chosen
         }
-        let credential = try await self.service.completeActivation(invitationCode: body.code, username: body.username, password: body.password, otp: body.otp, keyAlgorithm: algorithm)
+        let activated = try await self.service.activate(invitationCode: body.code, username: body.username, password: body.password, otp: body.otp, keyAlgorithm: algorithm)
+        let credential = activated.credential
         return CSCController.json(.object([
+            "userCode": .string(activated.userCode),
             "credentialID": .string(credential.id),
             "serialNumber": .string(credential.serialNumber),
             "notAfter": .string(ISO8601DateFormatter().string(from: credential.notAfter)),

@@ -1,0 +1,51 @@
+import Foundation
+import Hummingbird
+import SigilloCore
+
+/// The holder's own emergency actions with the user code (lost phone or token): suspend or revoke every
+/// credential at once, without password or OTP. A lost user code cannot be recovered: an operator revokes.
+struct SelfServiceController: Sendable {
+    let service: SigningService
+    let admin: AdminService
+
+    struct Body: Decodable {
+        var username: String
+        var userCode: String
+        var reason: String?
+    }
+
+    func addRoutes(to router: Router<SigilloContext>) {
+        let group = router.group("selfservice/v1")
+        group.post("suspend") { request, context in try await self.act(request, context, revoke: false) }
+        group.post("revoke") { request, context in try await self.act(request, context, revoke: true) }
+    }
+
+    private func act(_ request: Request, _ context: SigilloContext, revoke: Bool) async throws -> Response {
+        let body = try await ActivationController.decode(Body.self, request, context)
+        var reason = RevocationReason.unspecified
+        if let name = body.reason {
+            // A holder may state these; the others are for operators (RFC 5280).
+            guard let chosen = RevocationReason(rawValue: name), [.unspecified, .keyCompromise, .affiliationChanged, .cessationOfOperation].contains(chosen) else {
+                throw SigilloError(.invalidRequest, "reason must be unspecified, keyCompromise, affiliationChanged or cessationOfOperation")
+            }
+            reason = chosen
+        }
+        let holder = try await self.service.checkUserCode(username: body.username, userCode: body.userCode)
+        let actor = "holder:\(holder.id)"
+        var changed: [JSONValue] = []
+        for credential in try await self.service.store.credentials(holderID: holder.id) {
+            switch (revoke, credential.status) {
+            case (_, .revoked):
+                continue
+            case (false, .suspended):
+                continue
+            case (false, .active):
+                _ = try await self.admin.suspend(credentialID: credential.id, actor: actor)
+            case (true, _):
+                _ = try await self.admin.revoke(credentialID: credential.id, reason: reason, actor: actor)
+            }
+            changed.append(.string(credential.id))
+        }
+        return CSCController.json(.object(["status": .string(revoke ? "revoked" : "suspended"), "credentials": .array(changed)]))
+    }
+}

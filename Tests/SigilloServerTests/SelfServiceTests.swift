@@ -1,0 +1,75 @@
+import Crypto
+import Foundation
+import PKCS11
+import SigilloCore
+import SigilloTestSupport
+import Testing
+
+@Suite("Holder self-service with the user code")
+struct SelfServiceTests {
+    /// Activates through the public route, which shows the user code once.
+    func activate(_ server: LiveServer, name: String) async throws -> (username: String, credentialID: String, userCode: String, secret: [UInt8]) {
+        let service = server.services.service
+        let holder = try await service.createHolder(givenName: name, surname: "Galli", fiscalCode: TestData.fiscalCode(), email: "\(name.lowercased())@example.it",
+                                                    mobile: "+39347\(Int.random(in: 1_000_000...9_999_999))", actor: "op")
+        let invitation = try await service.invite(holderID: holder.id, actor: "op")
+        let begun = try await server.post("/activation/v1/begin", ["code": invitation.code, "device": "totp"])
+        let secret = try #require((begun.json["secret"] as? String).flatMap(Base32.decode))
+        let done = try await server.post("/activation/v1/complete", ["code": invitation.code, "username": name.lowercased(), "password": "correct horse battery",
+                                                                     "otp": TOTP.code(secret: secret, time: Date().addingTimeInterval(-30))])
+        #expect(done.status == 201)
+        let userCode = try #require(done.json["userCode"] as? String)
+        #expect(userCode.count == 19)
+        return (name.lowercased(), try #require(done.json["credentialID"] as? String), userCode, secret)
+    }
+
+    @Test("suspend then revoke with the user code: signing stops, the key is destroyed; wrong codes are refused")
+    func suspendAndRevoke() async throws {
+        let fixture = try TestToken()
+        try await LiveServer.with(fixture) { server in
+            let holder = try await self.activate(server, name: "Lia")
+            // The code is stored only as an Argon2id hash.
+            for file in [server.directory.appendingPathComponent("sigillo.sqlite").path, server.directory.appendingPathComponent("sigillo.sqlite-wal").path]
+            where FileManager.default.fileExists(atPath: file) {
+                #expect(!(try String(contentsOfFile: file, encoding: .isoLatin1)).contains(holder.userCode))
+            }
+            let wrong = try await server.post("/selfservice/v1/suspend", ["username": holder.username, "userCode": "AAAA-BBBB-CCCC-DDDD"])
+            #expect(wrong.status == 400 && wrong.error == "invalid_request")
+            let suspended = try await server.post("/selfservice/v1/suspend", ["username": holder.username, "userCode": holder.userCode.lowercased()])
+            #expect(suspended.status == 200, "\(suspended.json)")
+            #expect(suspended.json["credentials"] as? [String] == [holder.credentialID])
+            let token = try #require(try await server.post("/csc/v1/auth/login", basic: (holder.username, "correct horse battery")).json["access_token"] as? String)
+            let authorize = try await server.post("/csc/v1/credentials/authorize", [
+                "credentialID": holder.credentialID, "numSignatures": 1, "hash": [b64(Array(SHA256.hash(data: Data("x".utf8))))],
+                "PIN": "correct horse battery", "OTP": TOTP.code(secret: holder.secret, time: Date()),
+            ], bearer: token)
+            #expect(authorize.status == 403 && authorize.error == "credential_disabled")
+            let badReason = try await server.post("/selfservice/v1/revoke", ["username": holder.username, "userCode": holder.userCode, "reason": "superseded"])
+            #expect(badReason.status == 400)
+            let revoked = try await server.post("/selfservice/v1/revoke", ["username": holder.username, "userCode": holder.userCode, "reason": "keyCompromise"])
+            #expect(revoked.status == 200, "\(revoked.json)")
+            #expect(try await !fixture.token.containsKey(id: holder.credentialID))
+            let credential = try await server.services.store.credential(id: holder.credentialID)
+            #expect(credential?.status == .revoked && credential?.revocationReason == .keyCompromise)
+            let audit = try await server.services.store.auditRecords()
+            #expect(audit.contains { $0.event.actor == "holder:\(credential!.holderID)" })
+            #expect(!audit.contains { "\($0.event)".contains(holder.userCode) })
+        }
+    }
+
+    @Test("five wrong user codes block it, even for the right one")
+    func blocking() async throws {
+        let fixture = try TestToken()
+        try await LiveServer.with(fixture) { server in
+            let holder = try await self.activate(server, name: "Max")
+            for _ in 0..<5 {
+                #expect(try await server.post("/selfservice/v1/suspend", ["username": holder.username, "userCode": "WRON-GCOD-EXXX-XXXX"]).status == 400)
+            }
+            let blocked = try await server.post("/selfservice/v1/suspend", ["username": holder.username, "userCode": holder.userCode])
+            #expect(blocked.status == 400)
+            #expect(try await server.services.store.credential(id: holder.credentialID)?.status == .active)
+            let unknown = try await server.post("/selfservice/v1/revoke", ["username": "nobody", "userCode": holder.userCode])
+            #expect(unknown.status == 400 && unknown.error == "invalid_request")
+        }
+    }
+}
