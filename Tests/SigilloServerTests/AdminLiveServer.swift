@@ -52,20 +52,8 @@ struct AdminServer {
             }
             let client = try self.client(
                 directory: directory, certificate: directory.appendingPathComponent("operator.pem").path, key: directory.appendingPathComponent("operator-key.pem").path)
-            return try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask { try await app.run() }
-                var iterator = portStream.makeAsyncIterator()
-                guard let port = await iterator.next() else { throw ConfigurationError("admin server did not start") }
-                do {
-                    let result = try await body(AdminServer(server: server, port: port, client: client))
-                    try await client.shutdown()
-                    group.cancelAll()
-                    return result
-                } catch {
-                    try? await client.shutdown()
-                    group.cancelAll()
-                    throw error
-                }
+            return try await LiveServer.serve(app, ports: portStream, client: client) { port in
+                try await body(AdminServer(server: server, port: port, client: client))
             }
         }
     }

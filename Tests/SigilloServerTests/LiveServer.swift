@@ -61,12 +61,19 @@ struct LiveServer {
             portContinuation.finish()
         }
         let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(tlsConfiguration: self.clientTLS(trusting: directory.appendingPathComponent("tls-ca.pem").path)))
-        return try await withThrowingTaskGroup(of: Void.self) { group in
+        return try await self.serve(app, ports: portStream, client: client) { port in
+            try await body(LiveServer(port: port, client: client, directory: directory, services: services))
+        }
+    }
+
+    /// Runs `app` until `body` returns, handing it the port the app bound; then shuts `client` down and stops the app.
+    static func serve<App: ApplicationProtocol, T: Sendable>(_ app: App, ports: AsyncStream<Int>, client: HTTPClient, _ body: @Sendable (Int) async throws -> T) async throws -> T {
+        try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await app.run() }
-            var iterator = portStream.makeAsyncIterator()
+            var iterator = ports.makeAsyncIterator()
             guard let port = await iterator.next() else { throw ConfigurationError("server did not start") }
             do {
-                let result = try await body(LiveServer(port: port, client: client, directory: directory, services: services))
+                let result = try await body(port)
                 try await client.shutdown()
                 group.cancelAll()
                 return result
