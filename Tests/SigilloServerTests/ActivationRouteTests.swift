@@ -47,6 +47,8 @@ struct ActivationRouteTests {
             let invitation = try await service.invite(holderID: holder.id, actor: "op")
             let unknown = try await server.post("/activation/v1/begin", ["code": "AAAAAAAA", "device": "totp"])
             #expect(unknown.status == 404 && unknown.error == "not_found")
+            let huge = try await server.post("/activation/v1/begin", ["code": String(repeating: "A", count: 100_000), "device": "totp"])
+            #expect(huge.status == 413 && huge.error == "payload_too_large")
             let malformed = try await server.post("/activation/v1/begin", raw: "{")
             #expect(malformed.status == 400 && malformed.error == "invalid_request")
             let device = try await server.post("/activation/v1/begin", ["code": invitation.code, "device": "carrier-pigeon"])

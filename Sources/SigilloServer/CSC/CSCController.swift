@@ -68,12 +68,8 @@ struct CSCController: Sendable {
 
     /// Decodes the body (an empty body is `{}`), runs the handler, renders errors in the version's shape.
     private func handle(_ version: Int, _ request: Request, _ context: SigilloContext, _ body: (CSCRequest) async throws -> Response) async throws -> Response {
-        let buffer: ByteBuffer
-        do {
-            buffer = try await request.body.collect(upTo: context.maxUploadSize)
-        } catch is NIOTooManyBytesError {
-            throw APIError(status: .contentTooLarge, code: "payload_too_large", description: "The request body is larger than \(context.maxUploadSize) bytes")
-        }
+        // Too large a body ends in JSONErrorMiddleware as 413.
+        let buffer = try await request.body.collect(upTo: context.maxUploadSize)
         let decoded: CSCRequest
         do {
             let data = buffer.readableBytes == 0 ? Data("{}".utf8) : Data(buffer: buffer)

@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import NIOCore
 import SigilloCore
 
 /// Renders every error as JSON `{"error": code, "error_description": text}` with a stable code.
@@ -14,6 +15,8 @@ struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             return error.response()
         } catch let error as SigilloError {
             return APIError(error).response()
+        } catch is NIOTooManyBytesError {
+            return APIError(status: .contentTooLarge, code: "payload_too_large", description: "The request body is too large").response()
         } catch let error as HTTPError {
             let code: String
             switch error.status {
