@@ -91,3 +91,10 @@ enum DER {
         return self.sequence(self.sequence(self.rsaEncryptionOID, self.null), self.bitString(rsaPublicKey))
     }
 }
+
+extension Array where Element == UInt8 {
+    /// Overwrites every byte with zero (PIN copies, before they are released).
+    mutating func zeroize() {
+        self.withUnsafeMutableBytes { _ = $0.initializeMemory(as: UInt8.self, repeating: 0) }
+    }
+}

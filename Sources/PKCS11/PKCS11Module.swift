@@ -126,7 +126,7 @@ public final class PKCS11Module: @unchecked Sendable {
         var paddedLabel = [UInt8](repeating: 0x20, count: 32)
         for (index, byte) in label.utf8.prefix(32).enumerated() { paddedLabel[index] = byte }
         var so = Array(soPIN.utf8)
-        defer { so.withUnsafeMutableBytes { $0.initializeMemory(as: UInt8.self, repeating: 0) } }
+        defer { so.zeroize() }
         try check(so.withUnsafeMutableBufferPointer { soBuffer in
             paddedLabel.withUnsafeMutableBufferPointer { initToken(slot, soBuffer.baseAddress, CK_ULONG(soBuffer.count), $0.baseAddress) }
         }, "C_InitToken")
@@ -136,7 +136,7 @@ public final class PKCS11Module: @unchecked Sendable {
         try session.login(userType: CK_USER_TYPE(CKU_SO), pin: soPIN)
         let initPIN = try self.function(\.C_InitPIN, "C_InitPIN")
         var user = Array(userPIN.utf8)
-        defer { user.withUnsafeMutableBytes { $0.initializeMemory(as: UInt8.self, repeating: 0) } }
+        defer { user.zeroize() }
         try check(user.withUnsafeMutableBufferPointer { initPIN(session.handle, $0.baseAddress, CK_ULONG($0.count)) }, "C_InitPIN")
         try session.logout()
         return slot

@@ -111,11 +111,11 @@ final class SecretBytes: @unchecked Sendable {
 
     func withUnsafeMutableBufferPointer<T>(_ body: (UnsafeMutableBufferPointer<UInt8>) throws(PKCS11Error) -> T) throws(PKCS11Error) -> T {
         var copy = self.bytes
-        defer { copy.withUnsafeMutableBytes { $0.initializeMemory(as: UInt8.self, repeating: 0) } }
+        defer { copy.zeroize() }
         return try copy.withUnsafeMutableBufferPointer { buffer throws(PKCS11Error) in try body(buffer) }
     }
 
     deinit {
-        self.bytes.withUnsafeMutableBytes { $0.initializeMemory(as: UInt8.self, repeating: 0) }
+        self.bytes.zeroize()
     }
 }

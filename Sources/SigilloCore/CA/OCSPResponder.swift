@@ -243,8 +243,8 @@ public struct OCSPResponder: Sendable {
                 }
             }
             if let nonce = request.nonceExtension {
-                try coder.appendConstructedNode(identifier: Self.tag1) { coder in
-                    try coder.appendConstructedNode(identifier: .sequence) { coder in
+                coder.appendConstructedNode(identifier: Self.tag1) { coder in
+                    coder.appendConstructedNode(identifier: .sequence) { coder in
                         coder.serializeRawBytes(nonce)
                     }
                 }
@@ -258,8 +258,8 @@ public struct OCSPResponder: Sendable {
             coder.serializeRawBytes(tbsBytes)
             try DERCoding.serializeAlgorithmIdentifier(algorithm, into: &coder)
             try coder.serialize(ASN1BitString(bytes: signature.rawRepresentation[...]))
-            try coder.appendConstructedNode(identifier: Self.tag0) { coder in
-                try coder.appendConstructedNode(identifier: .sequence) { coder in
+            coder.appendConstructedNode(identifier: Self.tag0) { coder in
+                coder.appendConstructedNode(identifier: .sequence) { coder in
                     coder.serializeRawBytes(self.ca.certificateDER)
                 }
             }
