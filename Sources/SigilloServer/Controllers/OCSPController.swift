@@ -35,12 +35,9 @@ struct OCSPController<Context: RequestContext>: Sendable {
     static func decodeGETPath(_ path: String) -> [UInt8]? {
         guard let range = path.range(of: "/ocsp/") else { return nil }
         let encoded = String(path[range.upperBound...])
-        guard encoded.count <= 4 * Self.maxRequestSize / 3 + 4, var base64 = encoded.removingPercentEncoding else { return nil }
-        base64 = base64.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
-        base64 = base64.filter { !$0.isWhitespace }
-        while base64.count % 4 != 0 { base64 += "=" }
-        guard let data = Data(base64Encoded: base64), !data.isEmpty else { return nil }
-        return Array(data)
+        guard encoded.count <= 4 * Self.maxRequestSize / 3 + 4, let base64 = encoded.removingPercentEncoding,
+              let der = Base64.decodeLenient(base64.filter { !$0.isWhitespace }), !der.isEmpty else { return nil }
+        return der
     }
 
     static func answer(_ der: [UInt8]) -> Response {
