@@ -17,9 +17,14 @@ run: deps build token certs ca
 	@mkdir -p var
 	$(RELEASE_BIN) serve
 
+# The whole log is in .build/test.log; on failure the failing tests are repeated at the end (CI shows the tail).
 test: deps venv
 	$(SWIFT) build --build-tests
-	$(SWIFT) test
+	@mkdir -p .build; { $(SWIFT) test 2>&1; echo $$? > .build/test-status; } | tee .build/test.log
+	@status=$$(cat .build/test-status); if [ "$$status" != 0 ]; then \
+		echo "---- failures (whole log: .build/test.log) ----"; \
+		grep -E "✘|recorded an issue|Expectation failed|error:|Fatal error|Crash" .build/test.log | grep -v HummingbirdCore | tail -60; \
+	fi; exit $$status
 
 # Installs the Debian packages that are missing (apt-get update first, no questions asked).
 deps:
