@@ -2,7 +2,7 @@
 # Both install what is missing (Debian packages, a Python venv) first; CI runs `make test` as root.
 
 SWIFT ?= swift
-APT_PACKAGES = softhsm2 opensc libp11-kit-dev libssl-dev libargon2-dev libsqlite3-dev oathtool \
+APT_PACKAGES = softhsm2 opensc libp11-kit-dev libssl-dev libargon2-dev libsqlite3-dev libqrencode-dev oathtool \
                openssl sqlite3 curl python3 python3-venv ca-certificates
 PY_PACKAGES = pyotp cryptography "pyhanko[async-http]"
 SUDO = $(shell [ "$$(id -u)" = 0 ] || echo sudo)

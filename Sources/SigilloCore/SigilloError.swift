@@ -14,6 +14,10 @@ public struct SigilloError: Error, Hashable, CustomStringConvertible, Sendable {
         case expiredSAD = "expired_sad"
         case notFound = "not_found"
         case conflict = "conflict"
+        /// A holder state change the enrolment/lifecycle does not allow.
+        case illegalTransition = "illegal_transition"
+        /// A password-reset or device-rebind link that expired or was already used.
+        case linkExpired = "link_expired"
         case invitationExpired = "invitation_expired"
         case invitationUsed = "invitation_used"
         case credentialDisabled = "credential_disabled"

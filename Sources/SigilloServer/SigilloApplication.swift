@@ -55,7 +55,10 @@ public enum SigilloApplication {
         HealthController(token: services.token, store: services.store).addRoutes(to: router)
         CSCController(service: services.service, name: "Sigillo").addRoutes(to: router)
         ActivationController(service: services.service).addRoutes(to: router)
-        SelfServiceController(service: services.service, admin: AdminService(service: services.service)).addRoutes(to: router)
+        let admin = AdminService(service: services.service)
+        SelfServiceController(service: services.service, admin: admin).addRoutes(to: router)
+        RecoveryController(service: services.service).addRoutes(to: router)
+        WebController(service: services.service, admin: admin).addRoutes(to: router)
         PKIController(service: services.service).addRoutes(to: router)
         OCSPController(responder: services.ocsp).addRoutes(to: router)
         return router

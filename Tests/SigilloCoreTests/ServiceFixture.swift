@@ -65,7 +65,7 @@ struct ServiceFixture {
         let unique = UUID().uuidString.prefix(8).lowercased()
         return try await self.service.createHolder(
             givenName: name, surname: "Rossi", fiscalCode: TestData.fiscalCode(), email: "\(name.lowercased()).\(unique)@example.it",
-            mobile: "+39333\(Int.random(in: 1_000_000...9_999_999))", actor: "operator:test")
+            mobile: "+39333\(Int.random(in: 1_000_000...9_999_999))", actor: "operator:test", recognized: true)
     }
 
     /// Creates, invites and activates a holder with a TOTP app; the clock moves one step afterwards.

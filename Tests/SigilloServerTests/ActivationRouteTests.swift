@@ -11,7 +11,7 @@ struct ActivationRouteTests {
         let fixture = try TestToken()
         try await LiveServer.with(fixture) { server in
             let service = server.services.service
-            let holder = try await service.createHolder(givenName: "Giulia", surname: "Bianchi", fiscalCode: TestData.fiscalCode(), email: "giulia@example.it", mobile: "+393471234567", actor: "operator:test")
+            let holder = try await service.createHolder(givenName: "Giulia", surname: "Bianchi", fiscalCode: TestData.fiscalCode(), email: "giulia@example.it", mobile: "+393471234567", actor: "operator:test", recognized: true)
             let invitation = try await service.invite(holderID: holder.id, actor: "operator:test")
             let connection = ["--server", server.baseURL, "--ca", server.tlsCAFile]
             let begin = try await runOffPool(SignCLITests.sigillo, ["activate", "begin", "--code", invitation.code, "--json"] + connection)
@@ -43,7 +43,7 @@ struct ActivationRouteTests {
         let fixture = try TestToken()
         try await LiveServer.with(fixture) { server in
             let service = server.services.service
-            let holder = try await service.createHolder(givenName: "Ivo", surname: "Neri", fiscalCode: TestData.fiscalCode(), email: "ivo@example.it", mobile: "+393471234568", actor: "op")
+            let holder = try await service.createHolder(givenName: "Ivo", surname: "Neri", fiscalCode: TestData.fiscalCode(), email: "ivo@example.it", mobile: "+393471234568", actor: "op", recognized: true)
             let invitation = try await service.invite(holderID: holder.id, actor: "op")
             let unknown = try await server.post("/activation/v1/begin", ["code": "AAAAAAAA", "device": "totp"])
             #expect(unknown.status == 404 && unknown.error == "not_found")

@@ -56,7 +56,7 @@ extension LiveServer {
         let unique = UUID().uuidString.prefix(8).lowercased()
         let holder = try await service.createHolder(
             givenName: name, surname: "Rossi", fiscalCode: TestData.fiscalCode(), email: "\(name.lowercased()).\(unique)@example.it",
-            mobile: "+39333\(Int.random(in: 1_000_000...9_999_999))", actor: "operator:test")
+            mobile: "+39333\(Int.random(in: 1_000_000...9_999_999))", actor: "operator:test", recognized: true)
         let invitation = try await service.invite(holderID: holder.id, actor: "operator:test")
         let username = "\(name.lowercased())-\(unique)"
         let password = "correct horse battery"

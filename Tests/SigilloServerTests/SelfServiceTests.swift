@@ -11,7 +11,7 @@ struct SelfServiceTests {
     func activate(_ server: LiveServer, name: String) async throws -> (username: String, credentialID: String, userCode: String, secret: [UInt8]) {
         let service = server.services.service
         let holder = try await service.createHolder(givenName: name, surname: "Galli", fiscalCode: TestData.fiscalCode(), email: "\(name.lowercased())@example.it",
-                                                    mobile: "+39347\(Int.random(in: 1_000_000...9_999_999))", actor: "op")
+                                                    mobile: "+39347\(Int.random(in: 1_000_000...9_999_999))", actor: "op", recognized: true)
         let invitation = try await service.invite(holderID: holder.id, actor: "op")
         let begun = try await server.post("/activation/v1/begin", ["code": invitation.code, "device": "totp"])
         let secret = try #require((begun.json["secret"] as? String).flatMap(Base32.decode))

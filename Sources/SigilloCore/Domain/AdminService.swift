@@ -15,8 +15,8 @@ public final class AdminService: Sendable {
     // MARK: Holders
 
     /// Creates a holder (see `SigningService.createHolder`).
-    public func createHolder(givenName: String, surname: String, fiscalCode: String, email: String, mobile: String, actor: String) async throws -> Holder {
-        try await self.service.createHolder(givenName: givenName, surname: surname, fiscalCode: fiscalCode, email: email, mobile: mobile, actor: actor)
+    public func createHolder(givenName: String, surname: String, fiscalCode: String, email: String, mobile: String, actor: String, recognized: Bool = false) async throws -> Holder {
+        try await self.service.createHolder(givenName: givenName, surname: surname, fiscalCode: fiscalCode, email: email, mobile: mobile, actor: actor, recognized: recognized)
     }
 
     /// One holder. - Throws: `notFound`.
@@ -88,6 +88,7 @@ public final class AdminService: Sendable {
         }
         await self.service.crl.markDirty()
         try await self.service.audit(actor, "credential.suspend", target: credentialID, outcome: "ok")
+        try await self.service.syncHolderState(holderID: credential.holderID, actor: actor)
         return try await self.existing(credentialID)
     }
 
@@ -101,6 +102,7 @@ public final class AdminService: Sendable {
         }
         await self.service.crl.markDirty()
         try await self.service.audit(actor, "credential.reinstate", target: credentialID, outcome: "ok")
+        try await self.service.syncHolderState(holderID: credential.holderID, actor: actor)
         return try await self.existing(credentialID)
     }
 
@@ -110,25 +112,32 @@ public final class AdminService: Sendable {
     /// Revoking an already revoked credential only retries the key destruction (in case the token failed the
     /// first time) and otherwise refuses with `conflict`.
     public func revoke(credentialID: String, reason: RevocationReason, actor: String) async throws -> Credential {
-        let credential = try await self.existing(credentialID)
-        let changed = try await self.store.revokeCredential(id: credentialID, reason: reason, at: self.service.clock.now())
-        if changed { await self.service.crl.markDirty() }
-        let destroyed: Int
-        do {
-            destroyed = try await self.service.signer.token.destroyKeyPair(id: credential.tokenKeyID)
-        } catch {
-            self.service.logger.error("key destruction failed", metadata: ["credential": "\(credentialID)", "error": "\(error)"])
-            try await self.service.audit(actor, "credential.revoke", target: credentialID, outcome: "failed",
-                                         details: "reason=\(reason.rawValue) key destruction failed; revoke again to retry")
-            throw SigilloError(.tokenUnavailable, "the credential is revoked but its key could not be destroyed yet; run revoke again")
-        }
-        guard changed || destroyed > 0 else {
-            try await self.service.audit(actor, "credential.revoke", target: credentialID, outcome: "refused", details: "already revoked")
-            throw SigilloError(.conflict, "credential \(credentialID) is already revoked")
-        }
-        try await self.service.audit(actor, "credential.revoke", target: credentialID, outcome: "ok",
-                                     details: "reason=\(reason.rawValue) serial=\(credential.serialNumber) token_objects_destroyed=\(destroyed)")
-        return try await self.existing(credentialID)
+        let credential = try await self.service.revokeCredential(credentialID, reason: reason, actor: actor)
+        try await self.service.syncHolderState(holderID: credential.holderID, actor: actor)
+        return credential
+    }
+
+    // MARK: Holder lifecycle
+
+    /// One enrolment step (payment registered, awaiting processing, awaiting documents, recognized).
+    public func advance(holderID: String, to state: HolderState, actor: String) async throws -> Holder {
+        try await self.service.advanceEnrolment(holderID: holderID, to: state, actor: actor)
+    }
+
+    /// Cancels an order or closes a holder: every credential revoked (keys destroyed), holder revoked.
+    public func revokeHolder(holderID: String, reason: RevocationReason, actor: String) async throws -> Holder {
+        try await self.service.revokeHolder(holderID: holderID, reason: reason, actor: actor)
+    }
+
+    /// Replaces a holder's OTP device after an identity check; the holder proves the new device with a code
+    /// (`completeRebind`), and only then does the old one stop working.
+    public func beginRebind(holderID: String, device: SigningService.DeviceChoice, actor: String) async throws -> SigningService.DeviceRebind {
+        try await self.service.operatorBeginDeviceRebind(holderID: holderID, device: device, actor: actor)
+    }
+
+    /// Runs the expiry jobs now (also run by the server's scheduler): states, reminders, expiry notices.
+    public func runLifecycleJobs(actor: String) async throws -> LifecycleReport {
+        try await self.service.runLifecycleJobs(actor: actor)
     }
 
     // MARK: CRL

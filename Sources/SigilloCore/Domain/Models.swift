@@ -1,16 +1,76 @@
 import Foundation
 import PKCS11
 
-/// Where a holder is in their life with the service.
+/// Where a holder is in their life with the service: the enrolment an operator drives, then the life of the
+/// certificate. `HolderState.allowed` lists every legal move; anything else is refused (`illegal_transition`).
 public enum HolderState: String, Sendable, Codable, CaseIterable {
-    /// Created by an operator; no invitation yet.
+    /// Order created (the holder's data is in; nothing paid yet).
     case created
-    /// An activation invitation was issued.
+    case paymentRegistered = "payment_registered"
+    case awaitingProcessing = "awaiting_processing"
+    /// Waiting for the recognition before a public official (documents, de visu identification).
+    case awaitingDocuments = "awaiting_documents"
+    /// Identity recognized: the holder may be invited.
+    case recognized
+    /// An activation invitation was sent (valid 12 months).
     case invited
     /// Activated: password, OTP device, key and certificate in place.
     case active
+    /// Active, and the certificate expires within 90 days (reminders go out every 10 days).
+    case expiring = "active_expiring"
+    /// The certificate expired without renewal: a new order is needed.
+    case expired
+    /// Every credential suspended (certificateHold), by an operator or by the holder.
     case suspended
+    /// Revoked for good: a new order is needed.
     case revoked
+
+    /// The states the operator's enrolment commands walk through, in order.
+    public static let enrolment: [HolderState] = [.created, .paymentRegistered, .awaitingProcessing, .awaitingDocuments, .recognized, .invited]
+
+    /// Legal next states.
+    public var allowed: Set<HolderState> {
+        switch self {
+        case .created: [.paymentRegistered, .revoked]
+        case .paymentRegistered: [.awaitingProcessing, .revoked]
+        case .awaitingProcessing: [.awaitingDocuments, .revoked]
+        case .awaitingDocuments: [.recognized, .revoked]
+        case .recognized: [.invited, .revoked]
+        // A new invitation replaces an old (or expired) one.
+        case .invited: [.invited, .active, .revoked]
+        case .active: [.expiring, .expired, .suspended, .revoked]
+        // Renewal brings an expiring holder back to active.
+        case .expiring: [.active, .expired, .suspended, .revoked]
+        case .suspended: [.active, .expiring, .expired, .revoked]
+        case .expired: [.revoked]
+        case .revoked: []
+        }
+    }
+
+    public func canMove(to next: HolderState) -> Bool { self.allowed.contains(next) }
+
+    /// May log in and sign (given an active credential with a valid certificate).
+    public var canSign: Bool { self == .active || self == .expiring }
+
+    /// Activated at some point: has a username and password.
+    public var isActivated: Bool { [.active, .expiring, .expired, .suspended, .revoked].contains(self) }
+
+    /// Words for people (Italian first, as the service speaks).
+    public var label: String {
+        switch self {
+        case .created: "Ordine creato / order created"
+        case .paymentRegistered: "Pagamento registrato / payment registered"
+        case .awaitingProcessing: "In attesa di lavorazione / awaiting processing"
+        case .awaitingDocuments: "In attesa di documenti e riconoscimento / awaiting documents and recognition"
+        case .recognized: "Riconosciuto / recognized"
+        case .invited: "Invito di attivazione inviato / activation invitation sent"
+        case .active: "Attivo / active"
+        case .expiring: "Attivo, in scadenza / active, expiring"
+        case .expired: "Scaduto / expired"
+        case .suspended: "Sospeso / suspended"
+        case .revoked: "Revocato / revoked"
+        }
+    }
 }
 
 /// A natural person who signs. Email and mobile number belong to one holder only.
@@ -121,6 +181,8 @@ public struct Credential: Sendable, Equatable {
     public var revokedAt: Date? = nil
     /// When the credential was last suspended (nil if never, or reinstated since).
     public var suspendedAt: Date? = nil
+    /// Days before expiry of the last expiry reminder sent (90, 80, … 0), nil if none yet.
+    public var lastReminderDays: Int? = nil
 
     /// Locked after too many wrong passwords (CSC "PIN locked").
     public var pinLocked: Bool { self.passwordFailures >= Lockout.limit }

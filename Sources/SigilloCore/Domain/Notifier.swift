@@ -1,15 +1,18 @@
 import Foundation
 
-/// A message for a holder (an SMS code, later mail).
+/// A message for a holder: an SMS code (`channel` "sms", to the mobile number) or a mail (`channel` "email",
+/// with a subject).
 public struct OutgoingMessage: Sendable, Equatable, Codable {
     public var channel: String
     public var recipient: String
+    public var subject: String?
     public var body: String
     public var createdAt: Date
 
-    public init(channel: String, recipient: String, body: String, createdAt: Date) {
+    public init(channel: String, recipient: String, subject: String? = nil, body: String, createdAt: Date) {
         self.channel = channel
         self.recipient = recipient
+        self.subject = subject
         self.body = body
         self.createdAt = createdAt
     }

@@ -53,39 +53,44 @@ public final class SigningService: Sendable {
 
     // MARK: Operators: holders and invitations
 
-    /// Creates a holder. Email, mobile number and fiscal code belong to one person only.
+    /// Creates a holder: a new order (`created`), or `recognized` at once when the operator identified the person
+    /// at the desk (registration office). Email, mobile number and fiscal code belong to one person only.
     ///
     /// - Throws: `invalidRequest` for malformed fields, `conflict` when email, mobile or fiscal code is taken.
-    public func createHolder(givenName: String, surname: String, fiscalCode: String, email: String, mobile: String, actor: String) async throws -> Holder {
+    public func createHolder(givenName: String, surname: String, fiscalCode: String, email: String, mobile: String, actor: String, recognized: Bool = false) async throws -> Holder {
         let identity = try HolderIdentity(givenName: givenName, surname: surname, fiscalCode: fiscalCode.uppercased(), email: email).validated()
         let normalizedEmail = email.trimmingCharacters(in: .whitespaces).lowercased()
         guard Self.isPlausibleEmail(normalizedEmail) else { throw SigilloError(.invalidRequest, "email '\(email)' is not a valid address") }
         let normalizedMobile = try Self.normalizedMobile(mobile)
         let holder = Holder(
             id: "h-" + UUID().uuidString.lowercased(), givenName: identity.givenName, surname: identity.surname, fiscalCode: identity.fiscalCode,
-            email: normalizedEmail, mobile: normalizedMobile, createdAt: self.clock.now())
+            email: normalizedEmail, mobile: normalizedMobile, state: recognized ? .recognized : .created, createdAt: self.clock.now())
         do {
             try await self.store.createHolder(holder)
         } catch let error as SigilloError {
             try await self.audit(actor, "holder.create", target: holder.fiscalCode, outcome: "refused", details: error.message)
             throw error
         }
-        try await self.audit(actor, "holder.create", target: holder.id, outcome: "ok")
+        try await self.audit(actor, "holder.create", target: holder.id, outcome: "ok", details: "state=\(holder.state.rawValue)")
         return holder
     }
 
     /// Issues an activation invitation, valid `settings.invitationValidity`, and returns its code (shown once).
     public func invite(holderID: String, actor: String) async throws -> (code: String, expiresAt: Date) {
         guard let holder = try await self.store.holder(id: holderID) else { throw SigilloError(.notFound, "no holder \(holderID)") }
-        guard holder.state == .created || holder.state == .invited else {
-            throw SigilloError(.conflict, "holder \(holderID) is \(holder.state.rawValue); only new holders are invited")
+        guard holder.state.canMove(to: .invited) else {
+            try await self.audit(actor, "holder.invite", target: holderID, outcome: "refused", details: "state=\(holder.state.rawValue)")
+            throw SigilloError(.illegalTransition, "holder \(holderID) is \(holder.state.rawValue); only a recognized holder (or one already invited) is invited")
         }
         let code = Base32.encode(Secrets.randomBytes(20), padding: false)
         let now = self.clock.now()
         let expiresAt = now.addingTimeInterval(self.settings.invitationValidity)
+        guard try await self.store.transitionHolder(id: holderID, from: [.recognized, .invited], to: .invited) else {
+            throw SigilloError(.illegalTransition, "holder \(holderID) changed state meanwhile; try again")
+        }
         try await self.store.createInvitation(Invitation(codeHash: Secrets.digest(code), holderID: holderID, createdAt: now, expiresAt: expiresAt))
-        try await self.store.setHolderState(id: holderID, state: .invited)
-        try await self.audit(actor, "holder.invite", target: holderID, outcome: "ok")
+        try await self.audit(actor, "holder.invite", target: holderID, outcome: "ok", details: "from=\(holder.state.rawValue) to=invited")
+        try await self.mail(to: holder, MailMessages.invitation(holder: holder, link: self.link("/activate", code: code), expiresAt: expiresAt))
         return (code, expiresAt)
     }
 
@@ -113,6 +118,15 @@ public final class SigningService: Sendable {
     /// Starts an activation: checks the invitation and prepares the OTP device the holder will prove.
     public func beginActivation(invitationCode: String, device: DeviceChoice) async throws -> ActivationChallenge {
         let (invitation, holder) = try await self.openInvitation(invitationCode)
+        let (pending, challenge) = try await self.prepareDevice(device, for: holder)
+        try await self.store.setPendingDevice(codeHash: invitation.codeHash, device: pending)
+        try await self.audit(holder.id, "activation.begin", target: holder.id, outcome: "ok", details: "device=\(pending.kind.rawValue)")
+        return challenge
+    }
+
+    /// A device the holder will prove with a first code: for TOTP a new secret and its `otpauth://` URI, for a
+    /// hardware token the imported seed, for SMS a code sent now.
+    func prepareDevice(_ device: DeviceChoice, for holder: Holder) async throws -> (OTPDevice, ActivationChallenge) {
         var pending: OTPDevice
         var challenge: ActivationChallenge
         switch device {
@@ -133,9 +147,27 @@ public final class SigningService: Sendable {
             try await self.sendSMSCode(to: holder)
             challenge = ActivationChallenge(kind: .sms, smsSentTo: String(holder.mobile.suffix(3)))
         }
-        try await self.store.setPendingDevice(codeHash: invitation.codeHash, device: pending)
-        try await self.audit(holder.id, "activation.begin", target: holder.id, outcome: "ok", details: "device=\(pending.kind.rawValue)")
-        return challenge
+        return (pending, challenge)
+    }
+
+    /// Checks the first code of a device being bound; returns it with its counter or last step advanced, or nil.
+    func proveNewDevice(_ device: OTPDevice, otp: String, holder: Holder, now: Date) async throws -> OTPDevice? {
+        var device = device
+        switch device.kind {
+        case .totp:
+            guard let step = TOTP.verify(code: otp, secret: device.secret, time: now, lastUsedStep: nil, digits: device.digits, algorithm: device.algorithm) else {
+                return nil
+            }
+            device.lastStep = step
+        case .hotp:
+            guard let next = HOTP.verify(code: otp, secret: device.secret, counter: device.counter, digits: device.digits, algorithm: device.algorithm) else {
+                return nil
+            }
+            device.counter = next
+        case .sms:
+            guard try await self.store.consumeSMSCode(holderID: holder.id, codeHash: Secrets.digest(otp), now: now) else { return nil }
+        }
+        return device
     }
 
     /// Completes an activation: password set, OTP device proven with one valid code, key pair generated in the
@@ -167,25 +199,11 @@ public final class SigningService: Sendable {
         }
         let now = self.clock.now()
         device.id = "otp-" + UUID().uuidString.lowercased()
-        switch device.kind {
-        case .totp:
-            guard let step = TOTP.verify(code: otp, secret: device.secret, time: now, lastUsedStep: nil, digits: device.digits, algorithm: device.algorithm) else {
-                try await self.audit(holder.id, "activation.complete", target: holder.id, outcome: "refused", details: "invalid otp")
-                throw SigilloError(.invalidOTP, "the one-time password is not valid")
-            }
-            device.lastStep = step
-        case .hotp:
-            guard let next = HOTP.verify(code: otp, secret: device.secret, counter: device.counter, digits: device.digits, algorithm: device.algorithm) else {
-                try await self.audit(holder.id, "activation.complete", target: holder.id, outcome: "refused", details: "invalid otp")
-                throw SigilloError(.invalidOTP, "the one-time password is not valid")
-            }
-            device.counter = next
-        case .sms:
-            guard try await self.store.consumeSMSCode(holderID: holder.id, codeHash: Secrets.digest(otp), now: now) else {
-                try await self.audit(holder.id, "activation.complete", target: holder.id, outcome: "refused", details: "invalid otp")
-                throw SigilloError(.invalidOTP, "the one-time password is not valid or expired")
-            }
+        guard let proven = try await self.proveNewDevice(device, otp: otp, holder: holder, now: now) else {
+            try await self.audit(holder.id, "activation.complete", target: holder.id, outcome: "refused", details: "invalid otp")
+            throw SigilloError(.invalidOTP, "the one-time password is not valid")
         }
+        device = proven
         let passwords = self.passwords
         let passwordHash = try await self.blocking.run { try passwords.hash(password) }
 
@@ -225,8 +243,8 @@ public final class SigningService: Sendable {
             try await self.audit(username, "login", target: username, outcome: "refused", details: "unknown user")
             throw SigilloError(.invalidPassword, "invalid username or password")
         }
-        guard holder.state == .active else {
-            throw SigilloError(.credentialDisabled, "the account is \(holder.state.rawValue)")
+        guard holder.state.canSign else {
+            throw SigilloError(.credentialDisabled, "the account is \(holder.state.label)")
         }
         let credentials = try await self.store.credentials(holderID: holder.id)
         if credentials.contains(where: { $0.pinLocked }) {
@@ -397,7 +415,7 @@ public final class SigningService: Sendable {
         return record
     }
 
-    private func openInvitation(_ code: String) async throws -> (Invitation, Holder) {
+    func openInvitation(_ code: String) async throws -> (Invitation, Holder) {
         let normalized = code.uppercased().filter { !$0.isWhitespace && $0 != "-" }
         guard let invitation = try await self.store.invitation(codeHash: Secrets.digest(normalized)) else {
             throw SigilloError(.notFound, "unknown activation code")
@@ -407,10 +425,13 @@ public final class SigningService: Sendable {
             throw SigilloError(.invitationExpired, "this invitation expired on \(invitation.expiresAt); a new order is needed")
         }
         guard let holder = try await self.store.holder(id: invitation.holderID) else { throw SigilloError(.notFound, "unknown activation code") }
+        guard holder.state == .invited else {
+            throw SigilloError(.invitationUsed, "this invitation no longer applies: the holder is \(holder.state.label)")
+        }
         return (invitation, holder)
     }
 
-    private func verifyOTP(_ otp: String, device: OTPDevice, holder: Holder, credential: Credential) async throws {
+    func verifyOTP(_ otp: String, device: OTPDevice, holder: Holder, credential: Credential) async throws {
         let now = self.clock.now()
         switch device.kind {
         case .totp:
@@ -441,7 +462,7 @@ public final class SigningService: Sendable {
     }
 
     /// Counts a failure, audits it, and throws the matching error (a lock at the limit).
-    private func fail(_ credential: Credential, kind: FailureKind, reason: String, code: SigilloError.Code? = nil) async throws -> Never {
+    func fail(_ credential: Credential, kind: FailureKind, reason: String, code: SigilloError.Code? = nil) async throws -> Never {
         let failures = try await self.store.recordFailure(credentialID: credential.id, kind: kind)
         let locked = failures >= Lockout.limit
         try await self.audit(credential.holderID, "credential.authorize", target: credential.id, outcome: locked ? "locked" : "refused",
@@ -454,7 +475,7 @@ public final class SigningService: Sendable {
         }
     }
 
-    private func sendSMSCode(to holder: Holder) async throws {
+    func sendSMSCode(to holder: Holder) async throws {
         let code = SMSCode.generate(digits: 6)
         let now = self.clock.now()
         try await self.store.storeSMSCode(holderID: holder.id, codeHash: Secrets.digest(code), expiresAt: now.addingTimeInterval(self.settings.smsCodeLifetime))
@@ -463,7 +484,7 @@ public final class SigningService: Sendable {
     }
 
     /// Token failures become a clear `tokenUnavailable`; their CK_RV stays in the log.
-    private func tokenCall<T>(_ body: () async throws -> T) async throws -> T {
+    func tokenCall<T>(_ body: () async throws -> T) async throws -> T {
         do {
             return try await body()
         } catch let error as PKCS11Error {

@@ -153,6 +153,33 @@ public final class SQLiteStore: Store {
                 ALTER TABLE holders ADD COLUMN user_code_failures INTEGER NOT NULL DEFAULT 0;
                 """)
         }
+        migrator.registerMigration("v6: enrolment states, recovery, renewal") { db in
+            try db.execute(sql: """
+                ALTER TABLE credentials ADD COLUMN last_reminder_days INTEGER;
+                ALTER TABLE outbox ADD COLUMN subject TEXT;
+                ALTER TABLE credentials ADD COLUMN replaces TEXT;
+                CREATE INDEX credentials_not_after ON credentials(not_after);
+                CREATE TABLE password_resets (
+                    token_hash BLOB PRIMARY KEY,
+                    holder_id TEXT NOT NULL REFERENCES holders(id),
+                    created_at INTEGER NOT NULL,
+                    expires_at INTEGER NOT NULL,
+                    used_at INTEGER
+                );
+                CREATE TABLE device_rebinds (
+                    token_hash BLOB PRIMARY KEY,
+                    holder_id TEXT NOT NULL REFERENCES holders(id),
+                    kind TEXT NOT NULL,
+                    secret BLOB NOT NULL,
+                    algorithm TEXT NOT NULL,
+                    digits INTEGER NOT NULL,
+                    serial TEXT,
+                    created_at INTEGER NOT NULL,
+                    expires_at INTEGER NOT NULL,
+                    used_at INTEGER
+                );
+                """)
+        }
         return migrator
     }
 
@@ -239,8 +266,9 @@ public final class SQLiteStore: Store {
             try db.execute(sql: "UPDATE invitations SET used_at = ? WHERE code_hash = ? AND used_at IS NULL", arguments: [Self.seconds(time), Data(codeHash)])
             guard db.changesCount == 1 else { throw SigilloError(.invitationUsed, "this invitation was already used") }
             try db.execute(
-                sql: "UPDATE holders SET username = ?, password_hash = ?, state = ? WHERE id = ?",
-                arguments: [username, passwordHash, HolderState.active.rawValue, device.holderID])
+                sql: "UPDATE holders SET username = ?, password_hash = ?, state = ? WHERE id = ? AND state = ?",
+                arguments: [username, passwordHash, HolderState.active.rawValue, device.holderID, HolderState.invited.rawValue])
+            guard db.changesCount == 1 else { throw SigilloError(.illegalTransition, "the holder is no longer waiting for activation") }
             try db.execute(sql: "UPDATE otp_devices SET active = 0 WHERE holder_id = ?", arguments: [device.holderID])
             try Self.insert(device: device, db: db)
             try Self.insert(credential: credential, db: db)
@@ -475,15 +503,15 @@ public final class SQLiteStore: Store {
     public func enqueueMessage(_ message: OutgoingMessage) async throws {
         try await self.write { db in
             try db.execute(
-                sql: "INSERT INTO outbox (channel, recipient, body, created_at) VALUES (?, ?, ?, ?)",
-                arguments: [message.channel, message.recipient, message.body, Self.seconds(message.createdAt)])
+                sql: "INSERT INTO outbox (channel, recipient, subject, body, created_at) VALUES (?, ?, ?, ?, ?)",
+                arguments: [message.channel, message.recipient, message.subject, message.body, Self.seconds(message.createdAt)])
         }
     }
 
     public func pendingMessages() async throws -> [OutgoingMessage] {
         try await self.database.read { db in
             try Row.fetchAll(db, sql: "SELECT * FROM outbox WHERE sent_at IS NULL ORDER BY id").map {
-                OutgoingMessage(channel: $0["channel"], recipient: $0["recipient"], body: $0["body"], createdAt: Self.date($0["created_at"]))
+                OutgoingMessage(channel: $0["channel"], recipient: $0["recipient"], subject: $0["subject"], body: $0["body"], createdAt: Self.date($0["created_at"]))
             }
         }
     }
@@ -515,6 +543,115 @@ public final class SQLiteStore: Store {
     public func auditSequenceHighWater() async throws -> Int64? {
         try await self.database.read { db in
             try Int64.fetchOne(db, sql: "SELECT seq FROM sqlite_sequence WHERE name = 'audit_events'")
+        }
+    }
+
+    // MARK: Lifecycle
+
+    public func transitionHolder(id: String, from: Set<HolderState>, to: HolderState) async throws -> Bool {
+        try await self.write { db in
+            let states = from.map(\.rawValue)
+            let marks = Array(repeating: "?", count: states.count).joined(separator: ", ")
+            try db.execute(sql: "UPDATE holders SET state = ? WHERE id = ? AND state IN (\(marks))",
+                           arguments: StatementArguments([to.rawValue, id] + states))
+            return db.changesCount == 1
+        }
+    }
+
+    public func holder(email: String) async throws -> Holder? {
+        try await self.database.read { db in try Row.fetchOne(db, sql: "SELECT * FROM holders WHERE email = ?", arguments: [email]).map(Self.holder) }
+    }
+
+    public func createPasswordReset(tokenHash: [UInt8], holderID: String, createdAt: Date, expiresAt: Date) async throws {
+        try await self.write { db in
+            try db.execute(sql: "INSERT INTO password_resets (token_hash, holder_id, created_at, expires_at) VALUES (?, ?, ?, ?)",
+                           arguments: [Data(tokenHash), holderID, Self.seconds(createdAt), Self.seconds(expiresAt)])
+        }
+    }
+
+    public func passwordReset(tokenHash: [UInt8]) async throws -> (holderID: String, expiresAt: Date, usedAt: Date?)? {
+        try await self.database.read { db in
+            guard let row = try Row.fetchOne(db, sql: "SELECT * FROM password_resets WHERE token_hash = ?", arguments: [Data(tokenHash)]) else { return nil }
+            return (row["holder_id"], Self.date(row["expires_at"]), (row["used_at"] as Int64?).map(Self.date))
+        }
+    }
+
+    public func completePasswordReset(tokenHash: [UInt8], passwordHash: String, now: Date) async throws -> String? {
+        try await self.write { db in
+            guard let holderID = try String.fetchOne(db, sql: "SELECT holder_id FROM password_resets WHERE token_hash = ?", arguments: [Data(tokenHash)]) else { return nil }
+            try db.execute(sql: "UPDATE password_resets SET used_at = ? WHERE token_hash = ? AND used_at IS NULL AND expires_at > ?",
+                           arguments: [Self.seconds(now), Data(tokenHash), Self.seconds(now)])
+            guard db.changesCount == 1 else { return nil }
+            // Every other outstanding reset link of the holder dies too.
+            try db.execute(sql: "UPDATE password_resets SET used_at = ? WHERE holder_id = ? AND used_at IS NULL", arguments: [Self.seconds(now), holderID])
+            try db.execute(sql: "UPDATE holders SET password_hash = ? WHERE id = ?", arguments: [passwordHash, holderID])
+            try db.execute(sql: "UPDATE access_tokens SET revoked = 1 WHERE holder_id = ?", arguments: [holderID])
+            try db.execute(sql: "DELETE FROM sads WHERE holder_id = ?", arguments: [holderID])
+            try db.execute(sql: "UPDATE credentials SET password_failures = 0 WHERE holder_id = ?", arguments: [holderID])
+            return holderID
+        }
+    }
+
+    public func createDeviceRebind(tokenHash: [UInt8], device: OTPDevice, createdAt: Date, expiresAt: Date) async throws {
+        try await self.write { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO device_rebinds (token_hash, holder_id, kind, secret, algorithm, digits, serial, created_at, expires_at)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """,
+                arguments: [Data(tokenHash), device.holderID, device.kind.rawValue, Data(device.secret), device.algorithm.rawValue, device.digits,
+                            device.serial, Self.seconds(createdAt), Self.seconds(expiresAt)])
+        }
+    }
+
+    public func deviceRebind(tokenHash: [UInt8]) async throws -> (device: OTPDevice, expiresAt: Date, usedAt: Date?)? {
+        try await self.database.read { db in
+            guard let row = try Row.fetchOne(db, sql: "SELECT * FROM device_rebinds WHERE token_hash = ?", arguments: [Data(tokenHash)]) else { return nil }
+            let device = OTPDevice(
+                id: "pending", holderID: row["holder_id"], kind: OTPKind(rawValue: row["kind"]) ?? .totp, secret: [UInt8](row["secret"] as Data),
+                algorithm: OTPAlgorithm(rawValue: row["algorithm"]) ?? .sha1, digits: row["digits"], serial: row["serial"])
+            return (device, Self.date(row["expires_at"]), (row["used_at"] as Int64?).map(Self.date))
+        }
+    }
+
+    public func completeDeviceRebind(tokenHash: [UInt8], device: OTPDevice, now: Date) async throws -> Bool {
+        try await self.write { db in
+            try db.execute(sql: "UPDATE device_rebinds SET used_at = ? WHERE token_hash = ? AND used_at IS NULL AND expires_at > ?",
+                           arguments: [Self.seconds(now), Data(tokenHash), Self.seconds(now)])
+            guard db.changesCount == 1 else { return false }
+            try db.execute(sql: "UPDATE device_rebinds SET used_at = ? WHERE holder_id = ? AND used_at IS NULL", arguments: [Self.seconds(now), device.holderID])
+            // The old device stops working at once; a hardware token's serial is freed for a later re-import.
+            try db.execute(sql: "UPDATE otp_devices SET active = 0, serial = NULL WHERE holder_id = ?", arguments: [device.holderID])
+            try Self.insert(device: device, db: db)
+            try db.execute(sql: "DELETE FROM sads WHERE holder_id = ?", arguments: [device.holderID])
+            try db.execute(sql: "UPDATE credentials SET otp_failures = 0 WHERE holder_id = ?", arguments: [device.holderID])
+            return true
+        }
+    }
+
+    public func credentialsExpiring(before date: Date) async throws -> [Credential] {
+        try await self.database.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM credentials WHERE status IN ('active', 'suspended') AND not_after < ? ORDER BY not_after, id",
+                             arguments: [Self.seconds(date)]).map(Self.credential)
+        }
+    }
+
+    public func setLastReminder(credentialID: String, days: Int) async throws {
+        try await self.write { db in
+            try db.execute(sql: "UPDATE credentials SET last_reminder_days = ? WHERE id = ?", arguments: [days, credentialID])
+        }
+    }
+
+    public func addRenewedCredential(_ credential: Credential, replacing: String) async throws -> Bool {
+        try await self.write { db in
+            guard try String.fetchOne(db, sql: "SELECT status FROM credentials WHERE id = ?", arguments: [replacing]) == CredentialStatus.active.rawValue else {
+                return false
+            }
+            try Self.insert(credential: credential, db: db)
+            try db.execute(sql: "UPDATE credentials SET replaces = ? WHERE id = ?", arguments: [replacing, credential.id])
+            try db.execute(sql: "UPDATE holders SET state = ? WHERE id = ? AND state IN (?, ?)",
+                           arguments: [HolderState.active.rawValue, credential.holderID, HolderState.active.rawValue, HolderState.expiring.rawValue])
+            return true
         }
     }
 
@@ -564,7 +701,8 @@ public final class SQLiteStore: Store {
             passwordFailures: row["password_failures"], otpFailures: row["otp_failures"],
             revocationReason: (row["revocation_reason"] as String?).flatMap(RevocationReason.init(rawValue:)),
             revokedAt: (row["revoked_at"] as Int64?).map(Self.date),
-            suspendedAt: (row["suspended_at"] as Int64?).map(Self.date))
+            suspendedAt: (row["suspended_at"] as Int64?).map(Self.date),
+            lastReminderDays: row["last_reminder_days"])
     }
 
     private static func device(_ row: Row) -> OTPDevice {

@@ -86,6 +86,30 @@ public protocol Store: Sendable {
     func enqueueMessage(_ message: OutgoingMessage) async throws
     func pendingMessages() async throws -> [OutgoingMessage]
 
+    // Lifecycle: enrolment states, recovery, renewal.
+    /// Moves a holder to `to` if it is in one of `from` (compare-and-set); false otherwise.
+    func transitionHolder(id: String, from: Set<HolderState>, to: HolderState) async throws -> Bool
+    func holder(email: String) async throws -> Holder?
+    /// Stores the SHA-256 of a single-use password-reset token.
+    func createPasswordReset(tokenHash: [UInt8], holderID: String, createdAt: Date, expiresAt: Date) async throws
+    /// The holder, expiry and use time of a reset token.
+    func passwordReset(tokenHash: [UInt8]) async throws -> (holderID: String, expiresAt: Date, usedAt: Date?)?
+    /// Spends an unused, unexpired reset token and sets the new password hash; ends the holder's sessions (access
+    /// tokens), deletes their SADs and clears password failures, all or nothing. Nil if the token was not usable.
+    func completePasswordReset(tokenHash: [UInt8], passwordHash: String, now: Date) async throws -> String?
+    /// A new OTP device waiting to be proven (lost or broken device), keyed by the SHA-256 of a single-use token.
+    func createDeviceRebind(tokenHash: [UInt8], device: OTPDevice, createdAt: Date, expiresAt: Date) async throws
+    func deviceRebind(tokenHash: [UInt8]) async throws -> (device: OTPDevice, expiresAt: Date, usedAt: Date?)?
+    /// Spends the rebind token, switches the holder's old devices off and stores `device` (proven) as the active
+    /// one, and deletes the holder's SADs, all or nothing. False if the token was used or expired.
+    func completeDeviceRebind(tokenHash: [UInt8], device: OTPDevice, now: Date) async throws -> Bool
+    /// Active or suspended credentials whose certificate ends before `date`, soonest first.
+    func credentialsExpiring(before date: Date) async throws -> [Credential]
+    func setLastReminder(credentialID: String, days: Int) async throws
+    /// Stores a renewed credential (new key, new certificate) for a holder whose credential `replacing` is active,
+    /// and makes the holder active again, all or nothing. False if `replacing` is no longer active.
+    func addRenewedCredential(_ credential: Credential, replacing: String) async throws -> Bool
+
     // Audit.
     /// Appends an event to the hash chain.
     func audit(_ event: AuditEvent, at time: Date) async throws

@@ -31,6 +31,37 @@ struct AdminController: Sendable {
             let invitation = try await self.admin.invite(holderID: id, actor: try context.requireOperator())
             return try Self.json(AdminAPI.Invitation(holderID: id, activationCode: invitation.code, expiresAt: AdminAPI.time(invitation.expiresAt)), status: .created)
         }
+        group.post("holders/:id/state") { request, context in
+            let body = try await Self.decode(AdminAPI.Transition.self, request, context)
+            guard let state = HolderState(rawValue: body.state) else {
+                throw APIError(status: .badRequest, code: "invalid_request",
+                               description: "unknown state '\(body.state)'; enrolment steps: payment_registered, awaiting_processing, awaiting_documents, recognized")
+            }
+            let holder = try await self.admin.advance(holderID: try context.parameters.require("id"), to: state, actor: try context.requireOperator())
+            return try Self.json(AdminAPI.HolderView(holder))
+        }
+        group.post("holders/:id/revoke") { request, context in
+            let body = try await Self.decode(AdminAPI.Revoke.self, request, context)
+            let holder = try await self.admin.revokeHolder(holderID: try context.parameters.require("id"), reason: try Self.reason(body.reason), actor: try context.requireOperator())
+            return try Self.json(AdminAPI.HolderView(holder))
+        }
+        group.post("holders/:id/rebind") { request, context in
+            let body = try await Self.decode(AdminAPI.Rebind.self, request, context)
+            let device = try ActivationController.deviceChoice(kind: body.device, serial: body.serial, seedHex: body.seed)
+            let started = try await self.admin.beginRebind(holderID: try context.parameters.require("id"), device: device, actor: try context.requireOperator())
+            return try Self.json(AdminAPI.RebindStarted(
+                token: started.token, device: started.challenge.kind.rawValue, secret: started.challenge.secret.map { Base32.encode($0, padding: false) },
+                otpauthURI: started.challenge.otpauthURI, smsSentTo: started.challenge.smsSentTo), status: .created)
+        }
+        group.post("rebind/complete") { request, context in
+            let body = try await Self.decode(AdminAPI.RebindComplete.self, request, context)
+            _ = try context.requireOperator()
+            try await self.admin.service.completeDeviceRebind(token: body.token, otp: body.otp)
+            return try Self.json(["status": "bound"])
+        }
+        group.post("lifecycle/run") { _, context in
+            try Self.json(try await self.admin.runLifecycleJobs(actor: try context.requireOperator()))
+        }
         group.get("holders/:id/credentials") { _, context in
             let credentials = try await self.admin.credentials(holderID: try context.parameters.require("id"), actor: try context.requireOperator())
             return try Self.json(AdminAPI.CredentialList(credentials: credentials.map(Self.view)))
@@ -46,11 +77,7 @@ struct AdminController: Sendable {
         }
         group.post("credentials/:id/revoke") { request, context in
             let body = try await Self.decode(AdminAPI.Revoke.self, request, context)
-            guard let reason = RevocationReason(rawValue: body.reason) else {
-                throw APIError(status: .badRequest, code: "invalid_request",
-                               description: "unknown reason '\(body.reason)'; use one of \(RevocationReason.allCases.map(\.rawValue).joined(separator: ", "))")
-            }
-            let credential = try await self.admin.revoke(credentialID: try context.parameters.require("id"), reason: reason, actor: try context.requireOperator())
+            let credential = try await self.admin.revoke(credentialID: try context.parameters.require("id"), reason: try Self.reason(body.reason), actor: try context.requireOperator())
             return try Self.json(Self.view(credential))
         }
         group.get("crl") { _, context in
@@ -79,11 +106,20 @@ struct AdminController: Sendable {
     private func createHolder(_ request: Request, _ context: AdminContext) async throws -> Response {
         let body = try await Self.decode(AdminAPI.CreateHolder.self, request, context)
         let holder = try await self.admin.createHolder(
-            givenName: body.givenName, surname: body.surname, fiscalCode: body.fiscalCode, email: body.email, mobile: body.mobile, actor: try context.requireOperator())
+            givenName: body.givenName, surname: body.surname, fiscalCode: body.fiscalCode, email: body.email, mobile: body.mobile, actor: try context.requireOperator(),
+            recognized: body.recognized ?? false)
         return try Self.json(AdminAPI.HolderView(holder), status: .created)
     }
 
     // MARK: Helpers
+
+    static func reason(_ name: String) throws -> RevocationReason {
+        guard let reason = RevocationReason(rawValue: name) else {
+            throw APIError(status: .badRequest, code: "invalid_request",
+                           description: "unknown reason '\(name)'; use one of \(RevocationReason.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        return reason
+    }
 
     static func view(_ credential: Credential) -> AdminAPI.CredentialView {
         AdminAPI.CredentialView(credential, subject: (try? Certificate(derEncoded: credential.certificateDER))?.subject.description)

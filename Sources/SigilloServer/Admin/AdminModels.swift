@@ -9,13 +9,59 @@ public enum AdminAPI {
         public var fiscalCode: String
         public var email: String
         public var mobile: String
+        /// The operator identified the person at the desk: the holder starts `recognized`, ready to invite.
+        public var recognized: Bool?
 
-        public init(givenName: String, surname: String, fiscalCode: String, email: String, mobile: String) {
+        public init(givenName: String, surname: String, fiscalCode: String, email: String, mobile: String, recognized: Bool? = nil) {
             self.givenName = givenName
             self.surname = surname
             self.fiscalCode = fiscalCode
             self.email = email
             self.mobile = mobile
+            self.recognized = recognized
+        }
+    }
+
+    /// An enrolment step: `payment_registered`, `awaiting_processing`, `awaiting_documents` or `recognized`.
+    public struct Transition: Codable, Sendable {
+        public var state: String
+        public init(state: String) { self.state = state }
+    }
+
+    /// A new OTP device for a holder: `totp`, `sms`, or `hotp` with the token's serial and hex seed.
+    public struct Rebind: Codable, Sendable {
+        public var device: String
+        public var serial: String?
+        public var seed: String?
+        public init(device: String, serial: String? = nil, seed: String? = nil) {
+            self.device = device
+            self.serial = serial
+            self.seed = seed
+        }
+    }
+
+    /// A started device binding: the holder proves it with a code (`rebind/complete`).
+    public struct RebindStarted: Codable, Sendable {
+        public var token: String
+        public var device: String
+        public var secret: String?
+        public var otpauthURI: String?
+        public var smsSentTo: String?
+        public init(token: String, device: String, secret: String?, otpauthURI: String?, smsSentTo: String?) {
+            self.token = token
+            self.device = device
+            self.secret = secret
+            self.otpauthURI = otpauthURI
+            self.smsSentTo = smsSentTo
+        }
+    }
+
+    public struct RebindComplete: Codable, Sendable {
+        public var token: String
+        public var otp: String
+        public init(token: String, otp: String) {
+            self.token = token
+            self.otp = otp
         }
     }
 

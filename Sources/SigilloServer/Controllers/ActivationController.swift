@@ -32,24 +32,33 @@ struct ActivationController: Sendable {
 
     @Sendable func begin(_ request: Request, context: SigilloContext) async throws -> Response {
         let body = try await Self.decode(BeginRequest.self, request, context)
-        let device: SigningService.DeviceChoice
-        switch body.device.lowercased() {
-        case "totp", "app": device = .totp(digits: body.digits ?? 6)
-        case "sms": device = .sms
+        let device = try Self.deviceChoice(kind: body.device, serial: body.serial, seedHex: body.seed, digits: body.digits)
+        let challenge = try await self.service.beginActivation(invitationCode: body.code, device: device)
+        return CSCController.json(.object(Self.challengeJSON(challenge)))
+    }
+
+    /// The device a holder or operator chose: `totp` (app), `sms`, or `hotp` (hardware) with serial and seed.
+    static func deviceChoice(kind: String, serial: String?, seedHex: String?, digits: Int? = nil) throws -> SigningService.DeviceChoice {
+        switch kind.lowercased() {
+        case "totp", "app": return .totp(digits: digits ?? 6)
+        case "sms": return .sms
         case "hotp", "hardware":
-            guard let serial = body.serial, let text = body.seed, let seed = Self.hex(text) ?? Base32.decode(text) else {
+            guard let serial, !serial.isEmpty, let text = seedHex, let seed = Self.hex(text) ?? Base32.decode(text) else {
                 throw SigilloError(.invalidRequest, "a hardware token needs its serial and seed (hex or base32)")
             }
-            device = .hotp(serial: serial, secret: seed, digits: body.digits ?? 6)
+            return .hotp(serial: serial, secret: seed, digits: digits ?? 6)
         default:
             throw SigilloError(.invalidRequest, "device must be totp, hotp or sms")
         }
-        let challenge = try await self.service.beginActivation(invitationCode: body.code, device: device)
+    }
+
+    /// What the holder needs to prove a new device, as JSON.
+    static func challengeJSON(_ challenge: SigningService.ActivationChallenge) -> [String: JSONValue] {
         var answer: [String: JSONValue] = ["device": .string(challenge.kind.rawValue)]
         if let uri = challenge.otpauthURI { answer["otpauthURI"] = .string(uri) }
         if let secret = challenge.secret { answer["secret"] = .string(Base32.encode(secret, padding: false)) }
         if let sentTo = challenge.smsSentTo { answer["smsSentTo"] = .string("…" + sentTo) }
-        return CSCController.json(.object(answer))
+        return answer
     }
 
     @Sendable func complete(_ request: Request, context: SigilloContext) async throws -> Response {

@@ -3,14 +3,17 @@ import Hummingbird
 import SigilloCore
 
 /// The holder's own emergency actions with the user code (lost phone or token): suspend or revoke every
-/// credential at once, without password or OTP. A lost user code cannot be recovered: an operator revokes.
+/// credential at once, without password or OTP. A lost user code cannot be recovered: the holder can still revoke
+/// with username, password and OTP (or an operator revokes), and a new order follows.
 struct SelfServiceController: Sendable {
     let service: SigningService
     let admin: AdminService
 
     struct Body: Decodable {
         var username: String
-        var userCode: String
+        var userCode: String?
+        var password: String?
+        var otp: String?
         var reason: String?
     }
 
@@ -30,7 +33,14 @@ struct SelfServiceController: Sendable {
             }
             reason = chosen
         }
-        let holder = try await self.service.checkUserCode(username: body.username, userCode: body.userCode)
+        let holder: Holder
+        if let userCode = body.userCode {
+            holder = try await self.service.checkUserCode(username: body.username, userCode: userCode)
+        } else if revoke, let password = body.password, let otp = body.otp {
+            holder = try await self.service.authenticateForRevocation(username: body.username, password: password, otp: otp)
+        } else {
+            throw SigilloError(.invalidRequest, revoke ? "give the user code, or password and OTP" : "give the user code")
+        }
         let actor = "holder:\(holder.id)"
         var changed: [JSONValue] = []
         for credential in try await self.service.store.credentials(holderID: holder.id) {

@@ -50,8 +50,8 @@ public struct APIError: Error, Sendable {
         let status: HTTPResponse.Status
         switch error.code {
         case .notFound: status = .notFound
-        case .conflict: status = .conflict
-        case .invitationExpired, .invitationUsed: status = .gone
+        case .conflict, .illegalTransition: status = .conflict
+        case .invitationExpired, .invitationUsed, .linkExpired: status = .gone
         case .tokenUnavailable: status = .serviceUnavailable
         case .internalError: status = .internalServerError
         default: status = .badRequest

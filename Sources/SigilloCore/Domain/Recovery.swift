@@ -1,0 +1,215 @@
+import Foundation
+
+/// Lost credentials: username, password, OTP device, mobile number; and the holder's own view of their state.
+///
+/// Requests that name an account (lost username, password reset) answer the same whether or not it exists, so
+/// they tell nobody which addresses are registered; what they send goes only to the registered address.
+extension SigningService {
+    /// How long an emailed password-reset link works.
+    public static let passwordResetValidity: TimeInterval = 3600
+    /// How long a new OTP device waits to be proven.
+    public static let deviceRebindValidity: TimeInterval = 900
+
+    // MARK: Lost username
+
+    /// Mails the username to the registered address, if there is an activated holder with it.
+    public func remindUsername(email: String) async throws {
+        let email = email.trimmingCharacters(in: .whitespaces).lowercased()
+        guard let holder = try await self.store.holder(email: email), holder.state.isActivated, holder.username != nil else {
+            try await self.audit("anonymous", "recovery.username", target: "email", outcome: "ignored", details: "no activated holder")
+            return
+        }
+        try await self.mail(to: holder, MailMessages.username(holder: holder))
+        try await self.audit(holder.id, "recovery.username", target: holder.id, outcome: "ok")
+    }
+
+    // MARK: Lost password
+
+    /// Mails a single-use reset link (valid one hour) to the holder with this username or email, if any.
+    public func requestPasswordReset(usernameOrEmail: String) async throws {
+        let key = usernameOrEmail.trimmingCharacters(in: .whitespaces).lowercased()
+        let found = key.contains("@") ? try await self.store.holder(email: key) : try await self.store.holder(username: key)
+        guard let holder = found, holder.state.canSign || holder.state == .suspended else {
+            try await self.audit("anonymous", "recovery.password.request", target: "account", outcome: "ignored", details: "no usable holder")
+            return
+        }
+        let code = Secrets.token()
+        let now = self.clock.now()
+        try await self.store.createPasswordReset(tokenHash: Secrets.digest(code), holderID: holder.id, createdAt: now, expiresAt: now.addingTimeInterval(Self.passwordResetValidity))
+        try await self.mail(to: holder, MailMessages.passwordReset(holder: holder, link: self.link("/recovery/password", code: code)))
+        try await self.audit(holder.id, "recovery.password.request", target: holder.id, outcome: "ok")
+    }
+
+    /// What a reset link needs before the new password: the holder and the kind of OTP to ask for.
+    public struct ResetLink: Sendable {
+        public var holder: Holder
+        public var otpKind: OTPKind
+    }
+
+    /// Checks a reset link (unused, not expired); sends an SMS code when that is the holder's device.
+    public func openPasswordReset(code: String, sendSMS: Bool = false) async throws -> ResetLink {
+        let (holder, device) = try await self.usableResetLink(code)
+        if sendSMS && device.kind == .sms { try await self.sendSMSCode(to: holder) }
+        return ResetLink(holder: holder, otpKind: device.kind)
+    }
+
+    /// Sets a new password with a reset link and a valid OTP. The link is spent, every session (access token) and
+    /// SAD of the holder ends, and password failures are cleared; a wrong OTP counts towards the OTP lock.
+    public func resetPassword(code: String, otp: String, newPassword: String) async throws {
+        let (holder, device) = try await self.usableResetLink(code)
+        try PasswordPolicy.validate(password: newPassword, username: holder.username ?? "")
+        let credential = try await self.primaryCredential(holder)
+        if credential.otpLocked { throw SigilloError(.otpLocked, "OTP locked: too many wrong one-time passwords; ask an operator") }
+        try await self.verifyOTP(otp, device: device, holder: holder, credential: credential)
+        let passwords = self.passwords
+        let hash = try await self.blocking.run { try passwords.hash(newPassword) }
+        guard try await self.store.completePasswordReset(tokenHash: Secrets.digest(code), passwordHash: hash, now: self.clock.now()) != nil else {
+            throw SigilloError(.linkExpired, "this reset link was already used or expired; ask for a new one")
+        }
+        try await self.store.resetFailures(credentialID: credential.id)
+        try await self.audit(holder.id, "recovery.password.reset", target: holder.id, outcome: "ok", details: "sessions and SADs ended")
+        try await self.mail(to: holder, MailMessages.passwordChanged(holder: holder))
+    }
+
+    private func usableResetLink(_ code: String) async throws -> (Holder, OTPDevice) {
+        let code = code.trimmingCharacters(in: .whitespaces)
+        guard !code.isEmpty, code.count <= 128, let reset = try await self.store.passwordReset(tokenHash: Secrets.digest(code)) else {
+            throw SigilloError(.notFound, "unknown reset link")
+        }
+        guard reset.usedAt == nil, reset.expiresAt > self.clock.now() else {
+            throw SigilloError(.linkExpired, "this reset link was already used or expired; ask for a new one")
+        }
+        guard let holder = try await self.store.holder(id: reset.holderID), let device = try await self.store.activeOTPDevice(holderID: holder.id) else {
+            throw SigilloError(.notFound, "unknown reset link")
+        }
+        return (holder, device)
+    }
+
+    /// The credential whose counters stand for the holder's (the newest active one, else the newest at all).
+    func primaryCredential(_ holder: Holder) async throws -> Credential {
+        let credentials = try await self.store.credentials(holderID: holder.id)
+        guard let credential = credentials.last(where: { $0.status == .active }) ?? credentials.last(where: { $0.status == .suspended }) else {
+            throw SigilloError(.credentialDisabled, "the account has no usable credential")
+        }
+        return credential
+    }
+
+    /// Checks username and password for self-service (any activated state), counting failures like a login.
+    func checkPassword(username: String, password: String) async throws -> Holder {
+        guard let holder = try await self.store.holder(username: username.trimmingCharacters(in: .whitespaces).lowercased()),
+              let stored = holder.passwordHash, holder.state.isActivated else {
+            let passwords = self.passwords
+            _ = try await self.blocking.run { passwords.verify(password, encoded: PasswordHasher.decoy) }
+            throw SigilloError(.invalidPassword, "invalid username or password")
+        }
+        let credentials = try await self.store.credentials(holderID: holder.id)
+        if credentials.contains(where: { $0.pinLocked }) {
+            throw SigilloError(.pinLocked, "PIN locked: too many wrong passwords; reset the password or ask an operator")
+        }
+        let passwords = self.passwords
+        guard try await self.blocking.run({ passwords.verify(password, encoded: stored) }) else {
+            for credential in credentials where credential.status != .revoked { _ = try await self.store.recordFailure(credentialID: credential.id, kind: .password) }
+            try await self.audit(holder.id, "selfservice.login", target: holder.id, outcome: "refused", details: "wrong password")
+            throw SigilloError(.invalidPassword, "invalid username or password")
+        }
+        return holder
+    }
+
+    // MARK: Status
+
+    /// A holder's own view: their state and credentials (username and password, any activated state).
+    public func status(username: String, password: String) async throws -> (holder: Holder, credentials: [Credential]) {
+        let holder = try await self.checkPassword(username: username, password: password)
+        try await self.syncHolderState(holderID: holder.id, actor: "system:status")
+        guard let current = try await self.store.holder(id: holder.id) else { throw SigilloError(.notFound, "unknown holder") }
+        try await self.audit(holder.id, "selfservice.status", target: holder.id, outcome: "ok")
+        return (current, try await self.store.credentials(holderID: holder.id))
+    }
+
+    // MARK: Lost or broken OTP device
+
+    /// A new device waiting for its first code, and the single-use token that completes the binding.
+    public struct DeviceRebind: Sendable {
+        public var token: String
+        public var challenge: ActivationChallenge
+    }
+
+    /// The holder replaces a lost or broken device, proving identity with password and user code.
+    public func beginDeviceRebind(username: String, password: String, userCode: String, device: DeviceChoice) async throws -> DeviceRebind {
+        let holder = try await self.checkPassword(username: username, password: password)
+        _ = try await self.checkUserCode(username: username, userCode: userCode)
+        return try await self.startRebind(holder: holder, device: device, actor: holder.id)
+    }
+
+    /// An operator replaces a holder's device after checking their identity (audited with the operator's name).
+    public func operatorBeginDeviceRebind(holderID: String, device: DeviceChoice, actor: String) async throws -> DeviceRebind {
+        guard let holder = try await self.store.holder(id: holderID) else { throw SigilloError(.notFound, "no holder \(holderID)") }
+        guard holder.state.isActivated, holder.state != .revoked, holder.state != .expired else {
+            throw SigilloError(.illegalTransition, "holder \(holderID) is \(holder.state.rawValue): no device to replace")
+        }
+        return try await self.startRebind(holder: holder, device: device, actor: actor)
+    }
+
+    private func startRebind(holder: Holder, device: DeviceChoice, actor: String) async throws -> DeviceRebind {
+        var (pending, challenge) = try await self.prepareDevice(device, for: holder)
+        pending.holderID = holder.id
+        let token = Secrets.token()
+        let now = self.clock.now()
+        try await self.store.createDeviceRebind(tokenHash: Secrets.digest(token), device: pending, createdAt: now, expiresAt: now.addingTimeInterval(Self.deviceRebindValidity))
+        try await self.audit(actor, "otp.rebind.begin", target: holder.id, outcome: "ok", details: "device=\(pending.kind.rawValue)")
+        return DeviceRebind(token: token, challenge: challenge)
+    }
+
+    /// Proves the new device with a code and makes it the only one: the old device stops working at once, SADs end.
+    public func completeDeviceRebind(token: String, otp: String) async throws {
+        guard token.count <= 128, let rebind = try await self.store.deviceRebind(tokenHash: Secrets.digest(token)) else {
+            throw SigilloError(.notFound, "unknown device binding")
+        }
+        let now = self.clock.now()
+        guard rebind.usedAt == nil, rebind.expiresAt > now else { throw SigilloError(.linkExpired, "this device binding was already completed or expired; start again") }
+        guard let holder = try await self.store.holder(id: rebind.device.holderID) else { throw SigilloError(.notFound, "unknown device binding") }
+        guard var proven = try await self.proveNewDevice(rebind.device, otp: otp, holder: holder, now: now) else {
+            try await self.audit(holder.id, "otp.rebind.complete", target: holder.id, outcome: "refused", details: "invalid otp")
+            throw SigilloError(.invalidOTP, "the one-time password is not valid")
+        }
+        proven.id = "otp-" + UUID().uuidString.lowercased()
+        guard try await self.store.completeDeviceRebind(tokenHash: Secrets.digest(token), device: proven, now: now) else {
+            throw SigilloError(.linkExpired, "this device binding was already completed or expired; start again")
+        }
+        try await self.audit(holder.id, "otp.rebind.complete", target: holder.id, outcome: "ok", details: "device=\(proven.kind.rawValue)")
+        try await self.mail(to: holder, MailMessages.deviceChanged(holder: holder, kind: proven.kind))
+    }
+
+    // MARK: Change of mobile number
+
+    /// Sends a code by SMS to the current (old) number, after username and password.
+    public func beginMobileChange(username: String, password: String) async throws -> String {
+        let holder = try await self.checkPassword(username: username, password: password)
+        try await self.sendSMSCode(to: holder)
+        return String(holder.mobile.suffix(3))
+    }
+
+    /// Changes the mobile number with username, password and the code sent to the old number.
+    public func completeMobileChange(username: String, password: String, oldNumberCode: String, newMobile: String) async throws -> Holder {
+        let holder = try await self.checkPassword(username: username, password: password)
+        let mobile = try Self.normalizedMobile(newMobile)
+        let credential = try await self.primaryCredential(holder)
+        guard try await self.store.consumeSMSCode(holderID: holder.id, codeHash: Secrets.digest(oldNumberCode), now: self.clock.now()) else {
+            try await self.fail(credential, kind: .otp, reason: "wrong or expired sms code (mobile change)")
+        }
+        try await self.store.setHolderMobile(id: holder.id, mobile: mobile)
+        try await self.audit(holder.id, "holder.mobile.change", target: holder.id, outcome: "ok", details: "by holder, old number proven")
+        guard let changed = try await self.store.holder(id: holder.id) else { throw SigilloError(.notFound, "unknown holder") }
+        try await self.mail(to: changed, MailMessages.mobileChanged(holder: changed, newMobile: mobile))
+        return changed
+    }
+
+    /// Revocation by the holder who lost the user code: username, password and OTP prove it is them.
+    public func authenticateForRevocation(username: String, password: String, otp: String) async throws -> Holder {
+        let holder = try await self.checkPassword(username: username, password: password)
+        let credential = try await self.primaryCredential(holder)
+        guard let device = try await self.store.activeOTPDevice(holderID: holder.id) else { throw SigilloError(.invalidOTP, "no OTP device is bound") }
+        try await self.verifyOTP(otp, device: device, holder: holder, credential: credential)
+        return holder
+    }
+}
