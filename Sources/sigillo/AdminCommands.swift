@@ -1,6 +1,7 @@
 import ArgumentParser
 import AsyncHTTPClient
 import Foundation
+import SigilloCore
 import NIOCore
 import NIOHTTP1
 import NIOSSL
@@ -10,11 +11,11 @@ import SigilloServer
 struct Admin: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Administer holders and credentials over the mutual-TLS admin listener.",
-        subcommands: [Holders.self, Invite.self, Credentials.self, Unlock.self, Suspend.self, Reinstate.self, Revoke.self, CRL.self, Audit.self, WhoAmI.self, IssueOperator.self]
+        subcommands: [Holders.self, Invite.self, Rebind.self, Lifecycle.self, Credentials.self, Unlock.self, Suspend.self, Reinstate.self, Revoke.self, CRL.self, Audit.self, WhoAmI.self, IssueOperator.self]
     )
 
     struct Holders: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Holders.", subcommands: [Create.self, Show.self, List.self, SetMobile.self])
+        static let configuration = CommandConfiguration(abstract: "Holders.", subcommands: [Create.self, Show.self, List.self, SetMobile.self, Advance.self, Revoke.self])
 
         struct Create: AsyncParsableCommand {
             static let configuration = CommandConfiguration(abstract: "Create a holder (identity checked by the operator).")
@@ -24,9 +25,11 @@ struct Admin: AsyncParsableCommand {
             @Option(help: "Italian fiscal code (codice fiscale).") var fiscalCode: String
             @Option var email: String
             @Option(help: "International form, e.g. +393331234567.") var mobile: String
+            @Flag(help: "Identity already checked at the desk: start as recognized (ready to invite) instead of a new order.") var recognized = false
 
             func run() async throws {
-                let body = AdminAPI.CreateHolder(givenName: self.givenName, surname: self.surname, fiscalCode: self.fiscalCode, email: self.email, mobile: self.mobile)
+                let body = AdminAPI.CreateHolder(givenName: self.givenName, surname: self.surname, fiscalCode: self.fiscalCode, email: self.email, mobile: self.mobile,
+                                                 recognized: self.recognized)
                 let data = try await self.connection.send(.POST, "holders", body: body)
                 try self.connection.output(data, as: AdminAPI.HolderView.self) { Admin.describe($0) }
             }
@@ -55,6 +58,31 @@ struct Admin: AsyncParsableCommand {
             }
         }
 
+        struct Advance: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(
+                abstract: "Move a holder one enrolment step: payment_registered, awaiting_processing, awaiting_documents, recognized.")
+            @OptionGroup var connection: AdminConnection
+            @Argument var holderID: String
+            @Option(help: "The next state.") var to: String
+
+            func run() async throws {
+                let data = try await self.connection.send(.POST, "holders/\(try Admin.segment(self.holderID))/state", body: AdminAPI.Transition(state: self.to))
+                try self.connection.output(data, as: AdminAPI.HolderView.self) { Admin.describe($0) }
+            }
+        }
+
+        struct Revoke: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(abstract: "Cancel an order or close a holder: every credential revoked (keys destroyed); a new order is needed.")
+            @OptionGroup var connection: AdminConnection
+            @Argument var holderID: String
+            @Option(help: "RFC 5280 reason (see `admin revoke`).") var reason: String = "cessationOfOperation"
+
+            func run() async throws {
+                let data = try await self.connection.send(.POST, "holders/\(try Admin.segment(self.holderID))/revoke", body: AdminAPI.Revoke(reason: self.reason))
+                try self.connection.output(data, as: AdminAPI.HolderView.self) { Admin.describe($0) }
+            }
+        }
+
         struct List: AsyncParsableCommand {
             static let configuration = CommandConfiguration(abstract: "List holders.")
             @OptionGroup var connection: AdminConnection
@@ -76,6 +104,55 @@ struct Admin: AsyncParsableCommand {
         func run() async throws {
             let data = try await self.connection.send(.POST, "holders/\(try Admin.segment(self.holderID))/invite")
             try self.connection.output(data, as: AdminAPI.Invitation.self) { "activation code: \($0.activationCode)\nexpires: \($0.expiresAt)" }
+        }
+    }
+
+    struct Rebind: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Replace a holder's lost or broken OTP device after an identity check; the holder proves the new one (rebind-complete).",
+            subcommands: [Begin.self, Complete.self])
+
+        struct Begin: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(commandName: "begin", abstract: "Start: prints the binding token, and the app secret/URI for totp.")
+            @OptionGroup var connection: AdminConnection
+            @Argument var holderID: String
+            @Option(help: "totp, hotp (with --serial and --seed) or sms.") var device: String = "totp"
+            @Option var serial: String?
+            @Option(help: "Hardware token seed, hex.") var seed: String?
+
+            func run() async throws {
+                let body = AdminAPI.Rebind(device: self.device, serial: self.serial, seed: self.seed)
+                let data = try await self.connection.send(.POST, "holders/\(try Admin.segment(self.holderID))/rebind", body: body)
+                try self.connection.output(data, as: AdminAPI.RebindStarted.self) { started in
+                    var lines = ["binding token: \(started.token)", "device: \(started.device)"]
+                    if let uri = started.otpauthURI { lines.append("otpauth URI: \(uri)") }
+                    if let sentTo = started.smsSentTo { lines.append("SMS sent to the number ending in \(sentTo.suffix(3))") }
+                    lines.append("Then: sigillo admin rebind complete TOKEN --otp CODE (the code the holder reads from the new device)")
+                    return lines.joined(separator: "\n")
+                }
+            }
+        }
+
+        struct Complete: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(commandName: "complete", abstract: "Finish with a code from the new device; the old device stops working.")
+            @OptionGroup var connection: AdminConnection
+            @Argument var token: String
+            @Option var otp: String
+
+            func run() async throws {
+                let data = try await self.connection.send(.POST, "rebind/complete", body: AdminAPI.RebindComplete(token: self.token, otp: self.otp))
+                try self.connection.output(data, as: [String: String].self) { _ in "new device bound; the old one no longer works" }
+            }
+        }
+    }
+
+    struct Lifecycle: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Run the expiry jobs now (the server also runs them hourly): states, reminders, expiry notices.")
+        @OptionGroup var connection: AdminConnection
+
+        func run() async throws {
+            let data = try await self.connection.send(.POST, "lifecycle/run")
+            try self.connection.output(data, as: LifecycleReport.self) { "reminders sent \($0.remindersSent), expiry notices \($0.expiredNotices), state changes \($0.stateChanges)" }
         }
     }
 

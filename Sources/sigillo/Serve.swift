@@ -4,6 +4,7 @@ import Hummingbird
 import Logging
 import PKCS11
 import ServiceLifecycle
+import SigilloCore
 import SigilloServer
 
 struct Serve: AsyncParsableCommand {
@@ -34,8 +35,21 @@ struct Serve: AsyncParsableCommand {
         let admin = try AdminApplication.make(configuration: configuration, services: services, logger: logger)
         logger.info("admin listener (mutual TLS)", metadata: ["address": "\(configuration.adminHost):\(configuration.adminPort)", "ca": "\(configuration.adminCA)"])
         // Both listeners in one group: SIGTERM/SIGINT stop both gracefully; either failing stops the other.
-        let group = ServiceGroup(configuration: .init(services: [app, admin], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        // The expiry jobs (states, reminders, expiry notices) and the daily CRL, hourly.
+        let scheduler = SchedulerService(scheduler: LifecycleScheduler(service: services.service, logger: logger))
+        let group = ServiceGroup(configuration: .init(services: [app, admin, scheduler], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
         logger.info("stopped")
+    }
+}
+
+/// The lifecycle scheduler as a service of the group: it stops with the listeners.
+struct SchedulerService: Service {
+    let scheduler: LifecycleScheduler
+
+    func run() async throws {
+        await cancelWhenGracefulShutdown {
+            await self.scheduler.run()
+        }
     }
 }

@@ -44,3 +44,32 @@ extension CSCClient {
         try await self.call("complete", ActivationCompleteRequest(code: code, username: username, password: password, otp: otp, keyAlgorithm: keyAlgorithm), authorization: nil, api: "activation/v1")
     }
 }
+
+/// A holder's state and credentials (`selfservice/v1/status`).
+public struct HolderStatusResponse: Codable, Sendable {
+    public struct CredentialStatus: Codable, Sendable {
+        public var credentialID: String
+        public var status: String
+        public var serialNumber: String
+        public var notBefore: String
+        public var notAfter: String
+        public var revocationReason: String?
+    }
+
+    public var state: String
+    public var description: String
+    public var username: String
+    public var credentials: [CredentialStatus]
+}
+
+struct StatusRequest: Codable, Sendable {
+    var username: String
+    var password: String
+}
+
+extension CSCClient {
+    /// The holder's own view of their account (username and password).
+    public func status(username: String, password: String) async throws -> HolderStatusResponse {
+        try await self.call("status", StatusRequest(username: username, password: password), authorization: nil, api: "selfservice/v1")
+    }
+}
