@@ -44,6 +44,12 @@ struct AdminCLITests {
             #expect(setMobile.status == 0, "\(setMobile.output)")
             #expect(setMobile.output.contains("+393407654321"))
 
+            for step in ["payment_registered", "awaiting_processing", "awaiting_documents", "recognized"] {
+                let moved = try await sigillo(["holders", "advance", holderID, "--to", step])
+                #expect(moved.status == 0 && moved.output.contains("state       \(step)"), "\(moved.output)")
+            }
+            let illegal = try await sigillo(["holders", "advance", holderID, "--to", "awaiting_documents"])
+            #expect(illegal.status == 1 && illegal.output.contains("illegal_transition"), "\(illegal.output)")
             let invite = try await sigillo(["invite", holderID])
             #expect(invite.status == 0, "\(invite.output)")
             #expect(invite.output.contains("activation code: ") && invite.output.contains("expires: "))

@@ -74,6 +74,20 @@ struct AdminTests {
             let taken = try await admin.request(.PUT, "holders/\(id)/mobile", ["mobile": other.json["mobile"] as? String ?? ""])
             #expect(taken.status == 409)
 
+            // Enrolment: no invitation before recognition, no skipped steps, every step audited.
+            let early = try await admin.request(.POST, "holders/\(id)/invite")
+            #expect(early.status == 409 && early.error == "illegal_transition", "\(early.json)")
+            let skip = try await admin.request(.POST, "holders/\(id)/state", ["state": "recognized"])
+            #expect(skip.status == 409 && skip.error == "illegal_transition")
+            #expect(try await admin.request(.POST, "holders/\(id)/state", ["state": "active"]).error == "illegal_transition")
+            #expect(try await admin.request(.POST, "holders/\(id)/state", ["state": "flying"]).status == 400)
+            for step in ["payment_registered", "awaiting_processing", "awaiting_documents", "recognized"] {
+                let moved = try await admin.request(.POST, "holders/\(id)/state", ["state": step])
+                #expect(moved.status == 200 && moved.json["state"] as? String == step, "\(moved.json)")
+            }
+            let transitions = try await admin.server.services.store.auditRecords().filter { $0.event.action == "holder.transition" && $0.event.target == id }
+            #expect(transitions.map(\.event.outcome) == ["refused", "refused", "ok", "ok", "ok", "ok"])
+            #expect(transitions.allSatisfy { $0.event.actor.contains("CN=operator") })
             let invite = try await admin.request(.POST, "holders/\(id)/invite")
             #expect(invite.status == 201)
             let code = try #require(invite.json["activationCode"] as? String)

@@ -243,7 +243,8 @@ public final class SigningService: Sendable {
             try await self.audit(username, "login", target: username, outcome: "refused", details: "unknown user")
             throw SigilloError(.invalidPassword, "invalid username or password")
         }
-        guard holder.state.canSign else {
+        // Suspended and expired holders may still log in and see their credentials; signing checks each credential.
+        guard holder.state.isActivated, holder.state != .revoked else {
             throw SigilloError(.credentialDisabled, "the account is \(holder.state.label)")
         }
         let credentials = try await self.store.credentials(holderID: holder.id)
