@@ -24,6 +24,13 @@ final class CapturingNotifier: Notifier {
         self.messages.withLock { $0.append(message) }
     }
     var last: OutgoingMessage? { self.messages.withLock { $0.last } }
+    /// Every mail sent so far, oldest first.
+    var mails: [OutgoingMessage] { self.messages.withLock { $0.filter { $0.channel == "email" } } }
+    /// The single-use code in the last mail's link (`...?code=XYZ`).
+    var lastLinkCode: String? {
+        guard let body = self.mails.last?.body, let range = body.range(of: "?code=") else { return nil }
+        return String(body[range.upperBound...].prefix { !$0.isWhitespace })
+    }
     var lastCode: String? { self.last.flatMap { $0.body.split(separator: " ").first(where: { $0.count == 7 && $0.hasSuffix(".") }).map { String($0.dropLast()) } } }
 }
 
