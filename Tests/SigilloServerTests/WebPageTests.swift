@@ -1,0 +1,132 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import PKCS11
+import SigilloCore
+import SigilloTestSupport
+import Testing
+
+/// A page: status, HTML and headers.
+struct WebPage {
+    let status: Int
+    let html: String
+    let headers: [String: String]
+
+    /// The text of the element with `id` (first match), HTML entities left as they are.
+    func element(_ id: String) -> String? {
+        guard let start = self.html.range(of: "id=\"\(id)\"") else { return nil }
+        guard let open = self.html[start.upperBound...].firstIndex(of: ">") else { return nil }
+        let rest = self.html[self.html.index(after: open)...]
+        return rest.firstIndex(of: "<").map { String(rest[..<$0]) }
+    }
+}
+
+extension LiveServer {
+    /// GETs a page, or POSTs a form to it.
+    func page(_ path: String, form: [String: String]? = nil) async throws -> WebPage {
+        var request = HTTPClientRequest(url: self.baseURL + path)
+        if let form {
+            request.method = .POST
+            request.headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded")
+            var allowed = CharacterSet.alphanumerics
+            allowed.insert(charactersIn: "-._~")
+            let body = form.sorted { $0.key < $1.key }
+                .map { "\($0.key)=\($0.value.addingPercentEncoding(withAllowedCharacters: allowed) ?? "")" }.joined(separator: "&")
+            request.body = .bytes(ByteBuffer(string: body))
+        }
+        let response = try await self.client.execute(request, timeout: .seconds(60))
+        let bytes = try await response.body.collect(upTo: 1 << 22)
+        var headers: [String: String] = [:]
+        for header in response.headers { headers[header.name.lowercased()] = header.value }
+        return WebPage(status: Int(response.status.code), html: String(buffer: bytes), headers: headers)
+    }
+}
+
+@Suite("Holder web pages and recovery routes over TLS")
+struct WebPageTests {
+    @Test("activation page: invitation link → QR code and secret → username, password, OTP → user code shown once")
+    func activationPage() async throws {
+        let fixture = try TestToken()
+        try await LiveServer.with(fixture) { server in
+            let service = server.services.service
+            let holder = try await service.createHolder(givenName: "Nora", surname: "Galli", fiscalCode: TestData.fiscalCode(), email: "nora@example.it",
+                                                        mobile: "+393471230001", actor: "op", recognized: true)
+            let invitation = try await service.invite(holderID: holder.id, actor: "op")
+            // The invitation mail carries the link to the page.
+            let mail = try #require(try await server.services.store.pendingMessages().last { $0.channel == "email" })
+            #expect(mail.recipient == "nora@example.it" && mail.body.contains("\(server.services.service.settings.publicBaseURL)/activate?code=\(invitation.code)"))
+
+            let unknown = try await server.page("/activate?code=NOPE")
+            #expect(unknown.status == 404 && unknown.element("error") != nil)
+            let first = try await server.page("/activate?code=\(invitation.code)")
+            #expect(first.status == 200 && first.html.contains("Nora Galli"))
+            #expect(first.headers["content-security-policy"]?.contains("default-src 'none'") == true)
+            #expect(first.headers["referrer-policy"] == "no-referrer" && first.headers["cache-control"] == "no-store")
+            #expect(first.headers["content-type"]?.hasPrefix("text/html") == true)
+
+            let proof = try await server.page("/activate/device", form: ["code": invitation.code, "device": "totp"])
+            #expect(proof.status == 200 && proof.html.contains("<svg"))
+            let secret = try #require(proof.element("secret").flatMap(Base32.decode))
+            let mismatch = try await server.page("/activate/complete", form: [
+                "code": invitation.code, "username": "nora", "password": "correct horse battery", "password2": "correct horse batterx",
+                "otp": TOTP.code(secret: secret, time: Date())])
+            #expect(mismatch.status == 400 && mismatch.element("error")?.contains("differ") == true)
+            let done = try await server.page("/activate/complete", form: [
+                "code": invitation.code, "username": "Nora", "password": "correct horse battery", "password2": "correct horse battery",
+                "otp": TOTP.code(secret: secret, time: Date().addingTimeInterval(-30))])
+            #expect(done.status == 200, "\(done.html)")
+            let userCode = try #require(done.element("usercode"))
+            #expect(userCode.count == 19 && done.html.contains("non può essere recuperato"))
+            #expect(try await server.services.store.holder(id: holder.id)?.state == .active)
+            // The page's user code works for self-service; the invitation does not work twice.
+            _ = try await service.checkUserCode(username: "nora", userCode: userCode)
+            let again = try await server.page("/activate?code=\(invitation.code)")
+            #expect(again.status == 410 && again.element("error")?.isEmpty == false)
+
+            // The holder sees their state on the status page and through the route `sigillo status` uses.
+            let status = try await server.page("/status", form: ["username": "nora", "password": "correct horse battery"])
+            #expect(status.status == 200 && status.html.contains("data-state=\"active\""))
+            let json = try await server.post("/selfservice/v1/status", ["username": "nora", "password": "correct horse battery"])
+            #expect(json.status == 200 && json.json["state"] as? String == "active")
+            #expect(try await server.post("/selfservice/v1/status", ["username": "nora", "password": "wrong password!"]).error == "invalid_password")
+            let status2 = try await runOffPool(SignCLITests.sigillo, ["status", "--username", "nora", "--password-stdin", "--server", server.baseURL, "--ca", server.tlsCAFile],
+                                              input: Data("correct horse battery\n".utf8))
+            #expect(status2.status == 0 && status2.output.contains("state       active"), "\(status2.output)")
+        }
+    }
+
+    @Test("recovery routes: username and reset mails, reset with OTP, reused link 410, device rebind, lost user code page")
+    func recoveryRoutes() async throws {
+        let fixture = try TestToken()
+        try await LiveServer.with(fixture) { server in
+            var account = try await server.activate(name: "Olga", device: .hotp)
+            let store = server.services.store
+            #expect(try await server.post("/recovery/v1/username", ["email": "nobody@example.it"]).status == 202)
+            #expect(try await server.post("/recovery/v1/username", ["email": account.holder.email]).status == 202)
+            #expect(try await store.pendingMessages().last?.body.contains(account.username) == true)
+            #expect(try await server.post("/recovery/v1/password/request", ["account": account.holder.email]).status == 202)
+            let body = try #require(try await store.pendingMessages().last?.body)
+            let code = try #require(body.range(of: "?code=").map { String(body[$0.upperBound...].prefix { !$0.isWhitespace }) })
+            // The page behind the link asks for the new password and an OTP.
+            let resetPage = try await server.page("/recovery/password?code=\(code)")
+            #expect(resetPage.status == 200 && resetPage.html.contains("name=\"newPassword\"") && resetPage.html.contains("name=\"otp\""))
+            let reset = try await server.post("/recovery/v1/password/reset", ["code": code, "otp": account.nextOTP(), "newPassword": "a brand new secret"])
+            #expect(reset.status == 200, "\(reset.json)")
+            let reused = try await server.post("/recovery/v1/password/reset", ["code": code, "otp": account.nextOTP(), "newPassword": "another new secret"])
+            #expect(reused.status == 410 && reused.error == "link_expired")
+            let reusedPage = try await server.page("/recovery/password?code=\(code)")
+            #expect(reusedPage.status == 410)
+            #expect(try await server.post("/csc/v1/auth/login", basic: (account.username, "a brand new secret")).status == 200)
+
+            // Device rebind needs the user code, which this fixture holder does not have: refused.
+            let refused = try await server.post("/recovery/v1/device/begin", ["username": account.username, "password": "a brand new secret", "userCode": "AAAA-BBBB-CCCC-DDDD", "device": "totp"])
+            #expect(refused.status == 400 && refused.error == "invalid_request")
+            // Lost user code: the page says there is no recovery and offers revocation with password and OTP.
+            let lost = try await server.page("/recovery/usercode")
+            #expect(lost.status == 200 && lost.element("no-recovery") != nil && lost.html.contains("action=\"/recovery/usercode\""))
+            let revoked = try await server.page("/recovery/usercode", form: ["username": account.username, "password": "a brand new secret", "otp": account.nextOTP()])
+            #expect(revoked.status == 200 && revoked.element("result")?.contains("definitiva") == true, "\(revoked.html)")
+            #expect(try await store.holder(id: account.holder.id)?.state == .revoked)
+        }
+    }
+}
