@@ -3,8 +3,9 @@
 
 SWIFT ?= swift
 APT_PACKAGES = softhsm2 opensc libp11-kit-dev libssl-dev libargon2-dev libsqlite3-dev libqrencode-dev oathtool \
-               openssl sqlite3 curl python3 python3-venv ca-certificates
-PY_PACKAGES = pyotp cryptography "pyhanko[async-http]"
+               openssl sqlite3 curl python3 python3-venv ca-certificates \
+               chromium zbar-tools
+PY_PACKAGES = pyotp cryptography "pyhanko[async-http]" playwright
 SUDO = $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 VENV = .venv
 RELEASE_BIN = .build/release/sigillo

@@ -1,0 +1,44 @@
+import Foundation
+import PKCS11
+import SigilloCore
+import SigilloTestSupport
+import Testing
+
+/// The activation and password-reset pages driven end to end in headless Chromium (Debian's package) through
+/// Playwright, reading the QR code with zbarimg (`Tests/Interop/browser_flows.py`).
+@Suite("Browser: activation and password reset in headless Chromium")
+struct BrowserTests {
+    @Test("invitation link → QR code → TOTP → user code; lost password → mailed link → new password; used link refused")
+    func activationAndReset() async throws {
+        let python = repositoryRoot.appendingPathComponent(".venv/bin/python").path
+        try #require(FileManager.default.isExecutableFile(atPath: python), "run `make venv` first (make test does)")
+        try #require(FileManager.default.isExecutableFile(atPath: "/usr/bin/chromium"), "install Debian's chromium (make test does)")
+        let fixture = try TestToken()
+        try await LiveServer.with(fixture) { server in
+            let service = server.services.service
+            let holder = try await service.createHolder(givenName: "Bruna", surname: "Fontana", fiscalCode: TestData.fiscalCode(), email: "bruna@example.it",
+                                                        mobile: "+393471230077", actor: "op", recognized: true)
+            let invitation = try await service.invite(holderID: holder.id, actor: "op")
+            var environment = ProcessInfo.processInfo.environment
+            environment["SIGILLO_PASSWORD"] = "correct horse battery"
+            environment["SIGILLO_NEW_PASSWORD"] = "a brand new secret"
+            let shots = try TestHSM.makeTemporaryDirectory()
+            let result = try await runOffPool(python, [
+                repositoryRoot.appendingPathComponent("Tests/Interop/browser_flows.py").path,
+                "--url", server.baseURL, "--code", invitation.code, "--username", "bruna",
+                "--outbox", server.directory.appendingPathComponent("outbox.jsonl").path, "--shots", shots.path,
+            ], environment: environment)
+            #expect(result.status == 0, "\(result.output)")
+            for step in ["ACTIVATED", "USERCODE ", "RESET-OK", "LINK-REFUSED"] {
+                #expect(result.output.contains(step), "\(result.output)")
+            }
+            // What the browser did is real: the holder is active, the new password logs in, the user code works.
+            #expect(try await server.services.store.holder(id: holder.id)?.state == .active)
+            _ = try await service.login(username: "bruna", password: "a brand new secret")
+            let userCode = try #require(result.output.split(separator: "\n").first { $0.hasPrefix("USERCODE ") }?.dropFirst("USERCODE ".count))
+            _ = try await service.checkUserCode(username: "bruna", userCode: String(userCode))
+            let audit = try await server.services.store.auditRecords()
+            #expect(audit.contains { $0.event.action == "recovery.password.reset" && $0.event.outcome == "ok" })
+        }
+    }
+}
