@@ -100,7 +100,7 @@ let package = Package(
         // Test fixtures: a fresh SoftHSM token and a fresh folder per test.
         .target(
             name: "SigilloTestSupport",
-            dependencies: ["PKCS11"],
+            dependencies: ["PKCS11", "SigilloCore"],
             path: "Tests/SigilloTestSupport"
         ),
         .testTarget(

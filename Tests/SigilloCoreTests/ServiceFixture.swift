@@ -5,15 +5,6 @@ import SigilloTestSupport
 import Synchronization
 import X509
 
-/// A clock tests move by hand.
-final class TestClock: Sendable {
-    private let current: Mutex<Date>
-    init(_ start: Date = Date()) { self.current = Mutex(start) }
-    var now: Date { self.current.withLock { $0 } }
-    func advance(_ seconds: TimeInterval) { self.current.withLock { $0 = $0.addingTimeInterval(seconds) } }
-    var serviceClock: ServiceClock { ServiceClock { [self] in self.now } }
-}
-
 /// The development notifier (outbox table and file), remembering messages so tests can read SMS codes.
 final class CapturingNotifier: Notifier {
     private let messages = Mutex<[OutgoingMessage]>([])

@@ -37,7 +37,7 @@ struct LiveServer {
     }
 
     /// Starts the server, runs `body`, then shuts the server down gracefully.
-    static func with<T: Sendable>(_ fixture: TestToken, _ body: @Sendable (LiveServer) async throws -> T) async throws -> T {
+    static func with<T: Sendable>(_ fixture: TestToken, clock: ServiceClock = .system, _ body: @Sendable (LiveServer) async throws -> T) async throws -> T {
         let directory = fixture.directory.appendingPathComponent("server")
         try self.makeCertificates(in: directory)
         var configuration = ServerConfiguration()
@@ -55,7 +55,7 @@ struct LiveServer {
         let (portStream, portContinuation) = AsyncStream.makeStream(of: Int.self)
         // Cheap Argon2 parameters keep the suites fast; production parameters are tested in SigilloCoreTests.
         let services = try await SigilloServices.open(
-            configuration: configuration, token: fixture.token, passwords: PasswordHasher(parameters: Argon2Parameters(memoryKiB: 1024, iterations: 1, parallelism: 1)), logger: logger)
+            configuration: configuration, token: fixture.token, clock: clock, passwords: PasswordHasher(parameters: Argon2Parameters(memoryKiB: 1024, iterations: 1, parallelism: 1)), logger: logger)
         let app = try SigilloApplication.make(configuration: configuration, services: services, logger: logger) { channel in
             portContinuation.yield(channel.localAddress?.port ?? 0)
             portContinuation.finish()

@@ -130,3 +130,47 @@ struct WebPageTests {
         }
     }
 }
+
+@Suite("Web pages with a moved clock: expired invitation, renewal")
+struct WebPageClockTests {
+    @Test("an invitation older than 12 months: the page says so and points to a new order")
+    func expiredInvitationPage() async throws {
+        let fixture = try TestToken()
+        let clock = TestClock()
+        try await LiveServer.with(fixture, clock: clock.serviceClock) { server in
+            let service = server.services.service
+            let holder = try await service.createHolder(givenName: "Elio", surname: "Riva", fiscalCode: TestData.fiscalCode(), email: "elio@example.it",
+                                                        mobile: "+393471230002", actor: "op", recognized: true)
+            let invitation = try await service.invite(holderID: holder.id, actor: "op")
+            clock.advance(366 * 86_400)
+            let page = try await server.page("/activate?code=\(invitation.code)")
+            #expect(page.status == 410 && page.element("error") != nil)
+            #expect(page.html.contains("nuovo ordine") && page.html.contains("new order"))
+            let api = try await server.post("/activation/v1/begin", ["code": invitation.code, "device": "totp"])
+            #expect(api.status == 410 && api.error == "invitation_expired")
+        }
+    }
+
+    @Test("renewal page and route: refused while far from expiry, then a new certificate; status shows active_expiring first")
+    func renewal() async throws {
+        let fixture = try TestToken()
+        let clock = TestClock(Date().addingTimeInterval(-3 * 365 * 86_400))
+        try await LiveServer.with(fixture, clock: clock.serviceClock) { server in
+            var account = try await server.activate(name: "Dario", device: .hotp)
+            let early = try await server.post("/selfservice/v1/renew", ["username": account.username, "password": account.password, "otp": account.nextOTP()])
+            #expect(early.status == 409 && early.error == "illegal_transition")
+            clock.advance(account.credential.notAfter.timeIntervalSince(clock.now) - 30 * 86_400)
+            let status = try await server.post("/selfservice/v1/status", ["username": account.username, "password": account.password])
+            #expect(status.json["state"] as? String == "active_expiring")
+            let form = try await server.page("/renew")
+            #expect(form.status == 200 && form.html.contains("name=\"otp\""))
+            let renewed = try await server.page("/renew", form: ["username": account.username, "password": account.password, "otp": account.nextOTP()])
+            #expect(renewed.status == 200 && renewed.element("result")?.contains("Nuovo certificato") == true, "\(renewed.html)")
+            let credentials = try await server.services.store.credentials(holderID: account.holder.id)
+            #expect(credentials.map(\.status) == [.revoked, .active])
+            #expect(credentials.first?.revocationReason == .superseded)
+            let after = try await server.post("/selfservice/v1/status", ["username": account.username, "password": account.password])
+            #expect(after.json["state"] as? String == "active")
+        }
+    }
+}
