@@ -107,11 +107,11 @@ struct TokenTests {
         }
         // An independent PKCS#11 client refuses too.
         let hexID = Array("ec".utf8).map { String(format: "%02x", $0) }.joined()
-        let listed = try run("pkcs11-tool", ["--module", TestHSM.modulePath, "--token-label", fixture.label, "--login", "--pin", fixture.userPIN, "--list-objects", "--type", "privkey"], environment: TestHSM.environment)
+        let listed = try run("pkcs11-tool", ["--module", TestHSM.modulePath, "--token-label", fixture.label, "--login", "--pin", fixture.userPIN, "--list-objects", "--type", "privkey"], environment: try fixture.isolatedEnvironment())
         #expect(listed.status == 0, "\(listed.output)")
         #expect(listed.output.contains("ID:         \(hexID)"))
         #expect(listed.output.contains("Access:     sensitive, always sensitive, never extractable"), "\(listed.output)")
-        let read = try run("pkcs11-tool", ["--module", TestHSM.modulePath, "--token-label", fixture.label, "--login", "--pin", fixture.userPIN, "--read-object", "--type", "privkey", "--id", hexID], environment: TestHSM.environment)
+        let read = try run("pkcs11-tool", ["--module", TestHSM.modulePath, "--token-label", fixture.label, "--login", "--pin", fixture.userPIN, "--read-object", "--type", "privkey", "--id", hexID], environment: try fixture.isolatedEnvironment())
         #expect(read.status != 0 || read.output.contains("not (yet) supported"), "pkcs11-tool read a private key: \(read.output)")
     }
 

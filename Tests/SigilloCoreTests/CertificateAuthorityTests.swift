@@ -241,7 +241,7 @@ struct CertificateAuthorityTests {
         #expect(outcome.rv == 0x11, "reading the CA private key must fail with CKR_ATTRIBUTE_SENSITIVE")
         #expect(outcome.sensitive == [1] && outcome.extractable == [0])
         let hexID = Array(keyID.utf8).map { String(format: "%02x", $0) }.joined()
-        let listed = try run("pkcs11-tool", ["--module", TestHSM.modulePath, "--token-label", fixture.label, "--login", "--pin", fixture.userPIN, "--list-objects", "--type", "privkey", "--id", hexID], environment: TestHSM.environment)
+        let listed = try run("pkcs11-tool", ["--module", TestHSM.modulePath, "--token-label", fixture.label, "--login", "--pin", fixture.userPIN, "--list-objects", "--type", "privkey", "--id", hexID], environment: try fixture.isolatedEnvironment())
         #expect(listed.status == 0, "\(listed.output)")
         #expect(listed.output.contains("ID:         \(hexID)"), "\(listed.output)")
         #expect(listed.output.contains("Access:     sensitive, always sensitive, never extractable"), "\(listed.output)")

@@ -1,4 +1,5 @@
 import Foundation
+import SigilloCore
 import SigilloTestSupport
 import Testing
 
@@ -89,6 +90,33 @@ struct AdminCLITests {
             #expect(broken.status == 1)
             #expect(broken.output.contains("AUDIT LOG BROKEN"))
 
+            // Lost device: the operator re-binds a TOTP app; the holder's code from the new app completes it.
+            var other = try await admin.server.activate(name: "Nina", device: .hotp)
+            let rebind = try await sigillo(["rebind", "begin", other.holder.id, "--device", "totp", "--json"])
+            #expect(rebind.status == 0, "\(rebind.output)")
+            let started = try #require(try JSONSerialization.jsonObject(with: Data(rebind.output.utf8)) as? [String: Any])
+            let token = try #require(started["token"] as? String)
+            let newSecret = try #require((started["secret"] as? String).flatMap(Base32.decode))
+            #expect((started["otpauthURI"] as? String)?.hasPrefix("otpauth://totp/") == true)
+            #expect(try await sigillo(["rebind", "complete", token, "--otp", "000000"]).status == 1)
+            let bound = try await sigillo(["rebind", "complete", token, "--otp", TOTP.code(secret: newSecret, time: Date())])
+            #expect(bound.status == 0 && bound.output.contains("new device bound"), "\(bound.output)")
+            let oldCode = other.nextOTP()
+            let login = try #require(try await admin.server.post("/csc/v1/auth/login", basic: (other.username, other.password)).json["access_token"] as? String)
+            let stale = try await admin.server.post("/csc/v1/credentials/authorize", [
+                "credentialID": other.credential.id, "numSignatures": 1, "hash": [Data(repeating: 1, count: 32).base64EncodedString()],
+                "PIN": other.password, "OTP": oldCode,
+            ], bearer: login)
+            #expect(stale.status == 400 && stale.error == "invalid_otp", "\(stale.json)")
+
+            // The expiry jobs on demand, and closing a holder (every credential revoked, keys destroyed).
+            let lifecycle = try await sigillo(["lifecycle"])
+            #expect(lifecycle.status == 0 && lifecycle.output.contains("reminders sent 0"), "\(lifecycle.output)")
+            let closed = try await sigillo(["holders", "revoke", other.holder.id, "--reason", "privilegeWithdrawn"])
+            #expect(closed.status == 0 && closed.output.contains("state       revoked"), "\(closed.output)")
+            #expect(try await !fixture.token.containsKey(id: other.credential.tokenKeyID))
+            #expect(try await sigillo(["holders", "revoke", other.holder.id]).status == 1)
+
             // A second operator, issued from the admin CA with the CLI, is recognised by name.
             let issued = try await sigillo(["issue-operator", "alice", "--admin-ca", directory.appendingPathComponent("admin-ca.pem").path,
                                             "--admin-ca-key", directory.appendingPathComponent("admin-ca-key.pem").path, "--output", directory.path], connect: false)
@@ -110,7 +138,7 @@ struct ServeBothListenersTests {
         let directory = fixture.directory
         try LiveServer.makeCertificates(in: directory.appendingPathComponent("certs"))
         let base = Int.random(in: 20_000...60_000)
-        var environment = TestHSM.environment
+        var environment = try fixture.isolatedEnvironment()
         environment["SIGILLO_PKCS11_MODULE"] = TestHSM.modulePath
         environment["SIGILLO_TOKEN"] = fixture.label
         environment["SIGILLO_PIN_FILE"] = fixture.pinFile

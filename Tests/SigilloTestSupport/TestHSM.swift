@@ -41,6 +41,35 @@ public final class TestToken: Sendable {
         self.opened = open ? try Token.open(self.configuration) : nil
     }
 
+    /// Environment for another process (`sigillo`, `pkcs11-tool`) that sees only a copy of this token, taken now.
+    ///
+    /// Other tests create tokens and keys in the shared token folder at the same time; a SoftHSM in another
+    /// process reading a half-written object file of theirs can crash, so a child never scans that folder.
+    public func isolatedEnvironment() throws -> [String: String] {
+        let tokens = TestHSM.root.appendingPathComponent("tokens")
+        let label = Data(self.label.utf8)
+        let folders = try FileManager.default.contentsOfDirectory(at: tokens, includingPropertiesForKeys: nil)
+        guard let folder = folders.first(where: { (try? Data(contentsOf: $0.appendingPathComponent("token.object")))?.range(of: label) != nil }) else {
+            throw PKCS11Error(.tokenNotFound, detail: "no token folder holds label \(self.label)")
+        }
+        let isolated = self.directory.appendingPathComponent("softhsm-\(UUID().uuidString.prefix(8))")
+        let copy = isolated.appendingPathComponent("tokens").appendingPathComponent(folder.lastPathComponent)
+        try FileManager.default.createDirectory(at: copy.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try FileManager.default.copyItem(at: folder, to: copy)
+        let conf = isolated.appendingPathComponent("softhsm2.conf")
+        let text = """
+            directories.tokendir = \(isolated.appendingPathComponent("tokens").path)
+            objectstore.backend = file
+            log.level = ERROR
+            slots.removable = false
+
+            """
+        try Data(text.utf8).write(to: conf)
+        var environment = ProcessInfo.processInfo.environment
+        environment["SOFTHSM2_CONF"] = conf.path
+        return environment
+    }
+
     deinit {
         self.opened?.close()
         try? FileManager.default.removeItem(at: self.directory)
@@ -69,13 +98,6 @@ public enum TestHSM {
         setenv("SOFTHSM2_CONF", conf.path, 1)
         return root
     }()
-
-    /// Environment for external tools (`pkcs11-tool`, `softhsm2-util`) so they see the test tokens.
-    public static var environment: [String: String] {
-        var environment = ProcessInfo.processInfo.environment
-        environment["SOFTHSM2_CONF"] = Self.root.appendingPathComponent("softhsm2.conf").path
-        return environment
-    }
 
     /// Loads the module after pointing SoftHSM at the test token folder.
     public static func module() throws -> PKCS11Module {
