@@ -9,17 +9,6 @@ import X509
 /// Enrolment states, expiry reminders and renewal, with a clock that runs years in milliseconds.
 @Suite("Holder lifecycle: enrolment, expiry reminders, renewal")
 struct LifecycleTests {
-    func errorCode(_ body: () async throws -> Void) async -> SigilloError.Code? {
-        do {
-            try await body()
-            return nil
-        } catch let error as SigilloError {
-            return error.code
-        } catch {
-            return .internalError
-        }
-    }
-
     @Test("enrolment walks order → payment → processing → documents → recognized → invited; illegal moves refused and audited")
     func enrolment() async throws {
         let fixture = try await ServiceFixture()
@@ -27,14 +16,14 @@ struct LifecycleTests {
         let holder = try await service.createHolder(
             givenName: "Anna", surname: "Neri", fiscalCode: TestData.fiscalCode(), email: "anna@example.it", mobile: "+393331112223", actor: "op")
         #expect(holder.state == .created)
-        #expect(await self.errorCode { _ = try await service.invite(holderID: holder.id, actor: "op") } == .illegalTransition)
-        #expect(await self.errorCode { _ = try await service.advanceEnrolment(holderID: holder.id, to: .recognized, actor: "op") } == .illegalTransition)
-        #expect(await self.errorCode { _ = try await service.advanceEnrolment(holderID: holder.id, to: .active, actor: "op") } == .illegalTransition)
-        #expect(await self.errorCode { _ = try await service.advanceEnrolment(holderID: "h-nobody", to: .paymentRegistered, actor: "op") } == .notFound)
+        #expect(await errorCode { _ = try await service.invite(holderID: holder.id, actor: "op") } == .illegalTransition)
+        #expect(await errorCode { _ = try await service.advanceEnrolment(holderID: holder.id, to: .recognized, actor: "op") } == .illegalTransition)
+        #expect(await errorCode { _ = try await service.advanceEnrolment(holderID: holder.id, to: .active, actor: "op") } == .illegalTransition)
+        #expect(await errorCode { _ = try await service.advanceEnrolment(holderID: "h-nobody", to: .paymentRegistered, actor: "op") } == .notFound)
         for step in [HolderState.paymentRegistered, .awaitingProcessing, .awaitingDocuments, .recognized] {
             #expect(try await service.advanceEnrolment(holderID: holder.id, to: step, actor: "op").state == step)
         }
-        #expect(await self.errorCode { _ = try await service.advanceEnrolment(holderID: holder.id, to: .awaitingDocuments, actor: "op") } == .illegalTransition)
+        #expect(await errorCode { _ = try await service.advanceEnrolment(holderID: holder.id, to: .awaitingDocuments, actor: "op") } == .illegalTransition)
         let invitation = try await service.invite(holderID: holder.id, actor: "op")
         #expect(try await fixture.store.holder(id: holder.id)?.state == .invited)
         // The invitation went out by mail with its link.
@@ -47,8 +36,8 @@ struct LifecycleTests {
         // Cancelling the order kills the invitation.
         let revoked = try await service.revokeHolder(holderID: holder.id, reason: .cessationOfOperation, actor: "op")
         #expect(revoked.state == .revoked)
-        #expect(await self.errorCode { _ = try await service.beginActivation(invitationCode: invitation.code, device: .totp()) } == .invitationUsed)
-        #expect(await self.errorCode { _ = try await service.revokeHolder(holderID: holder.id, reason: .unspecified, actor: "op") } == .illegalTransition)
+        #expect(await errorCode { _ = try await service.beginActivation(invitationCode: invitation.code, device: .totp()) } == .invitationUsed)
+        #expect(await errorCode { _ = try await service.revokeHolder(holderID: holder.id, reason: .unspecified, actor: "op") } == .illegalTransition)
     }
 
     @Test("an invitation older than 12 months says so and points to a new order")
@@ -105,7 +94,7 @@ struct LifecycleTests {
         #expect(states[states.count - 3] == .expired)
         #expect(states.last == .expired)
         // An expired holder cannot sign.
-        #expect(await self.errorCode {
+        #expect(await errorCode {
             _ = try await fixture.service.authorize(holderID: active.holder.id, credentialID: active.credential.id, numSignatures: 1,
                                                     hashes: [Array(SHA256.hash(data: Data("x".utf8)))], hashAlgorithm: .sha256, password: active.password, otp: fixture.otp(active))
         } == .certificateInvalid)
@@ -128,12 +117,12 @@ struct LifecycleTests {
     func renewal() async throws {
         let fixture = try await ServiceFixture()
         let active = try await fixture.activeHolder(name: "Leo")
-        #expect(await self.errorCode { _ = try await fixture.service.renew(username: active.username, password: active.password, otp: fixture.otp(active)) } == .illegalTransition)
+        #expect(await errorCode { _ = try await fixture.service.renew(username: active.username, password: active.password, otp: fixture.otp(active)) } == .illegalTransition)
         fixture.clock.advance(active.credential.notAfter.timeIntervalSince(fixture.clock.now) - 50 * 86_400)
         _ = try await fixture.service.runLifecycleJobs()
         #expect(try await fixture.store.holder(id: active.holder.id)?.state == .expiring)
-        #expect(await self.errorCode { _ = try await fixture.service.renew(username: active.username, password: "wrong password!", otp: fixture.otp(active)) } == .invalidPassword)
-        #expect(await self.errorCode { _ = try await fixture.service.renew(username: active.username, password: active.password, otp: "000000") } == .invalidOTP)
+        #expect(await errorCode { _ = try await fixture.service.renew(username: active.username, password: "wrong password!", otp: fixture.otp(active)) } == .invalidPassword)
+        #expect(await errorCode { _ = try await fixture.service.renew(username: active.username, password: active.password, otp: "000000") } == .invalidOTP)
 
         let renewed = try await fixture.service.renew(username: active.username, password: active.password, otp: fixture.otp(active))
         #expect(renewed.id != active.credential.id && renewed.keyAlgorithm == active.credential.keyAlgorithm)

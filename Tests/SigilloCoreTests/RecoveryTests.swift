@@ -8,17 +8,6 @@ import Testing
 /// Lost username, password, OTP device, user code; change of mobile number.
 @Suite("Lost credentials")
 struct RecoveryTests {
-    func errorCode(_ body: () async throws -> Void) async -> SigilloError.Code? {
-        do {
-            try await body()
-            return nil
-        } catch let error as SigilloError {
-            return error.code
-        } catch {
-            return .internalError
-        }
-    }
-
     func authorize(_ fixture: ServiceFixture, _ active: ServiceFixture.ActiveHolder, password: String, otp: String) async throws -> SigningService.Authorization {
         try await fixture.service.authorize(holderID: active.holder.id, credentialID: active.credential.id, numSignatures: 1,
                                             hashes: [Array(SHA256.hash(data: Data("doc".utf8)))], hashAlgorithm: .sha256, password: password, otp: otp)
@@ -54,30 +43,30 @@ struct RecoveryTests {
         #expect(database.range(of: Data(code.utf8)) == nil)
 
         #expect(try await fixture.service.openPasswordReset(code: code).otpKind == .totp)
-        #expect(await self.errorCode { try await fixture.service.resetPassword(code: code, otp: fixture.otp(active), newPassword: "short") } == .weakPassword)
-        #expect(await self.errorCode { try await fixture.service.resetPassword(code: code, otp: "000000", newPassword: "a brand new secret") } == .invalidOTP)
+        #expect(await errorCode { try await fixture.service.resetPassword(code: code, otp: fixture.otp(active), newPassword: "short") } == .weakPassword)
+        #expect(await errorCode { try await fixture.service.resetPassword(code: code, otp: "000000", newPassword: "a brand new secret") } == .invalidOTP)
         #expect(try await fixture.store.credential(id: active.credential.id)?.otpFailures == 1)
-        #expect(await self.errorCode { try await fixture.service.resetPassword(code: "not-a-code", otp: fixture.otp(active), newPassword: "a brand new secret") } == .notFound)
+        #expect(await errorCode { try await fixture.service.resetPassword(code: "not-a-code", otp: fixture.otp(active), newPassword: "a brand new secret") } == .notFound)
 
         try await fixture.service.resetPassword(code: code, otp: fixture.otp(active), newPassword: "a brand new secret")
         #expect(fixture.notifier.mails.last?.subject?.contains("password cambiata") == true)
         // Sessions and SADs of the holder are gone; the old password no longer works, the new one does.
-        #expect(await self.errorCode { _ = try await fixture.service.holderID(accessToken: session.token) } == .invalidToken)
-        #expect(await self.errorCode {
+        #expect(await errorCode { _ = try await fixture.service.holderID(accessToken: session.token) } == .invalidToken)
+        #expect(await errorCode {
             _ = try await fixture.service.signHash(holderID: active.holder.id, credentialID: active.credential.id, sad: sad,
                                                    hashes: [Array(SHA256.hash(data: Data("doc".utf8)))], mechanism: .ecdsa(.sha256))
         } == .invalidSAD)
-        #expect(await self.errorCode { _ = try await fixture.service.login(username: active.username, password: active.password) } == .invalidPassword)
+        #expect(await errorCode { _ = try await fixture.service.login(username: active.username, password: active.password) } == .invalidPassword)
         _ = try await fixture.service.login(username: active.username, password: "a brand new secret")
         // The link is single use.
-        #expect(await self.errorCode { try await fixture.service.resetPassword(code: code, otp: fixture.otp(active), newPassword: "another new secret") } == .linkExpired)
+        #expect(await errorCode { try await fixture.service.resetPassword(code: code, otp: fixture.otp(active), newPassword: "another new secret") } == .linkExpired)
 
         // A link older than one hour no longer works.
         try await fixture.service.requestPasswordReset(usernameOrEmail: active.holder.email)
         let late = try #require(fixture.notifier.lastLinkCode)
         fixture.clock.advance(3601)
-        #expect(await self.errorCode { _ = try await fixture.service.openPasswordReset(code: late) } == .linkExpired)
-        #expect(await self.errorCode { try await fixture.service.resetPassword(code: late, otp: fixture.otp(active), newPassword: "another new secret") } == .linkExpired)
+        #expect(await errorCode { _ = try await fixture.service.openPasswordReset(code: late) } == .linkExpired)
+        #expect(await errorCode { try await fixture.service.resetPassword(code: late, otp: fixture.otp(active), newPassword: "another new secret") } == .linkExpired)
     }
 
     @Test("lost OTP device: password + user code, the new device proven; the old device's codes are refused at once")
@@ -91,18 +80,18 @@ struct RecoveryTests {
         fixture.clock.advance(30)
         let old = ServiceFixture.ActiveHolder(holder: holder, credential: activated.credential, username: "gino", password: "correct horse battery", secret: challenge.secret!)
 
-        #expect(await self.errorCode { _ = try await fixture.service.beginDeviceRebind(username: "gino", password: "correct horse battery", userCode: "AAAA-BBBB-CCCC-DDDD", device: .totp()) } == .invalidRequest)
-        #expect(await self.errorCode { _ = try await fixture.service.beginDeviceRebind(username: "gino", password: "wrong password!", userCode: activated.userCode, device: .totp()) } == .invalidPassword)
+        #expect(await errorCode { _ = try await fixture.service.beginDeviceRebind(username: "gino", password: "correct horse battery", userCode: "AAAA-BBBB-CCCC-DDDD", device: .totp()) } == .invalidRequest)
+        #expect(await errorCode { _ = try await fixture.service.beginDeviceRebind(username: "gino", password: "wrong password!", userCode: activated.userCode, device: .totp()) } == .invalidPassword)
         let rebind = try await fixture.service.beginDeviceRebind(username: "gino", password: "correct horse battery", userCode: activated.userCode, device: .totp())
         let newSecret = try #require(rebind.challenge.secret)
         // Until the new device is proven, the old one still works.
         _ = try await self.authorize(fixture, old, password: old.password, otp: fixture.otp(old))
-        #expect(await self.errorCode { try await fixture.service.completeDeviceRebind(token: rebind.token, otp: "000000") } == .invalidOTP)
+        #expect(await errorCode { try await fixture.service.completeDeviceRebind(token: rebind.token, otp: "000000") } == .invalidOTP)
         try await fixture.service.completeDeviceRebind(token: rebind.token, otp: TOTP.code(secret: newSecret, time: fixture.clock.now))
         fixture.clock.advance(30)
-        #expect(await self.errorCode { try await fixture.service.completeDeviceRebind(token: rebind.token, otp: TOTP.code(secret: newSecret, time: fixture.clock.now)) } == .linkExpired)
+        #expect(await errorCode { try await fixture.service.completeDeviceRebind(token: rebind.token, otp: TOTP.code(secret: newSecret, time: fixture.clock.now)) } == .linkExpired)
         // The old device's code is refused; the new one's accepted.
-        #expect(await self.errorCode { _ = try await self.authorize(fixture, old, password: old.password, otp: TOTP.code(secret: old.secret, time: fixture.clock.now)) } == .invalidOTP)
+        #expect(await errorCode { _ = try await self.authorize(fixture, old, password: old.password, otp: TOTP.code(secret: old.secret, time: fixture.clock.now)) } == .invalidOTP)
         let renewed = ServiceFixture.ActiveHolder(holder: holder, credential: activated.credential, username: "gino", password: "correct horse battery", secret: newSecret)
         _ = try await self.authorize(fixture, renewed, password: renewed.password, otp: fixture.otp(renewed))
         #expect(fixture.notifier.mails.last?.subject?.contains("nuovo dispositivo OTP") == true)
@@ -111,14 +100,14 @@ struct RecoveryTests {
         let seed = Array(repeating: UInt8(0x42), count: 20)
         let byOperator = try await fixture.service.operatorBeginDeviceRebind(holderID: holder.id, device: .hotp(serial: "HW-0001", secret: seed), actor: "CN=operator")
         try await fixture.service.completeDeviceRebind(token: byOperator.token, otp: HOTP.code(secret: seed, counter: 0))
-        #expect(await self.errorCode { _ = try await self.authorize(fixture, renewed, password: renewed.password, otp: fixture.otp(renewed)) } == .invalidOTP)
+        #expect(await errorCode { _ = try await self.authorize(fixture, renewed, password: renewed.password, otp: fixture.otp(renewed)) } == .invalidOTP)
         _ = try await self.authorize(fixture, renewed, password: renewed.password, otp: HOTP.code(secret: seed, counter: 1))
         let audit = try await fixture.store.auditRecords()
         #expect(audit.contains { $0.event.action == "otp.rebind.begin" && $0.event.actor == "CN=operator" })
         // A binding token left unused expires.
         let stale = try await fixture.service.operatorBeginDeviceRebind(holderID: holder.id, device: .totp(), actor: "CN=operator")
         fixture.clock.advance(SigningService.deviceRebindValidity + 1)
-        #expect(await self.errorCode { try await fixture.service.completeDeviceRebind(token: stale.token, otp: TOTP.code(secret: stale.challenge.secret!, time: fixture.clock.now)) } == .linkExpired)
+        #expect(await errorCode { try await fixture.service.completeDeviceRebind(token: stale.token, otp: TOTP.code(secret: stale.challenge.secret!, time: fixture.clock.now)) } == .linkExpired)
     }
 
     @Test("change of mobile number with a code sent to the old number")
@@ -130,24 +119,24 @@ struct RecoveryTests {
         #expect(sentTo == String(oldMobile.suffix(3)))
         #expect(fixture.notifier.last?.recipient == oldMobile && fixture.notifier.last?.channel == "sms")
         let code = try #require(fixture.notifier.lastCode)
-        #expect(await self.errorCode { _ = try await fixture.service.completeMobileChange(username: active.username, password: active.password, oldNumberCode: "000000", newMobile: "+393409998877") } == .invalidOTP)
-        #expect(await self.errorCode { _ = try await fixture.service.completeMobileChange(username: active.username, password: active.password, oldNumberCode: code, newMobile: "3409998877") } == .invalidRequest)
+        #expect(await errorCode { _ = try await fixture.service.completeMobileChange(username: active.username, password: active.password, oldNumberCode: "000000", newMobile: "+393409998877") } == .invalidOTP)
+        #expect(await errorCode { _ = try await fixture.service.completeMobileChange(username: active.username, password: active.password, oldNumberCode: code, newMobile: "3409998877") } == .invalidRequest)
         let changed = try await fixture.service.completeMobileChange(username: active.username, password: active.password, oldNumberCode: code, newMobile: "+39 340 999 8877")
         #expect(changed.mobile == "+393409998877")
-        #expect(await self.errorCode { _ = try await fixture.service.completeMobileChange(username: active.username, password: active.password, oldNumberCode: code, newMobile: "+393409998800") } == .invalidOTP)
+        #expect(await errorCode { _ = try await fixture.service.completeMobileChange(username: active.username, password: active.password, oldNumberCode: code, newMobile: "+393409998800") } == .invalidOTP)
     }
 
     @Test("lost user code: no recovery; with password + OTP the holder revokes everything, and a new order follows")
     func lostUserCode() async throws {
         let fixture = try await ServiceFixture()
         let active = try await fixture.activeHolder(name: "Ivo")
-        #expect(await self.errorCode { _ = try await fixture.service.authenticateForRevocation(username: active.username, password: active.password, otp: "000000") } == .invalidOTP)
+        #expect(await errorCode { _ = try await fixture.service.authenticateForRevocation(username: active.username, password: active.password, otp: "000000") } == .invalidOTP)
         let holder = try await fixture.service.authenticateForRevocation(username: active.username, password: active.password, otp: fixture.otp(active))
         let revoked = try await fixture.service.revokeHolder(holderID: holder.id, reason: .cessationOfOperation, actor: "holder:\(holder.id)")
         #expect(revoked.state == .revoked)
         #expect(try await fixture.store.credential(id: active.credential.id)?.status == .revoked)
         #expect(try await !fixture.token.token.containsKey(id: active.credential.tokenKeyID))
         #expect(fixture.notifier.mails.last?.subject?.contains("revocato") == true)
-        #expect(await self.errorCode { _ = try await fixture.service.login(username: active.username, password: active.password) } == .credentialDisabled)
+        #expect(await errorCode { _ = try await fixture.service.login(username: active.username, password: active.password) } == .credentialDisabled)
     }
 }

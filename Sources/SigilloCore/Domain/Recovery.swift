@@ -94,22 +94,24 @@ extension SigningService {
         return credential
     }
 
-    /// Checks username and password for self-service (any activated state), counting failures like a login.
-    func checkPassword(username: String, password: String) async throws -> Holder {
+    /// Checks username and password of an activated holder (any state after activation, revoked included), counting
+    /// a wrong password against every credential not revoked. Unknown users cost the same work, so timing does not
+    /// tell which usernames exist. Failures are audited under `action`.
+    func checkPassword(username: String, password: String, action: String = "selfservice.login") async throws -> Holder {
+        let passwords = self.passwords
         guard let holder = try await self.store.holder(username: username.trimmingCharacters(in: .whitespaces).lowercased()),
               let stored = holder.passwordHash, holder.state.isActivated else {
-            let passwords = self.passwords
             _ = try await self.blocking.run { passwords.verify(password, encoded: PasswordHasher.decoy) }
+            try await self.audit("anonymous", action, target: "account", outcome: "refused", details: "unknown user")
             throw SigilloError(.invalidPassword, "invalid username or password")
         }
-        let credentials = try await self.store.credentials(holderID: holder.id)
+        let credentials = try await self.store.credentials(holderID: holder.id).filter { $0.status != .revoked }
         if credentials.contains(where: { $0.pinLocked }) {
-            throw SigilloError(.pinLocked, "PIN locked: too many wrong passwords; reset the password or ask an operator")
+            throw SigilloError(.pinLocked, "PIN locked: too many wrong passwords; reset the password or ask an operator to unlock")
         }
-        let passwords = self.passwords
         guard try await self.blocking.run({ passwords.verify(password, encoded: stored) }) else {
-            for credential in credentials where credential.status != .revoked { _ = try await self.store.recordFailure(credentialID: credential.id, kind: .password) }
-            try await self.audit(holder.id, "selfservice.login", target: holder.id, outcome: "refused", details: "wrong password")
+            for credential in credentials { _ = try await self.store.recordFailure(credentialID: credential.id, kind: .password) }
+            try await self.audit(holder.id, action, target: holder.id, outcome: "refused", details: "wrong password")
             throw SigilloError(.invalidPassword, "invalid username or password")
         }
         return holder

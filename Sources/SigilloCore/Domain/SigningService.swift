@@ -236,26 +236,10 @@ public final class SigningService: Sendable {
 
     /// Checks username and password (CSC `auth/login`). Failures count towards the lockout of every credential.
     public func login(username: String, password: String) async throws -> Holder {
-        guard let holder = try await self.store.holder(username: username.lowercased()), let stored = holder.passwordHash else {
-            // Same work as a real check, so timing does not tell which usernames exist.
-            let passwords = self.passwords
-            _ = try await self.blocking.run { passwords.verify(password, encoded: PasswordHasher.decoy) }
-            try await self.audit(username, "login", target: username, outcome: "refused", details: "unknown user")
-            throw SigilloError(.invalidPassword, "invalid username or password")
-        }
+        let holder = try await self.checkPassword(username: username, password: password, action: "login")
         // Suspended and expired holders may still log in and see their credentials; signing checks each credential.
-        guard holder.state.isActivated, holder.state != .revoked else {
+        guard holder.state != .revoked else {
             throw SigilloError(.credentialDisabled, "the account is \(holder.state.label)")
-        }
-        let credentials = try await self.store.credentials(holderID: holder.id)
-        if credentials.contains(where: { $0.pinLocked }) {
-            throw SigilloError(.pinLocked, "PIN locked: too many wrong passwords; ask an operator to unlock or recover the password")
-        }
-        let passwords = self.passwords
-        guard try await self.blocking.run({ passwords.verify(password, encoded: stored) }) else {
-            for credential in credentials { _ = try await self.store.recordFailure(credentialID: credential.id, kind: .password) }
-            try await self.audit(holder.id, "login", target: holder.id, outcome: "refused", details: "wrong password")
-            throw SigilloError(.invalidPassword, "invalid username or password")
         }
         try await self.audit(holder.id, "login", target: holder.id, outcome: "ok")
         return holder
