@@ -11,7 +11,7 @@ import SigilloServer
 struct Admin: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Administer holders and credentials over the mutual-TLS admin listener.",
-        subcommands: [Holders.self, Invite.self, Rebind.self, Lifecycle.self, Credentials.self, Unlock.self, Suspend.self, Reinstate.self, Revoke.self, CRL.self, Audit.self, WhoAmI.self, IssueOperator.self]
+        subcommands: [Holders.self, Invite.self, Rebind.self, Lifecycle.self, HardwareTokens.self, Credentials.self, Unlock.self, Suspend.self, Reinstate.self, Revoke.self, CRL.self, Audit.self, WhoAmI.self, IssueOperator.self]
     )
 
     struct Holders: AsyncParsableCommand {
@@ -143,6 +143,20 @@ struct Admin: AsyncParsableCommand {
                 let data = try await self.connection.send(.POST, "rebind/complete", body: AdminAPI.RebindComplete(token: self.token, otp: self.otp))
                 try self.connection.output(data, as: [String: String].self) { _ in "new device bound; the old one no longer works" }
             }
+        }
+    }
+
+    struct HardwareTokens: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "import-tokens",
+            abstract: "Import hardware OTP tokens from the manufacturer's seed file (serial,seed-hex[,digits[,algorithm]] per line); holders then bind them by serial.")
+        @OptionGroup var connection: AdminConnection
+        @Argument(help: "The seed file (CSV).") var file: String
+
+        func run() async throws {
+            guard let text = FileManager.default.contents(atPath: self.file) else { throw ValidationError("cannot read \(self.file)") }
+            let data = try await self.connection.send(.POST, "hardware-tokens", raw: text, contentType: "text/csv")
+            try self.connection.output(data, as: [String: Int].self) { "added \($0["added"] ?? 0), already known \($0["alreadyKnown"] ?? 0)" }
         }
     }
 
@@ -394,7 +408,7 @@ struct AdminConnection: ParsableArguments {
     var json = false
 
     /// Sends one request and returns the body of a 2xx answer. - Throws: `ExitCode(1)` after printing the server's error.
-    func send(_ method: HTTPMethod, _ path: String, body: (any Encodable)? = nil) async throws -> Data {
+    func send(_ method: HTTPMethod, _ path: String, body: (any Encodable)? = nil, raw: Data? = nil, contentType: String = "application/json") async throws -> Data {
         var tls = TLSConfiguration.makeClientConfiguration()
         tls.minimumTLSVersion = .tlsv12
         tls.trustRoots = .file(self.ca)
@@ -408,8 +422,11 @@ struct AdminConnection: ParsableArguments {
         do {
             var request = HTTPClientRequest(url: self.url.trimmingCharacters(in: CharacterSet(charactersIn: "/")) + "/admin/v1/" + path)
             request.method = method
-            if let body {
-                request.headers.add(name: "Content-Type", value: "application/json")
+            if let raw {
+                request.headers.add(name: "Content-Type", value: contentType)
+                request.body = .bytes(ByteBuffer(bytes: raw))
+            } else if let body {
+                request.headers.add(name: "Content-Type", value: contentType)
                 request.body = .bytes(ByteBuffer(bytes: try JSONEncoder().encode(body)))
             } else if method == .POST {
                 request.body = .bytes(ByteBuffer())

@@ -63,7 +63,7 @@ struct Sign: AsyncParsableCommand {
         }
         if let hash = self.hash {
             guard self.files.isEmpty else { throw ValidationError("--hash signs one digest: give no files with it") }
-            guard let digest = SigningPlan.bytes(hex: hash), HashAlgorithm(digestLength: digest.count) != nil else {
+            guard let digest = Hex.bytes(hash), HashAlgorithm(digestLength: digest.count) != nil else {
                 throw ValidationError("--hash must be a SHA-256, SHA-384 or SHA-512 digest in hex (64, 96 or 128 digits)")
             }
             guard self.outputDir == nil else { throw ValidationError("--output-dir is for files") }
@@ -73,7 +73,7 @@ struct Sign: AsyncParsableCommand {
     func run() async throws {
         let secrets = Secrets(fromStandardInput: self.passwordStdin)
         if let hash = self.hash {
-            try await self.signDigest(SigningPlan.bytes(hex: hash)!, secrets: secrets)
+            try await self.signDigest(Hex.bytes(hash)!, secrets: secrets)
         } else {
             try await self.signFiles(secrets: secrets)
         }

@@ -38,11 +38,11 @@ struct SigningPlanTests {
 
     @Test("hex digests and byte counts")
     func hexAndSizes() {
-        #expect(SigningPlan.bytes(hex: "00ff10") == [0x00, 0xFF, 0x10])
-        #expect(SigningPlan.bytes(hex: "00:FF:10") == [0x00, 0xFF, 0x10])
-        #expect(SigningPlan.bytes(hex: "abc") == nil)
-        #expect(SigningPlan.bytes(hex: "zz") == nil)
-        #expect(SigningPlan.bytes(hex: "") == nil)
+        #expect(Hex.bytes("00ff10") == [0x00, 0xFF, 0x10])
+        #expect(Hex.bytes("00:FF:10") == [0x00, 0xFF, 0x10])
+        #expect(Hex.bytes("abc") == nil)
+        #expect(Hex.bytes("zz") == nil)
+        #expect(Hex.bytes("") == nil)
         #expect(SigningPlan.formatBytes(512) == "512 B")
         #expect(SigningPlan.formatBytes(1536) == "1.5 KiB")
         #expect(SigningPlan.formatBytes(3 * 1024 * 1024 * 1024) == "3.0 GiB")

@@ -39,7 +39,7 @@ public struct CRLEntry: Hashable, Sendable {
             status = .revoked(credential.revocationReason ?? .unspecified)
             date = credential.revokedAt ?? credential.notBefore
         }
-        guard let bytes = DERCoding.bytes(hex: credential.serialNumber), !bytes.isEmpty else {
+        guard let bytes = Hex.bytes(credential.serialNumber), !bytes.isEmpty else {
             throw SigilloError(.internalError, "credential \(credential.id) has a malformed serial number")
         }
         self.init(serialNumber: Certificate.SerialNumber(bytes: bytes), date: date, status: status)
@@ -209,27 +209,4 @@ enum DERCoding {
         return [0x0A, 0x01, UInt8(value)]
     }
 
-    /// Bytes from hex (either case); nil if `hex` is not an even number of hex digits.
-    static func bytes(hex: String) -> [UInt8]? {
-        let digits = Array(hex.utf8)
-        guard digits.count % 2 == 0 else { return nil }
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(digits.count / 2)
-        var index = 0
-        while index < digits.count {
-            guard let high = self.nibble(digits[index]), let low = self.nibble(digits[index + 1]) else { return nil }
-            bytes.append(high << 4 | low)
-            index += 2
-        }
-        return bytes
-    }
-
-    private static func nibble(_ digit: UInt8) -> UInt8? {
-        switch digit {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): digit - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): digit - UInt8(ascii: "a") + 10
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): digit - UInt8(ascii: "A") + 10
-        default: nil
-        }
-    }
 }

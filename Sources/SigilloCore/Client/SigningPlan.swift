@@ -52,21 +52,6 @@ public enum SigningPlan {
         }
     }
 
-    /// Bytes from a hexadecimal string (spaces and colons allowed), or nil.
-    public static func bytes(hex: String) -> [UInt8]? {
-        let digits = Array(hex.filter { !$0.isWhitespace && $0 != ":" })
-        guard !digits.isEmpty, digits.count % 2 == 0 else { return nil }
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(digits.count / 2)
-        var index = 0
-        while index < digits.count {
-            guard let byte = UInt8(String(digits[index...index + 1]), radix: 16) else { return nil }
-            bytes.append(byte)
-            index += 2
-        }
-        return bytes
-    }
-
     /// `1.5 GiB`, `12.0 MiB`, `512 B`.
     public static func formatBytes(_ count: Double) -> String {
         let units = ["B", "KiB", "MiB", "GiB", "TiB"]

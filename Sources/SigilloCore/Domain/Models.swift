@@ -154,6 +154,21 @@ public struct OTPDevice: Sendable, Equatable {
     }
 }
 
+/// A hardware display token in the inventory (from the manufacturer's seed file): holders bind it by serial.
+public struct HardwareToken: Sendable, Equatable {
+    public var serial: String
+    public var seed: [UInt8]
+    public var digits: Int
+    public var algorithm: OTPAlgorithm
+
+    public init(serial: String, seed: [UInt8], digits: Int = 6, algorithm: OTPAlgorithm = .sha1) {
+        self.serial = serial
+        self.seed = seed
+        self.digits = digits
+        self.algorithm = algorithm
+    }
+}
+
 public enum CredentialStatus: String, Sendable, Codable {
     case active
     case suspended

@@ -102,6 +102,8 @@ public final class SigningService: Sendable {
         case totp(algorithm: OTPAlgorithm = .sha1, digits: Int = 6)
         /// A hardware display token: its serial and seed, from the manufacturer's import file.
         case hotp(serial: String, secret: [UInt8], digits: Int = 6, algorithm: OTPAlgorithm = .sha1)
+        /// A hardware display token from the inventory (`importHardwareTokens`): the holder gives only the serial.
+        case hardware(serial: String)
         /// Codes by SMS to the registered mobile number.
         case sms
     }
@@ -141,6 +143,13 @@ public final class SigningService: Sendable {
             guard secret.count >= 16 else { throw SigilloError(.invalidRequest, "a hardware token seed has at least 16 bytes") }
             guard !serial.isEmpty, serial.count <= 64 else { throw SigilloError(.invalidRequest, "the hardware token serial is missing") }
             pending = OTPDevice(id: "pending", holderID: holder.id, kind: .hotp, secret: secret, algorithm: algorithm, digits: digits, serial: serial)
+            challenge = ActivationChallenge(kind: .hotp)
+        case .hardware(let serial):
+            let serial = serial.trimmingCharacters(in: .whitespaces)
+            guard !serial.isEmpty, serial.count <= 64, let token = try await self.store.hardwareToken(serial: serial) else {
+                throw SigilloError(.invalidRequest, "unknown hardware token serial; check the number on the back of the token")
+            }
+            pending = OTPDevice(id: "pending", holderID: holder.id, kind: .hotp, secret: token.seed, algorithm: token.algorithm, digits: token.digits, serial: serial)
             challenge = ActivationChallenge(kind: .hotp)
         case .sms:
             pending = OTPDevice(id: "pending", holderID: holder.id, kind: .sms, secret: [])

@@ -166,6 +166,13 @@ public final class SQLiteStore: Store {
                     expires_at INTEGER NOT NULL,
                     used_at INTEGER
                 );
+                CREATE TABLE hardware_tokens (
+                    serial TEXT PRIMARY KEY,
+                    seed BLOB NOT NULL,
+                    digits INTEGER NOT NULL,
+                    algorithm TEXT NOT NULL,
+                    imported_at INTEGER NOT NULL
+                );
                 CREATE TABLE device_rebinds (
                     token_hash BLOB PRIMARY KEY,
                     holder_id TEXT NOT NULL REFERENCES holders(id),
@@ -626,6 +633,26 @@ public final class SQLiteStore: Store {
             try db.execute(sql: "DELETE FROM sads WHERE holder_id = ?", arguments: [device.holderID])
             try db.execute(sql: "UPDATE credentials SET otp_failures = 0 WHERE holder_id = ?", arguments: [device.holderID])
             return true
+        }
+    }
+
+    public func importHardwareTokens(_ tokens: [HardwareToken], at time: Date) async throws -> Int {
+        try await self.write { db in
+            var added = 0
+            for token in tokens {
+                try db.execute(sql: "INSERT OR IGNORE INTO hardware_tokens (serial, seed, digits, algorithm, imported_at) VALUES (?, ?, ?, ?, ?)",
+                               arguments: [token.serial, Data(token.seed), token.digits, token.algorithm.rawValue, Self.seconds(time)])
+                added += db.changesCount
+            }
+            return added
+        }
+    }
+
+    public func hardwareToken(serial: String) async throws -> HardwareToken? {
+        try await self.database.read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM hardware_tokens WHERE serial = ?", arguments: [serial]).map {
+                HardwareToken(serial: $0["serial"], seed: [UInt8]($0["seed"] as Data), digits: $0["digits"], algorithm: OTPAlgorithm(rawValue: $0["algorithm"]) ?? .sha1)
+            }
         }
     }
 

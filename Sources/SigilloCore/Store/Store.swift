@@ -103,6 +103,9 @@ public protocol Store: Sendable {
     /// Spends the rebind token, switches the holder's old devices off and stores `device` (proven) as the active
     /// one, and deletes the holder's SADs, all or nothing. False if the token was used or expired.
     func completeDeviceRebind(tokenHash: [UInt8], device: OTPDevice, now: Date) async throws -> Bool
+    /// Adds hardware tokens from a manufacturer's seed file; serials already known are left as they are. Returns how many were added.
+    func importHardwareTokens(_ tokens: [HardwareToken], at time: Date) async throws -> Int
+    func hardwareToken(serial: String) async throws -> HardwareToken?
     /// Active or suspended credentials whose certificate ends before `date`, soonest first.
     func credentialsExpiring(before date: Date) async throws -> [Credential]
     func setLastReminder(credentialID: String, days: Int) async throws

@@ -59,6 +59,11 @@ struct AdminController: Sendable {
             try await self.admin.service.completeDeviceRebind(token: body.token, otp: body.otp)
             return try Self.json(["status": "bound"])
         }
+        group.post("hardware-tokens") { request, context in
+            let buffer = try await request.body.collect(upTo: context.maxUploadSize)
+            let imported = try await self.admin.importHardwareTokens(csv: String(buffer: buffer), actor: try context.requireOperator())
+            return try Self.json(["added": imported.added, "alreadyKnown": imported.known])
+        }
         group.post("lifecycle/run") { _, context in
             try Self.json(try await self.admin.runLifecycleJobs(actor: try context.requireOperator()))
         }

@@ -43,9 +43,10 @@ struct ActivationController: Sendable {
         case "totp", "app": return .totp(digits: digits ?? 6)
         case "sms": return .sms
         case "hotp", "hardware":
-            guard let serial, !serial.isEmpty, let text = seedHex, let seed = Self.hex(text) ?? Base32.decode(text) else {
-                throw SigilloError(.invalidRequest, "a hardware token needs its serial and seed (hex or base32)")
-            }
+            guard let serial, !serial.isEmpty else { throw SigilloError(.invalidRequest, "a hardware token needs its serial number") }
+            // Normally the seed is in the inventory the operator imported; a seed sheet given to the holder also works.
+            guard let text = seedHex?.trimmingCharacters(in: .whitespaces), !text.isEmpty else { return .hardware(serial: serial) }
+            guard let seed = Hex.bytes(text) ?? Base32.decode(text) else { throw SigilloError(.invalidRequest, "the token seed must be hex or base32") }
             return .hotp(serial: serial, secret: seed, digits: digits ?? 6)
         default:
             throw SigilloError(.invalidRequest, "device must be totp, hotp or sms")
@@ -88,16 +89,5 @@ struct ActivationController: Sendable {
         } catch {
             throw SigilloError(.invalidRequest, "the request body is not valid JSON for this method")
         }
-    }
-
-    static func hex(_ text: String) -> [UInt8]? {
-        let characters = Array(text.lowercased().filter { !$0.isWhitespace })
-        guard characters.count % 2 == 0, !characters.isEmpty else { return nil }
-        var bytes: [UInt8] = []
-        for index in stride(from: 0, to: characters.count, by: 2) {
-            guard let byte = UInt8(String(characters[index...index + 1]), radix: 16) else { return nil }
-            bytes.append(byte)
-        }
-        return bytes
     }
 }

@@ -70,7 +70,7 @@ enum Templates {
             <label><input type="radio" name="device" value="totp" checked> App sul telefono (Google Authenticator, FreeOTP…) / phone app</label>
             <label><input type="radio" name="device" value="hotp"> Token hardware con display / hardware display token</label>
             <label for="serial">Numero di serie del token / token serial</label><input type="text" id="serial" name="serial" autocomplete="off">
-            <label for="seed">Seme del token (esadecimale, dal foglio consegnato) / token seed (hex)</label><input type="text" id="seed" name="seed" autocomplete="off">
+            <label for="seed">Seme del token, solo se ti è stato consegnato un foglio con il seme / token seed (hex), only if you were given a seed sheet</label><input type="text" id="seed" name="seed" autocomplete="off">
             <label><input type="radio" name="device" value="sms"> SMS al numero registrato (…{{mobileEnd}}) / SMS to the registered number</label>
             <button type="submit" id="choose">Continua / continue</button>
             </form>
@@ -124,7 +124,7 @@ enum Templates {
             <label><input type="radio" name="device" value="totp" checked> App sul telefono / phone app</label>
             <label><input type="radio" name="device" value="hotp"> Token hardware / hardware token</label>
             <label for="serial">Numero di serie / serial</label><input type="text" id="serial" name="serial" autocomplete="off">
-            <label for="seed">Seme (esadecimale) / seed (hex)</label><input type="text" id="seed" name="seed" autocomplete="off">
+            <label for="seed">Seme (esadecimale), solo se consegnato / seed (hex), only if given to you</label><input type="text" id="seed" name="seed" autocomplete="off">
             <label><input type="radio" name="device" value="sms"> SMS</label>
             {{/askDevice}}
             {{#askMobile}}<label for="mobile">Nuovo numero (+39…) / new number</label><input type="tel" id="mobile" name="mobile" required>{{/askMobile}}
