@@ -4,7 +4,7 @@
 SWIFT ?= swift
 APT_PACKAGES = softhsm2 opensc libp11-kit-dev libssl-dev libargon2-dev libsqlite3-dev oathtool \
                openssl sqlite3 curl python3 python3-venv ca-certificates
-PY_PACKAGES = pyotp cryptography "pyhanko[async-http]"
+PY_PACKAGES = pyotp cryptography "pyhanko[async-http]" aiosmtpd
 SUDO = $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 VENV = .venv
 RELEASE_BIN = .build/release/sigillo

@@ -33,8 +33,8 @@ struct Serve: AsyncParsableCommand {
         let app = try SigilloApplication.make(configuration: configuration, services: services, logger: logger)
         let admin = try AdminApplication.make(configuration: configuration, services: services, logger: logger)
         logger.info("admin listener (mutual TLS)", metadata: ["address": "\(configuration.adminHost):\(configuration.adminPort)", "ca": "\(configuration.adminCA)"])
-        // Both listeners in one group: SIGTERM/SIGINT stop both gracefully; either failing stops the other.
-        let group = ServiceGroup(configuration: .init(services: [app, admin], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        // Both listeners and the mail dispatcher in one group: SIGTERM/SIGINT stop all gracefully; one failing stops the others.
+        let group = ServiceGroup(configuration: .init(services: [app, admin, services.mailDispatcher], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
         logger.info("stopped")
     }

@@ -120,3 +120,72 @@ public func runOffPool(_ executable: String, _ arguments: [String], environment:
         }
     }
 }
+
+/// A helper program that runs beside the test (a test SMTP relay): started with its stdin and stdout on pipes, its
+/// first output line (e.g. the port it listens on) read on a Dispatch thread, never on the cooperative pool.
+/// `stop()` closes its stdin and terminates it; its stderr goes to the test's.
+public final class BackgroundProcess: @unchecked Sendable {
+    private let process: Process
+    private let stdin: Pipe
+    /// The first line the program printed.
+    public let firstLine: String
+
+    private init(process: Process, stdin: Pipe, firstLine: String) {
+        self.process = process
+        self.stdin = stdin
+        self.firstLine = firstLine
+    }
+
+    /// Starts `executable` and waits (off the pool) for its first line of output.
+    /// - Throws: when the program cannot start or exits before printing a line.
+    public static func start(_ executable: String, _ arguments: [String], environment: [String: String]? = nil) async throws -> BackgroundProcess {
+        try await withCheckedThrowingContinuation { continuation in
+            DispatchQueue.global().async {
+                continuation.resume(with: Result {
+                    let process = Process()
+                    process.executableURL = URL(fileURLWithPath: executable)
+                    process.arguments = arguments
+                    if let environment { process.environment = environment }
+                    let stdin = Pipe()
+                    let stdout = Pipe()
+                    process.standardInput = stdin
+                    process.standardOutput = stdout
+                    try process.run()
+                    var line = Data()
+                    while !line.contains(0x0A) {
+                        let chunk = stdout.fileHandleForReading.availableData
+                        if chunk.isEmpty {
+                            process.waitUntilExit()
+                            throw BackgroundProcessError(description: "\(executable) exited (\(process.terminationStatus)) before printing a line")
+                        }
+                        line.append(chunk)
+                    }
+                    let text = String(decoding: line.prefix { $0 != 0x0A }, as: UTF8.self)
+                    return BackgroundProcess(process: process, stdin: stdin, firstLine: text.trimmingCharacters(in: .whitespaces))
+                })
+            }
+        }
+    }
+
+    /// Closes the program's stdin, terminates it and waits (off the pool) until it is gone.
+    public func stop() async {
+        let process = self.process
+        let stdin = self.stdin
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            DispatchQueue.global().async {
+                try? stdin.fileHandleForWriting.close()
+                if process.isRunning { process.terminate() }
+                process.waitUntilExit()
+                continuation.resume()
+            }
+        }
+    }
+
+    deinit {
+        if self.process.isRunning { self.process.terminate() }
+    }
+}
+
+public struct BackgroundProcessError: Error, CustomStringConvertible {
+    public let description: String
+}
