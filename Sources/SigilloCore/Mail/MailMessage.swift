@@ -24,8 +24,8 @@ public struct MailMessage: Sendable, Equatable {
     /// The message as sent after DATA (before dot-stuffing): headers, a blank line, the encoded body, CRLF line ends.
     public func rendered() -> String {
         var lines = [
-            "From: " + self.from.header,
-            "To: " + self.to.header,
+            "From: " + self.from.header(prefixLength: 6),
+            "To: " + self.to.header(prefixLength: 4),
             "Subject: " + MailEncoding.headerText(MailEncoding.singleLine(self.subject), prefixLength: "Subject: ".count),
             "Date: " + MailEncoding.date(self.date),
             "Message-ID: <\(self.messageID)>",
@@ -58,12 +58,15 @@ public struct MailAddress: Sendable, Equatable, CustomStringConvertible {
 
     public var description: String { self.address }
 
-    /// `Name <address>` (name as an encoded-word when not plain ASCII), or the bare address.
-    var header: String {
+    /// `Name <address>` (name as encoded-words when not plain words), or the bare address; folded so that no line,
+    /// with the `prefixLength` characters of the header name before it, passes 78 characters.
+    func header(prefixLength: Int) -> String {
         guard let name = self.name else { return self.address }
         let atoms = name.unicodeScalars.allSatisfy { $0.isASCII && (CharacterSet.alphanumerics.contains($0) || $0 == " ") }
-        let shown = atoms ? name : MailEncoding.encodedWords(name, firstLineRoom: 60).joined(separator: "\r\n ")
-        return "\(shown) <\(self.address)>"
+        let words = atoms && prefixLength + name.count <= 78 ? [name] : MailEncoding.encodedWords(name, firstLineRoom: 78 - prefixLength)
+        let lastLine = (words.count == 1 ? prefixLength : 1) + (words.last?.count ?? 0)
+        let separator = lastLine + self.address.count + 3 > 78 ? "\r\n " : " "
+        return words.joined(separator: "\r\n ") + separator + "<\(self.address)>"
     }
 
     /// `local@domain`: printable ASCII without specials that would break a header or an SMTP command, one `@`,

@@ -52,10 +52,9 @@ final class SMTPReplyHandler: ChannelInboundHandler {
         var incoming = self.unwrapInboundIn(data)
         self.buffer.writeBuffer(&incoming)
         while self.failure == nil, let newline = self.buffer.readableBytesView.firstIndex(of: UInt8(ascii: "\n")) {
-            let bytes = self.buffer.readBytes(length: newline - self.buffer.readerIndex + 1) ?? []
-            var line = String(decoding: bytes, as: UTF8.self)
-            while line.hasSuffix("\n") || line.hasSuffix("\r") { line.removeLast() }
-            self.parse(line: line)
+            var bytes = self.buffer.readBytes(length: newline - self.buffer.readerIndex + 1) ?? []
+            while bytes.last == 0x0A || bytes.last == 0x0D { bytes.removeLast() }
+            self.parse(line: String(decoding: bytes, as: UTF8.self))
         }
         if self.buffer.readableBytes > Self.maximumLineLength {
             self.fail(SMTPError(.protocolViolation, "reply line longer than \(Self.maximumLineLength) bytes"))
