@@ -108,10 +108,14 @@ async def main():
         password = os.environ.get("SMTP_SINK_PASSWORD", "")
         options.update(authenticator=make_authenticator(arguments.auth_user, password), auth_required=True,
                        auth_require_tls=True, auth_exclude_mechanism=arguments.exclude_mechanism)
-    loop = asyncio.get_running_loop()
-    server = await loop.create_server(lambda: SMTP(handler, **options), host="127.0.0.1", port=arguments.port)
-    print(server.sockets[0].getsockname()[1], flush=True)
+    server = await asyncio.get_running_loop().create_server(lambda: SMTP(handler, **options), host="127.0.0.1", port=arguments.port)
+    await serve(server, arguments.timeout)
 
+
+async def serve(server, timeout):
+    """Prints the server's port, then runs it until stdin closes (the test ended) or `timeout` seconds pass."""
+    print(server.sockets[0].getsockname()[1], flush=True)
+    loop = asyncio.get_running_loop()
     stdin_closed = loop.create_future()
 
     def on_stdin():
@@ -120,11 +124,10 @@ async def main():
 
     loop.add_reader(sys.stdin.fileno(), on_stdin)
     try:
-        await asyncio.wait_for(stdin_closed, timeout=arguments.timeout)
+        await asyncio.wait_for(stdin_closed, timeout=timeout)
     except asyncio.TimeoutError:
         pass
     server.close()
-    await server.wait_closed()
 
 
 if __name__ == "__main__":

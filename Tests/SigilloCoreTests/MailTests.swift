@@ -308,6 +308,46 @@ struct MailDeliveryTests {
         #expect(json["to"] as? String == Self.recipient && json["subject"] as? String == content.subject && json["body"] as? String == content.body)
     }
 
+    @Test("Awkward but valid replies: byte-by-byte multi-line greeting, bare LF, code-only lines, several replies in one write")
+    func raggedRelay() async throws {
+        let folder = try TestHSM.makeTemporaryDirectory()
+        let relay = try await SMTPSink.misbehaving("ragged", folder: folder)
+        defer { Task { await relay.stop() } }
+        let client = try SMTPClient(configuration: relay.configuration(tls: .starttls))
+        let message = MailMessage(from: MailFixture.from, to: try MailAddress(Self.recipient), subject: "Prova", body: "riga\n.punto\n.\nfine",
+                                  date: MailFixture.t0, messageID: "ragged@sigillo.example.it")
+        let results = await client.send([message, message])
+        #expect(results.allSatisfy { (try? $0.get()) != nil }, "\(results)")
+        let eml = try String(contentsOf: folder.appendingPathComponent("0002.eml"), encoding: .utf8)
+        #expect(eml == message.rendered())
+        await relay.stop()
+    }
+
+    @Test("A relay that never answers times out (transient); a reply forged into the STARTTLS handshake is refused")
+    func hostileRelays() async throws {
+        let folder = try TestHSM.makeTemporaryDirectory()
+        let silent = try await SMTPSink.misbehaving("silent", folder: folder)
+        let inject = try await SMTPSink.misbehaving("inject", folder: folder)
+        defer { Task { await silent.stop(); await inject.stop() } }
+        let message = MailMessage(from: MailFixture.from, to: try MailAddress(Self.recipient), subject: "x", body: "y", date: MailFixture.t0, messageID: "h@x.it")
+
+        var configuration = silent.configuration(tls: .none)
+        configuration.replyTimeout = .milliseconds(300)
+        let timedOut = try await SMTPClient(configuration: configuration).send([message])
+        #expect(throws: SMTPError.self) { try timedOut[0].get() }
+        if case .failure(let error) = timedOut[0] { #expect(error.kind == .timeout && !error.isPermanent) }
+
+        let certificates = try await RelayCertificates.make(in: folder)
+        let injected = try await SMTPClient(configuration: inject.configuration(tls: .required, caFile: certificates.caFile)).send([message])
+        if case .failure(let error) = injected[0] {
+            #expect(error.kind == .protocolViolation && !error.isPermanent && error.message.contains("STARTTLS"), "\(error)")
+        } else {
+            Issue.record("a forged reply after STARTTLS was accepted")
+        }
+        await silent.stop()
+        await inject.stop()
+    }
+
     @Test("Invalid recipients are refused when queued, with a clear error")
     func invalidRecipient() async throws {
         let fixture = try MailFixture(transport: MailFileTransport(file: "/dev/null"))

@@ -16,13 +16,23 @@ struct SMTPSink {
 
     /// Starts the sink (`port` 0: a free one); `options` are the script's flags (`--reject-rcpt nobody`, …).
     static func start(folder: URL, port: Int = 0, certificates: RelayCertificates? = nil, options: [String] = [], password: String? = nil) async throws -> SMTPSink {
-        try #require(FileManager.default.isExecutableFile(atPath: self.python), "run `make venv` first (make test does)")
-        var arguments = [self.repositoryRoot.appendingPathComponent("Tests/Interop/smtp_sink.py").path, "--dir", folder.path, "--port", "\(port)", "--timeout", "600"]
+        var arguments = ["--dir", folder.path, "--port", "\(port)"]
         if let certificates { arguments += ["--tls-cert", certificates.chain, "--tls-key", certificates.key] }
         var environment = ProcessInfo.processInfo.environment
         if let password { environment["SMTP_SINK_PASSWORD"] = password }
-        let process = try await BackgroundProcess.start(self.python, arguments + options, environment: environment)
-        let port = try #require(Int(process.firstLine), "the sink printed '\(process.firstLine)' instead of its port")
+        return try await self.launch("smtp_sink.py", arguments + options, folder: folder, environment: environment)
+    }
+
+    /// Starts `Tests/Interop/smtp_script.py` in `mode` (`silent`, `inject`, `ragged`): a relay that misbehaves on purpose.
+    static func misbehaving(_ mode: String, folder: URL) async throws -> SMTPSink {
+        try await self.launch("smtp_script.py", ["--mode", mode, "--dir", folder.path], folder: folder)
+    }
+
+    private static func launch(_ script: String, _ arguments: [String], folder: URL, environment: [String: String]? = nil) async throws -> SMTPSink {
+        try #require(FileManager.default.isExecutableFile(atPath: self.python), "run `make venv` first (make test does)")
+        let path = self.repositoryRoot.appendingPathComponent("Tests/Interop/\(script)").path
+        let process = try await BackgroundProcess.start(self.python, [path, "--timeout", "600"] + arguments, environment: environment)
+        let port = try #require(Int(process.firstLine), "\(script) printed '\(process.firstLine)' instead of its port")
         return SMTPSink(process: process, port: port, folder: folder)
     }
 

@@ -47,6 +47,7 @@ struct LiveServer {
         configuration.database = directory.appendingPathComponent("sigillo.sqlite").path
         configuration.caCertificate = directory.appendingPathComponent("ca.pem").path
         configuration.outboxFile = directory.appendingPathComponent("outbox.jsonl").path
+        configuration.mailFile = directory.appendingPathComponent("mail.jsonl").path
         let name = try DistinguishedName { CountryName("IT"); OrganizationName("Sigillo Test"); CommonName("Sigillo Test CA") }
         let ca = try await CertificateAuthority.create(token: fixture.token, keyID: configuration.caKeyID, name: name, now: Date().addingTimeInterval(-60))
         try ca.certificatePEM.write(toFile: configuration.caCertificate, atomically: true, encoding: .utf8)
