@@ -77,7 +77,15 @@ extension ServerConfiguration {
             if self.smtp == nil { self.smtp = SMTPSettings(host: host) } else { self.smtp?.host = host }
         }
         if let value = environment["SIGILLO_MAIL_FILE"] { self.mailFile = value.isEmpty ? nil : value }
+        let optional: [(String, WritableKeyPath<SMTPSettings, String?>)] = [
+            ("SIGILLO_SMTP_FROM_NAME", \.fromName), ("SIGILLO_SMTP_HELO", \.heloName), ("SIGILLO_SMTP_CA_FILE", \.caFile),
+            ("SIGILLO_SMTP_USERNAME", \.username), ("SIGILLO_SMTP_PASSWORD_FILE", \.passwordFile), ("SIGILLO_SMTP_PASSWORD_ENV", \.passwordEnvironment),
+        ]
         let names = environment.keys.filter { $0.hasPrefix("SIGILLO_SMTP_") && $0 != "SIGILLO_SMTP_HOST" }
+        let known = Set(["SIGILLO_SMTP_PORT", "SIGILLO_SMTP_TLS", "SIGILLO_SMTP_FROM"] + optional.map(\.0))
+        if let unknown = names.filter({ !known.contains($0) }).sorted().first {
+            throw ConfigurationError("\(unknown) is not a setting (known: SIGILLO_SMTP_HOST, \(known.sorted().joined(separator: ", ")))")
+        }
         guard var smtp = self.smtp else {
             if let name = names.sorted().first { throw ConfigurationError("\(name) needs an SMTP relay: set SIGILLO_SMTP_HOST or smtp.host") }
             return
@@ -93,12 +101,9 @@ extension ServerConfiguration {
             smtp.tls = mode
         }
         if let value = environment["SIGILLO_SMTP_FROM"] { smtp.from = value }
-        if let value = environment["SIGILLO_SMTP_FROM_NAME"] { smtp.fromName = value }
-        if let value = environment["SIGILLO_SMTP_HELO"] { smtp.heloName = value }
-        if let value = environment["SIGILLO_SMTP_CA_FILE"] { smtp.caFile = value }
-        if let value = environment["SIGILLO_SMTP_USERNAME"] { smtp.username = value }
-        if let value = environment["SIGILLO_SMTP_PASSWORD_FILE"] { smtp.passwordFile = value }
-        if let value = environment["SIGILLO_SMTP_PASSWORD_ENV"] { smtp.passwordEnvironment = value }
+        for (name, field) in optional {
+            if let value = environment[name] { smtp[keyPath: field] = value }
+        }
         self.smtp = smtp
     }
 

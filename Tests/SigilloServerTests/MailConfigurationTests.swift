@@ -66,6 +66,7 @@ struct MailConfigurationTests {
         #expect(throws: ConfigurationError.self) { try self.load(nil, ["SIGILLO_SMTP_HOST": "r.example.it", "SIGILLO_SMTP_TLS": "maybe"]) }
         #expect(throws: ConfigurationError.self) { try self.load(nil, ["SIGILLO_SMTP_HOST": "r.example.it", "SIGILLO_SMTP_PORT": "smtp"]) }
         #expect(throws: ConfigurationError.self) { try self.load(nil, ["SIGILLO_SMTP_PORT": "25"]) }
+        #expect(throws: ConfigurationError.self) { try self.load(nil, ["SIGILLO_SMTP_HOST": "r.example.it", "SIGILLO_SMTP_PASSWORD": "never here"]) }
         #expect(throws: (any Error).self) { try self.load(#"{"host": "r.example.it", "tls": "maybe"}"#, [:]) }
     }
 }
