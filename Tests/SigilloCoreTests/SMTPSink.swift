@@ -7,45 +7,33 @@ import Testing
 /// `Tests/Interop/smtp_sink.py`: a real SMTP server (aiosmtpd, from the project's venv) on 127.0.0.1 that writes each
 /// message it accepts to a folder, with what Python's email parser reads from it.
 struct SMTPSink {
-    static let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    static let python = repositoryRoot.appendingPathComponent(".venv/bin/python").path
-
-    let process: BackgroundProcess
-    let port: Int
-    let folder: URL
+    let relay: TestSMTPRelay
+    var port: Int { self.relay.port }
+    var folder: URL { self.relay.folder }
 
     /// Starts the sink (`port` 0: a free one); `options` are the script's flags (`--reject-rcpt nobody`, …).
     static func start(folder: URL, port: Int = 0, certificates: RelayCertificates? = nil, options: [String] = [], password: String? = nil) async throws -> SMTPSink {
-        var arguments = ["--dir", folder.path, "--port", "\(port)"]
-        if let certificates { arguments += ["--tls-cert", certificates.chain, "--tls-key", certificates.key] }
+        var flags = options
+        if let certificates { flags += ["--tls-cert", certificates.chain, "--tls-key", certificates.key] }
         var environment = ProcessInfo.processInfo.environment
         if let password { environment["SMTP_SINK_PASSWORD"] = password }
-        return try await self.launch("smtp_sink.py", arguments + options, folder: folder, environment: environment)
+        return SMTPSink(relay: try await TestSMTPRelay.sink(folder: folder, port: port, options: flags, environment: environment))
     }
 
     /// Starts `Tests/Interop/smtp_script.py` in `mode` (`silent`, `inject`, `ragged`): a relay that misbehaves on purpose.
     static func misbehaving(_ mode: String, folder: URL) async throws -> SMTPSink {
-        try await self.launch("smtp_script.py", ["--mode", mode, "--dir", folder.path], folder: folder)
-    }
-
-    private static func launch(_ script: String, _ arguments: [String], folder: URL, environment: [String: String]? = nil) async throws -> SMTPSink {
-        try #require(FileManager.default.isExecutableFile(atPath: self.python), "run `make venv` first (make test does)")
-        let path = self.repositoryRoot.appendingPathComponent("Tests/Interop/\(script)").path
-        let process = try await BackgroundProcess.start(self.python, [path, "--timeout", "600"] + arguments, environment: environment)
-        let port = try #require(Int(process.firstLine), "\(script) printed '\(process.firstLine)' instead of its port")
-        return SMTPSink(process: process, port: port, folder: folder)
+        SMTPSink(relay: try await TestSMTPRelay.launch("smtp_script.py", ["--mode", mode, "--dir", folder.path], folder: folder))
     }
 
     func stop() async {
-        await self.process.stop()
+        await self.relay.stop()
     }
 
     /// Every message received so far, in order.
     func messages() throws -> [ReceivedMail] {
-        let names = try FileManager.default.contentsOfDirectory(atPath: self.folder.path).filter { $0.hasSuffix(".json") }.sorted()
         let decoder = JSONDecoder()
         decoder.keyDecodingStrategy = .convertFromSnakeCase
-        return try names.map { try decoder.decode(ReceivedMail.self, from: Data(contentsOf: self.folder.appendingPathComponent($0))) }
+        return try self.relay.receivedDescriptions().map { try decoder.decode(ReceivedMail.self, from: Data(contentsOf: $0)) }
     }
 
     /// A client configuration for this sink.

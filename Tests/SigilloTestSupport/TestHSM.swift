@@ -189,3 +189,37 @@ public final class BackgroundProcess: @unchecked Sendable {
 public struct BackgroundProcessError: Error, CustomStringConvertible {
     public let description: String
 }
+
+/// A test mail relay: one of the Python scripts in `Tests/Interop` (`smtp_sink.py`: aiosmtpd writing each message it
+/// accepts to `folder`; `smtp_script.py`: a relay misbehaving on purpose), run from the project's venv on 127.0.0.1.
+public struct TestSMTPRelay: Sendable {
+    public static let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    public static let python = repositoryRoot.appendingPathComponent(".venv/bin/python").path
+
+    public let process: BackgroundProcess
+    public let port: Int
+    public let folder: URL
+
+    /// Starts `Tests/Interop/<script>` with `arguments` and waits for the port it prints.
+    public static func launch(_ script: String, _ arguments: [String], folder: URL, environment: [String: String]? = nil) async throws -> TestSMTPRelay {
+        guard FileManager.default.isExecutableFile(atPath: self.python) else { throw BackgroundProcessError(description: "run `make venv` first (make test does)") }
+        let path = self.repositoryRoot.appendingPathComponent("Tests/Interop/\(script)").path
+        let process = try await BackgroundProcess.start(self.python, [path, "--timeout", "600"] + arguments, environment: environment)
+        guard let port = Int(process.firstLine) else { throw BackgroundProcessError(description: "\(script) printed '\(process.firstLine)' instead of its port") }
+        return TestSMTPRelay(process: process, port: port, folder: folder)
+    }
+
+    /// `smtp_sink.py` writing to `folder` (`port` 0: a free one); `options` are its flags (`--reject-rcpt nobody`, …).
+    public static func sink(folder: URL, port: Int = 0, options: [String] = [], environment: [String: String]? = nil) async throws -> TestSMTPRelay {
+        try await self.launch("smtp_sink.py", ["--dir", folder.path, "--port", "\(port)"] + options, folder: folder, environment: environment)
+    }
+
+    /// The `.json` descriptions `smtp_sink.py` wrote of the messages received so far, in order.
+    public func receivedDescriptions() throws -> [URL] {
+        try FileManager.default.contentsOfDirectory(atPath: self.folder.path).filter { $0.hasSuffix(".json") }.sorted().map { self.folder.appendingPathComponent($0) }
+    }
+
+    public func stop() async {
+        await self.process.stop()
+    }
+}
