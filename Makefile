@@ -31,7 +31,8 @@ deps:
 	fi
 
 venv: $(VENV)/.installed
-$(VENV)/.installed:
+# Re-run when the Makefile (the package list) changes: pip skips what is already installed.
+$(VENV)/.installed: Makefile
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
 	$(VENV)/bin/pip install -q $(PY_PACKAGES)
