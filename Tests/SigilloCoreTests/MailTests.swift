@@ -39,6 +39,30 @@ struct MailMessageTests {
     }
 }
 
+@Suite("Mail templates")
+struct MailTemplateTests {
+    @Test("Each template says what it is for, in Italian and English, with its parameters")
+    func templates() {
+        let date = Date(timeIntervalSince1970: 1_790_000_000)
+        let cases: [(MailContent, String, [String])] = [
+            (MailTemplates.invitation(name: "Mario", activationURL: "https://x.it/a?code=C1", expiresAt: date), "invitation",
+             ["https://x.it/a?code=C1", "21/09/2026 14:13 UTC", "scade", "expires"]),
+            (MailTemplates.expiryReminder(name: "Mario", serialNumber: "0A1B", expiresAt: date), "expiry-reminder",
+             ["0A1B", "21/09/2026 14:13 UTC", "contatti il suo operatore", "contact your operator"]),
+            (MailTemplates.usernameReminder(name: "Mario", username: "mario.r"), "username-reminder", ["è: mario.r", "is: mario.r"]),
+            (MailTemplates.passwordReset(name: "Mario", resetURL: "https://x.it/r?code=R9", expiresAt: date), "password-reset",
+             ["https://x.it/r?code=R9", "una sola volta", "usable once"]),
+            (MailTemplates.revocationNotice(name: "Mario", serialNumber: "0A1B", reason: .keyCompromise, revokedAt: date), "revocation-notice",
+             ["0A1B", "compromissione della chiave", "key compromise", "21/09/2026 14:13 UTC"]),
+        ]
+        for (content, kind, expected) in cases {
+            #expect(content.kind == kind)
+            #expect(content.body.hasPrefix("Gentile Mario,") && content.body.contains("Dear Mario,") && content.subject.contains(" / "))
+            for text in expected { #expect(content.body.contains(text), "\(kind): \(text)") }
+        }
+    }
+}
+
 @Suite("Mail through a real SMTP server (aiosmtpd on loopback)")
 struct MailDeliveryTests {
     static let recipient = "mario.rossi@example.it"

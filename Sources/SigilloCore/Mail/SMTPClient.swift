@@ -141,10 +141,16 @@ public final class SMTPClient: Sendable {
         } catch {
             throw SMTPError(.connectionFailed, "cannot connect to \(configuration.host):\(configuration.port): \(error)")
         }
-        let handler = try await channel.eventLoop.submit {
-            NIOLoopBound(try channel.pipeline.syncOperations.handler(type: SMTPReplyHandler.self), eventLoop: channel.eventLoop)
-        }.get()
-        let session = SMTPSession(channel: channel, handler: handler, timeout: TimeAmount(configuration.replyTimeout))
+        let session: SMTPSession
+        do {
+            let handler = try await channel.eventLoop.submit {
+                NIOLoopBound(try channel.pipeline.syncOperations.handler(type: SMTPReplyHandler.self), eventLoop: channel.eventLoop)
+            }.get()
+            session = SMTPSession(channel: channel, handler: handler, timeout: TimeAmount(configuration.replyTimeout))
+        } catch {
+            try? await channel.close()
+            throw SMTPError(.protocolViolation, "connection set-up failed: \(error)")
+        }
         do {
             try session.check(try await session.reply(), 200..<300, as: .sessionRejected)
             var capabilities = try await session.ehlo(configuration.heloName)
