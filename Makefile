@@ -5,7 +5,7 @@ SWIFT ?= swift
 APT_PACKAGES = softhsm2 opensc libp11-kit-dev libssl-dev libargon2-dev libsqlite3-dev libqrencode-dev oathtool \
                openssl sqlite3 curl python3 python3-venv ca-certificates \
                chromium zbar-tools
-PY_PACKAGES = pyotp cryptography "pyhanko[async-http]" playwright
+PY_PACKAGES = pyotp cryptography "pyhanko[async-http]" aiosmtpd playwright
 SUDO = $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 VENV = .venv
 RELEASE_BIN = .build/release/sigillo
@@ -37,6 +37,7 @@ deps:
 	fi
 
 venv: $(VENV)/.installed
+# Re-run when the Makefile (the package list) changes: pip skips what is already installed.
 $(VENV)/.installed: Makefile
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip

@@ -30,6 +30,9 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
     public var caKeyID = "sigillo-ca"
     /// Development notifier: messages (SMS codes) are appended here as JSON lines.
     public var outboxFile: String? = "var/outbox.jsonl"
+    /// The mail relay (`SMTPSettings`); nil: mails are delivered to `mailFile`, one JSON line each (development).
+    public var smtp: SMTPSettings?
+    public var mailFile: String? = "var/mail.jsonl"
 
     public init() {}
 
@@ -72,6 +75,7 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
         if let value = environment["SIGILLO_PUBLIC_URL"] { self.publicBaseURL = value }
         if let value = environment["SIGILLO_CA_CERTIFICATE"] { self.caCertificate = value }
         if let value = environment["SIGILLO_OUTBOX_FILE"] { self.outboxFile = value }
+        try self.applySMTP(environment: environment)
     }
 
     /// The token configuration: a `pkcs11:` URI or a label, with the module and PIN source configured here.

@@ -15,6 +15,10 @@ public struct SigilloServices: Sendable {
     public let service: SigningService
     /// The OCSP responder for the CA's certificates.
     public let ocsp: OCSPResponder
+    /// Queues mail for holders (`MailTemplates` gives the content); `mailDispatcher` delivers it.
+    public let mailer: any Mailer
+    /// Delivers the mail outbox: run it in the server's `ServiceGroup` (`sigillo serve` does).
+    public let mailDispatcher: MailDispatcher
 
     /// Opens the store and loads the CA (certificate file + key in the token).
     ///
@@ -30,11 +34,15 @@ public struct SigilloServices: Sendable {
         } catch {
             throw ConfigurationError("the CA certificate \(configuration.caCertificate) does not match key '\(configuration.caKeyID)' in the token: \(error)")
         }
+        let mail = try configuration.mailDelivery()
+        logger.info("mail delivery", metadata: ["transport": "\(mail.transport)", "from": "\(mail.from)"])
+        let dispatcher = MailDispatcher(store: store, transport: mail.transport, from: mail.from, clock: clock, logger: logger)
+        let mailer = OutboxMailer(store: store, clock: clock, dispatcher: dispatcher)
         let service = SigningService(
             store: store, signer: Signer(token: token), ca: ca, settings: SigningService.Settings(publicBaseURL: configuration.publicBaseURL),
-            notifier: OutboxNotifier(store: store, file: configuration.outboxFile), passwords: passwords, clock: clock, logger: logger)
+            notifier: OutboxNotifier(store: store, file: configuration.outboxFile), mailer: mailer, passwords: passwords, clock: clock, logger: logger)
         let ocsp = try OCSPResponder(ca: ca, store: store, clock: clock)
-        return SigilloServices(token: token, store: store, ca: ca, service: service, ocsp: ocsp)
+        return SigilloServices(token: token, store: store, ca: ca, service: service, ocsp: ocsp, mailer: mailer, mailDispatcher: dispatcher)
     }
 }
 

@@ -34,10 +34,12 @@ struct Serve: AsyncParsableCommand {
         let app = try SigilloApplication.make(configuration: configuration, services: services, logger: logger)
         let admin = try AdminApplication.make(configuration: configuration, services: services, logger: logger)
         logger.info("admin listener (mutual TLS)", metadata: ["address": "\(configuration.adminHost):\(configuration.adminPort)", "ca": "\(configuration.adminCA)"])
-        // Both listeners in one group: SIGTERM/SIGINT stop both gracefully; either failing stops the other.
         // The expiry jobs (states, reminders, expiry notices) and the daily CRL, hourly.
         let scheduler = SchedulerService(scheduler: LifecycleScheduler(service: services.service, logger: logger))
-        let group = ServiceGroup(configuration: .init(services: [app, admin, scheduler], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        // Both listeners, the mail dispatcher and the scheduler in one group: SIGTERM/SIGINT stop all gracefully;
+        // one failing stops the others.
+        let group = ServiceGroup(configuration: .init(services: [app, admin, services.mailDispatcher, scheduler],
+                                                      gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
         logger.info("stopped")
     }

@@ -3,8 +3,9 @@
 
 1. Activation from the invitation link: choose the phone app, read the QR code off a screenshot with zbarimg,
    compute the TOTP with pyotp, choose username and password, read the user code shown once.
-2. Lost password: ask for the link on the recovery page, take it from the mail outbox, set a new password with
-   an OTP; the same link then refuses.
+2. Lost password: ask for the link on the recovery page, take it from the mail the SMTP relay received (the
+   test's aiosmtpd sink writes each message's parsed form to a folder), set a new password with an OTP; the same
+   link then refuses.
 
 Prints one line per step (ACTIVATED, USERCODE ..., RESET-OK, LINK-REFUSED) and exits non-zero on any failure.
 Secrets come from the environment: SIGILLO_PASSWORD, SIGILLO_NEW_PASSWORD.
@@ -30,18 +31,22 @@ def qr_text(png_path):
     return out.stdout.strip()
 
 
-def last_link(outbox, path, since):
-    """The code of the newest mail (after `since` lines) whose link goes to `path`."""
-    with open(outbox, encoding="utf-8") as f:
-        lines = f.readlines()[since:]
-    for line in reversed(lines):
-        message = json.loads(line)
-        if message.get("channel") != "email":
-            continue
-        match = re.search(re.escape(path) + r"\?code=([A-Za-z0-9_\-]+)", message["body"])
-        if match:
-            return match.group(1)
-    raise SystemExit(f"no mail with a {path} link in {outbox}")
+def wait_for_link(mail_dir, path, recipient, seen, timeout=60):
+    """The code in the first new mail (not in `seen`) to `recipient` whose link goes to `path`, waiting for delivery."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        for name in sorted(os.listdir(mail_dir)):
+            if not name.endswith(".json") or name in seen:
+                continue
+            with open(os.path.join(mail_dir, name), encoding="utf-8") as f:
+                message = json.load(f)
+            if recipient not in message["rcpt_tos"]:
+                continue
+            match = re.search(re.escape(path) + r"\?code=([A-Za-z0-9_\-]+)", message["body"])
+            if match:
+                return match.group(1)
+        time.sleep(0.2)
+    raise SystemExit(f"no mail with a {path} link reached the relay in {timeout} s")
 
 
 def main():
@@ -49,7 +54,8 @@ def main():
     parser.add_argument("--url", required=True)
     parser.add_argument("--code", required=True, help="invitation code")
     parser.add_argument("--username", required=True)
-    parser.add_argument("--outbox", required=True, help="the server's mail outbox (JSON lines)")
+    parser.add_argument("--mail-dir", required=True, help="where the test SMTP relay writes the messages it receives")
+    parser.add_argument("--email", required=True, help="the holder's registered address")
     parser.add_argument("--chromium", default="/usr/bin/chromium")
     parser.add_argument("--shots", default=tempfile.mkdtemp())
     args = parser.parse_args()
@@ -91,14 +97,13 @@ def main():
         print("USERCODE", user_code)
 
         # 2. Lost password: recovery page → mail → link → new password + OTP.
-        with open(args.outbox, encoding="utf-8") as f:
-            mails_before = len(f.readlines())
+        seen = set(os.listdir(args.mail_dir))
         page.goto(f"{args.url}/recovery")
         page.click("#lost-password")
         page.fill("#account", args.username)
         page.click("#submit")
         page.wait_for_selector("#result")
-        code = last_link(args.outbox, "/recovery/password", mails_before)
+        code = wait_for_link(args.mail_dir, "/recovery/password", args.email, seen)
         page.goto(f"{args.url}/recovery/password?code={code}")
         page.fill("#newPassword", new_password)
         page.fill("#newPassword2", new_password)

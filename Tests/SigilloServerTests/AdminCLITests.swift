@@ -131,7 +131,7 @@ struct AdminCLITests {
 
 @Suite("sigillo serve: both listeners")
 struct ServeBothListenersTests {
-    @Test("serve answers on the public and the admin port and stops on SIGTERM")
+    @Test("serve answers on the public and the admin port, delivers queued mail through the SMTP relay, and stops on SIGTERM")
     func serveAndStop() async throws {
         try #require(FileManager.default.isExecutableFile(atPath: AdminCLITests.binary), "build the executable first: swift build")
         let fixture = try TestToken.unopened()
@@ -153,6 +153,15 @@ struct ServeBothListenersTests {
         environment["SIGILLO_ADMIN_CA"] = directory.appendingPathComponent("certs/admin-ca.pem").path
         let initialized = try await runOffPool(AdminCLITests.binary, ["ca", "init", "--algorithm", "ecdsa-p256"], environment: environment)
         try #require(initialized.status == 0, "\(initialized.output)")
+        // A mail queued before the start (by an earlier run, or another node): the server's dispatcher delivers it.
+        let relay = try await TestSMTPRelay.sink(folder: directory.appendingPathComponent("mail"))
+        defer { Task { await relay.stop() } }
+        environment["SIGILLO_SMTP_HOST"] = "127.0.0.1"
+        environment["SIGILLO_SMTP_PORT"] = String(relay.port)
+        environment["SIGILLO_SMTP_TLS"] = "none"
+        environment["SIGILLO_SMTP_FROM"] = "firma@sigillo.example.it"
+        let store = try SQLiteStore(path: directory.appendingPathComponent("var/sigillo.sqlite").path)
+        try await OutboxMailer(store: store, dispatcher: nil).send(MailTemplates.usernameReminder(name: "Mario", username: "mario"), to: "mario@example.it")
 
         let process = Process()
         process.executableURL = URL(fileURLWithPath: AdminCLITests.binary)
@@ -178,6 +187,11 @@ struct ServeBothListenersTests {
         #expect(admin.output.contains("CN=operator"), "\(admin.output)")
         let anonymous = try await curl(["https://127.0.0.1:\(base + 1)/admin/v1/whoami"])
         #expect(anonymous.status != 0)
+        for _ in 0..<100 where try relay.receivedDescriptions().isEmpty {
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        #expect(try relay.receivedDescriptions().count == 1)
+        #expect(try await store.mails().map(\.status) == [.sent])
 
         process.terminate()
         let status = try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Int32, any Error>) in
@@ -187,5 +201,6 @@ struct ServeBothListenersTests {
             }.start()
         }
         #expect(status == 0)
+        await relay.stop()
     }
 }

@@ -37,7 +37,9 @@ struct LiveServer {
     }
 
     /// Starts the server, runs `body`, then shuts the server down gracefully.
-    static func with<T: Sendable>(_ fixture: TestToken, clock: ServiceClock = .system, _ body: @Sendable (LiveServer) async throws -> T) async throws -> T {
+    /// - Parameter mailRelayPort: deliver mail (its dispatcher running) to a plain SMTP relay on 127.0.0.1 at this port;
+    ///   otherwise mail stays in the outbox table.
+    static func with<T: Sendable>(_ fixture: TestToken, clock: ServiceClock = .system, mailRelayPort: Int? = nil, _ body: @Sendable (LiveServer) async throws -> T) async throws -> T {
         let directory = fixture.directory.appendingPathComponent("server")
         try self.makeCertificates(in: directory)
         var configuration = ServerConfiguration()
@@ -47,6 +49,14 @@ struct LiveServer {
         configuration.database = directory.appendingPathComponent("sigillo.sqlite").path
         configuration.caCertificate = directory.appendingPathComponent("ca.pem").path
         configuration.outboxFile = directory.appendingPathComponent("outbox.jsonl").path
+        configuration.mailFile = directory.appendingPathComponent("mail.jsonl").path
+        if let mailRelayPort {
+            var smtp = SMTPSettings(host: "127.0.0.1")
+            smtp.port = mailRelayPort
+            smtp.tls = .none
+            smtp.from = "firma@sigillo.example"
+            configuration.smtp = smtp
+        }
         let name = try DistinguishedName { CountryName("IT"); OrganizationName("Sigillo Test"); CommonName("Sigillo Test CA") }
         let ca = try await CertificateAuthority.create(token: fixture.token, keyID: configuration.caKeyID, name: name, now: Date().addingTimeInterval(-60))
         try ca.certificatePEM.write(toFile: configuration.caCertificate, atomically: true, encoding: .utf8)
@@ -61,6 +71,8 @@ struct LiveServer {
             portContinuation.finish()
         }
         let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(tlsConfiguration: self.clientTLS(trusting: directory.appendingPathComponent("tls-ca.pem").path)))
+        let dispatcher = mailRelayPort.map { _ in Task { try await services.mailDispatcher.run() } }
+        defer { dispatcher?.cancel() }
         return try await self.serve(app, ports: portStream, client: client) { port in
             try await body(LiveServer(port: port, client: client, directory: directory, services: services))
         }

@@ -53,7 +53,7 @@ struct WebPageTests {
                                                         mobile: "+393471230001", actor: "op", recognized: true)
             let invitation = try await service.invite(holderID: holder.id, actor: "op")
             // The invitation mail carries the link to the page.
-            let mail = try #require(try await server.services.store.pendingMessages().last { $0.channel == "email" })
+            let mail = try #require(try await server.services.store.mails().last)
             #expect(mail.recipient == "nora@example.it" && mail.body.contains("\(server.services.service.settings.publicBaseURL)/activate?code=\(invitation.code)"))
 
             let unknown = try await server.page("/activate?code=NOPE")
@@ -103,9 +103,9 @@ struct WebPageTests {
             let store = server.services.store
             #expect(try await server.post("/recovery/v1/username", ["email": "nobody@example.it"]).status == 202)
             #expect(try await server.post("/recovery/v1/username", ["email": account.holder.email]).status == 202)
-            #expect(try await store.pendingMessages().last?.body.contains(account.username) == true)
+            #expect(try await store.mails().last?.body.contains(account.username) == true)
             #expect(try await server.post("/recovery/v1/password/request", ["account": account.holder.email]).status == 202)
-            let body = try #require(try await store.pendingMessages().last?.body)
+            let body = try #require(try await store.mails().last?.body)
             let code = try #require(body.range(of: "?code=").map { String(body[$0.upperBound...].prefix { !$0.isWhitespace }) })
             // The page behind the link asks for the new password and an OTP.
             let resetPage = try await server.page("/recovery/password?code=\(code)")

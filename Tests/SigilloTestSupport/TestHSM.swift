@@ -142,3 +142,106 @@ public func runOffPool(_ executable: String, _ arguments: [String], environment:
         }
     }
 }
+
+/// A helper program that runs beside the test (a test SMTP relay): started with its stdin and stdout on pipes, its
+/// first output line (e.g. the port it listens on) read on a Dispatch thread, never on the cooperative pool.
+/// `stop()` closes its stdin and terminates it; its stderr goes to the test's.
+public final class BackgroundProcess: @unchecked Sendable {
+    private let process: Process
+    private let stdin: Pipe
+    /// The first line the program printed.
+    public let firstLine: String
+
+    private init(process: Process, stdin: Pipe, firstLine: String) {
+        self.process = process
+        self.stdin = stdin
+        self.firstLine = firstLine
+    }
+
+    /// Starts `executable` and waits (off the pool) for its first line of output.
+    /// - Throws: when the program cannot start or exits before printing a line.
+    public static func start(_ executable: String, _ arguments: [String], environment: [String: String]? = nil) async throws -> BackgroundProcess {
+        try await withCheckedThrowingContinuation { continuation in
+            DispatchQueue.global().async {
+                continuation.resume(with: Result {
+                    let process = Process()
+                    process.executableURL = URL(fileURLWithPath: executable)
+                    process.arguments = arguments
+                    if let environment { process.environment = environment }
+                    let stdin = Pipe()
+                    let stdout = Pipe()
+                    process.standardInput = stdin
+                    process.standardOutput = stdout
+                    try process.run()
+                    var line = Data()
+                    while !line.contains(0x0A) {
+                        let chunk = stdout.fileHandleForReading.availableData
+                        if chunk.isEmpty {
+                            process.waitUntilExit()
+                            throw BackgroundProcessError(description: "\(executable) exited (\(process.terminationStatus)) before printing a line")
+                        }
+                        line.append(chunk)
+                    }
+                    let text = String(decoding: line.prefix { $0 != 0x0A }, as: UTF8.self)
+                    return BackgroundProcess(process: process, stdin: stdin, firstLine: text.trimmingCharacters(in: .whitespaces))
+                })
+            }
+        }
+    }
+
+    /// Closes the program's stdin, terminates it and waits (off the pool) until it is gone.
+    public func stop() async {
+        let process = self.process
+        let stdin = self.stdin
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            DispatchQueue.global().async {
+                try? stdin.fileHandleForWriting.close()
+                if process.isRunning { process.terminate() }
+                process.waitUntilExit()
+                continuation.resume()
+            }
+        }
+    }
+
+    deinit {
+        if self.process.isRunning { self.process.terminate() }
+    }
+}
+
+public struct BackgroundProcessError: Error, CustomStringConvertible {
+    public let description: String
+}
+
+/// A test mail relay: one of the Python scripts in `Tests/Interop` (`smtp_sink.py`: aiosmtpd writing each message it
+/// accepts to `folder`; `smtp_script.py`: a relay misbehaving on purpose), run from the project's venv on 127.0.0.1.
+public struct TestSMTPRelay: Sendable {
+    public static let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    public static let python = repositoryRoot.appendingPathComponent(".venv/bin/python").path
+
+    public let process: BackgroundProcess
+    public let port: Int
+    public let folder: URL
+
+    /// Starts `Tests/Interop/<script>` with `arguments` and waits for the port it prints.
+    public static func launch(_ script: String, _ arguments: [String], folder: URL, environment: [String: String]? = nil) async throws -> TestSMTPRelay {
+        guard FileManager.default.isExecutableFile(atPath: self.python) else { throw BackgroundProcessError(description: "run `make venv` first (make test does)") }
+        let path = self.repositoryRoot.appendingPathComponent("Tests/Interop/\(script)").path
+        let process = try await BackgroundProcess.start(self.python, [path, "--timeout", "600"] + arguments, environment: environment)
+        guard let port = Int(process.firstLine) else { throw BackgroundProcessError(description: "\(script) printed '\(process.firstLine)' instead of its port") }
+        return TestSMTPRelay(process: process, port: port, folder: folder)
+    }
+
+    /// `smtp_sink.py` writing to `folder` (`port` 0: a free one); `options` are its flags (`--reject-rcpt nobody`, …).
+    public static func sink(folder: URL, port: Int = 0, options: [String] = [], environment: [String: String]? = nil) async throws -> TestSMTPRelay {
+        try await self.launch("smtp_sink.py", ["--dir", folder.path, "--port", "\(port)"] + options, folder: folder, environment: environment)
+    }
+
+    /// The `.json` descriptions `smtp_sink.py` wrote of the messages received so far, in order.
+    public func receivedDescriptions() throws -> [URL] {
+        try FileManager.default.contentsOfDirectory(atPath: self.folder.path).filter { $0.hasSuffix(".json") }.sorted().map { self.folder.appendingPathComponent($0) }
+    }
+
+    public func stop() async {
+        await self.process.stop()
+    }
+}

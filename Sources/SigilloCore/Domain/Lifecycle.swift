@@ -74,14 +74,16 @@ extension SigningService {
             try await self.audit(actor, "holder.transition", target: holderID, outcome: "refused", details: "from=\(holder.state.rawValue) to=revoked")
             throw SigilloError(.illegalTransition, "holder \(holderID) is already revoked")
         }
+        var revokedSerials: [String] = []
         for credential in try await self.store.credentials(holderID: holderID) where credential.status != .revoked {
             _ = try await self.revokeCredential(credential.id, reason: reason, actor: actor)
+            revokedSerials.append(credential.serialNumber)
         }
         _ = try await self.store.transitionHolder(id: holderID, from: Set(HolderState.allCases).subtracting([.revoked]), to: .revoked)
         try await self.store.revokeAccessTokens(holderID: holderID)
         try await self.audit(actor, "holder.transition", target: holderID, outcome: "ok", details: "from=\(holder.state.rawValue) to=revoked reason=\(reason.rawValue)")
-        if holder.state.isActivated {
-            try await self.mail(to: holder, MailMessages.revocationNotice(holder: holder, reason: reason))
+        if holder.state.isActivated, !revokedSerials.isEmpty {
+            try await self.mail(to: holder, MailTemplates.revocationNotice(name: self.holderName(holder), serialNumber: revokedSerials.joined(separator: ", "), reason: reason, revokedAt: self.clock.now()))
         }
         guard let revoked = try await self.store.holder(id: holderID) else { throw SigilloError(.notFound, "no holder \(holderID)") }
         return revoked
@@ -89,10 +91,12 @@ extension SigningService {
 
     // MARK: Mail
 
-    /// Queues a mail to the holder's registered address (the notifier delivers it, or keeps it until it can).
-    func mail(to holder: Holder, _ message: MailMessages.Message) async throws {
-        try await self.notifier.send(OutgoingMessage(channel: "email", recipient: holder.email, subject: message.subject, body: message.body, createdAt: self.clock.now()))
+    /// Queues a mail to the holder's registered address (the mail outbox delivers it, retrying until the relay takes it).
+    func mail(to holder: Holder, _ content: MailContent) async throws {
+        try await self.mailer.send(content, to: holder.email)
     }
+
+    var holderName: (Holder) -> String { { "\($0.givenName) \($0.surname)" } }
 
     /// An address on the public listener, e.g. `/renew`.
     func publicURL(_ path: String) -> String {
@@ -104,146 +108,5 @@ extension SigningService {
     /// A link on the public listener carrying a single-use code.
     func link(_ path: String, code: String) -> String {
         self.publicURL(path) + "?code=" + code
-    }
-}
-
-/// The mails Sigillo sends holders: Italian first, then English. Links carry single-use codes; nothing else secret.
-public enum MailMessages {
-    public struct Message: Sendable, Equatable {
-        public var subject: String
-        public var body: String
-    }
-
-    static func date(_ date: Date) -> String {
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "it_IT")
-        formatter.timeZone = TimeZone(identifier: "Europe/Rome")
-        formatter.dateFormat = "dd/MM/yyyy"
-        return formatter.string(from: date)
-    }
-
-    static func greeting(_ holder: Holder) -> String { "Gentile \(holder.givenName) \(holder.surname)," }
-
-    public static func invitation(holder: Holder, link: String, expiresAt: Date) -> Message {
-        Message(subject: "Sigillo: attiva la tua firma remota / activate your remote signature", body: """
-            \(self.greeting(holder))
-
-            la tua identità è stata verificata. Per attivare la firma remota apri questo link, scegli nome utente e \
-            password e associa il dispositivo OTP:
-
-            \(link)
-
-            L'invito è valido fino al \(self.date(expiresAt)).
-
-            Your identity was verified. Open the link above to choose a username and password and bind your OTP device. \
-            The invitation is valid until \(self.date(expiresAt)).
-            """)
-    }
-
-    public static func expiryReminder(holder: Holder, credential: Credential, daysLeft: Int, renewLink: String) -> Message {
-        Message(subject: "Sigillo: il tuo certificato scade tra \(daysLeft) giorni / your certificate expires in \(daysLeft) days", body: """
-            \(self.greeting(holder))
-
-            il certificato di firma \(credential.serialNumber) scade il \(self.date(credential.notAfter)) (tra \(daysLeft) giorni). \
-            Rinnovalo senza un nuovo riconoscimento: password e dispositivo OTP restano gli stessi.
-
-            \(renewLink)
-
-            Your signing certificate expires on \(self.date(credential.notAfter)). Renew it at the link above: no new \
-            identification is needed, your password and OTP device stay the same.
-            """)
-    }
-
-    public static func expired(holder: Holder, credential: Credential) -> Message {
-        Message(subject: "Sigillo: il tuo certificato è scaduto / your certificate expired", body: """
-            \(self.greeting(holder))
-
-            il certificato di firma \(credential.serialNumber) è scaduto il \(self.date(credential.notAfter)). Per firmare \
-            di nuovo serve un nuovo ordine.
-
-            Your signing certificate expired on \(self.date(credential.notAfter)). A new order is needed to sign again.
-            """)
-    }
-
-    public static func renewed(holder: Holder, credential: Credential) -> Message {
-        Message(subject: "Sigillo: certificato rinnovato / certificate renewed", body: """
-            \(self.greeting(holder))
-
-            il nuovo certificato \(credential.serialNumber) è attivo fino al \(self.date(credential.notAfter)). Il \
-            precedente è stato revocato (sostituito).
-
-            Your new certificate \(credential.serialNumber) is active until \(self.date(credential.notAfter)); the previous \
-            one was revoked as superseded.
-            """)
-    }
-
-    public static func username(holder: Holder) -> Message {
-        Message(subject: "Sigillo: il tuo nome utente / your username", body: """
-            \(self.greeting(holder))
-
-            il tuo nome utente è: \(holder.username ?? "(non ancora attivato / not activated yet)")
-
-            Your username is shown above. If you did not ask for it, you can ignore this mail.
-            """)
-    }
-
-    public static func passwordReset(holder: Holder, link: String) -> Message {
-        Message(subject: "Sigillo: reimposta la password / reset your password", body: """
-            \(self.greeting(holder))
-
-            per scegliere una nuova password apri questo link entro un'ora; ti verrà chiesto anche un codice OTP. Il \
-            link si può usare una sola volta.
-
-            \(link)
-
-            To choose a new password open the link above within one hour; you will also need a one-time password. The \
-            link works once. If you did not ask for it, ignore this mail: your password stays as it is.
-            """)
-    }
-
-    public static func passwordChanged(holder: Holder) -> Message {
-        Message(subject: "Sigillo: password cambiata / password changed", body: """
-            \(self.greeting(holder))
-
-            la password è stata cambiata e le sessioni aperte sono state chiuse. Se non sei stato tu, sospendi subito il \
-            certificato con il codice utente.
-
-            Your password was changed and open sessions were ended. If this was not you, suspend your certificate now \
-            with your user code.
-            """)
-    }
-
-    public static func deviceChanged(holder: Holder, kind: OTPKind) -> Message {
-        Message(subject: "Sigillo: nuovo dispositivo OTP / new OTP device", body: """
-            \(self.greeting(holder))
-
-            un nuovo dispositivo OTP (\(kind.rawValue)) è stato associato; il precedente non funziona più. Se non sei \
-            stato tu, sospendi subito il certificato con il codice utente.
-
-            A new OTP device (\(kind.rawValue)) was bound and the old one no longer works. If this was not you, suspend \
-            your certificate now with your user code.
-            """)
-    }
-
-    public static func mobileChanged(holder: Holder, newMobile: String) -> Message {
-        Message(subject: "Sigillo: numero di cellulare cambiato / mobile number changed", body: """
-            \(self.greeting(holder))
-
-            il numero di cellulare registrato è ora quello che termina con \(newMobile.suffix(3)).
-
-            Your registered mobile number now ends in \(newMobile.suffix(3)).
-            """)
-    }
-
-    public static func revocationNotice(holder: Holder, reason: RevocationReason) -> Message {
-        Message(subject: "Sigillo: certificato revocato / certificate revoked", body: """
-            \(self.greeting(holder))
-
-            il tuo certificato di firma è stato revocato (motivo: \(reason.rawValue)). La revoca è definitiva: per firmare \
-            di nuovo serve un nuovo ordine.
-
-            Your signing certificate was revoked (reason: \(reason.rawValue)). Revocation is final: a new order is needed to \
-            sign again.
-            """)
     }
 }

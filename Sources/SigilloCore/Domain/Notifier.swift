@@ -37,9 +37,16 @@ public struct OutboxNotifier: Notifier {
     public func send(_ message: OutgoingMessage) async throws {
         try await self.store.enqueueMessage(message)
         guard let file = self.file else { return }
+        try JSONLinesFile.append(message, to: file)
+    }
+}
+
+/// A development file of JSON lines (`tail -f`-able), created private to the user (mode 600).
+enum JSONLinesFile {
+    static func append(_ value: some Encodable, to file: String) throws {
         let encoder = JSONEncoder()
         encoder.dateEncodingStrategy = .iso8601
-        var line = try encoder.encode(message)
+        var line = try encoder.encode(value)
         line.append(0x0A)
         if !FileManager.default.fileExists(atPath: file) {
             _ = FileManager.default.createFile(atPath: file, contents: nil, attributes: [.posixPermissions: 0o600])

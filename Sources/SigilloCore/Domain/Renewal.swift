@@ -85,7 +85,7 @@ extension SigningService {
         try await self.audit(current.id, "credential.renew", target: old.id, outcome: "ok", details: "new=\(renewed.id) serial=\(renewed.serialNumber)")
         _ = try await self.revokeCredential(old.id, reason: .superseded, actor: "system:renewal")
         try await self.syncHolderState(holderID: current.id, actor: "system:renewal")
-        try await self.mail(to: current, MailMessages.renewed(holder: current, credential: renewed))
+        try await self.mail(to: current, MailTemplates.renewed(name: self.holderName(current), serialNumber: renewed.serialNumber, validUntil: renewed.notAfter))
         return renewed
     }
 
@@ -119,10 +119,10 @@ extension SigningService {
             let newer = try await self.store.credentials(holderID: holder.id).contains { $0.status == .active && $0.notAfter > credential.notAfter }
             if newer { continue }
             if due == 0 {
-                try await self.mail(to: holder, MailMessages.expired(holder: holder, credential: credential))
+                try await self.mail(to: holder, MailTemplates.expired(name: self.holderName(holder), serialNumber: credential.serialNumber, expiredAt: credential.notAfter))
                 report.expiredNotices += 1
             } else {
-                try await self.mail(to: holder, MailMessages.expiryReminder(holder: holder, credential: credential, daysLeft: daysLeft, renewLink: self.publicURL("/renew")))
+                try await self.mail(to: holder, MailTemplates.expiryReminder(name: self.holderName(holder), serialNumber: credential.serialNumber, expiresAt: credential.notAfter, renewalURL: self.publicURL("/renew"), daysLeft: daysLeft))
                 report.remindersSent += 1
             }
             try await self.store.setLastReminder(credentialID: credential.id, days: due)

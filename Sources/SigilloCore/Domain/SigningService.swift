@@ -34,10 +34,14 @@ public final class SigningService: Sendable {
     let passwords: PasswordHasher
     let clock: ServiceClock
     let notifier: any Notifier
+    /// Mail to holders (invitations, reminders, recovery links, notices).
+    let mailer: any Mailer
     let blocking: BlockingExecutor
     let logger: Logger
 
-    public init(store: any Store, signer: Signer, ca: CertificateAuthority, settings: Settings, notifier: any Notifier, passwords: PasswordHasher = PasswordHasher(),
+    /// - Parameter mailer: where mails go; by default through `notifier` (channel `email`), as tests that read the
+    ///   notifier want. The server passes the SMTP outbox (`OutboxMailer`).
+    public init(store: any Store, signer: Signer, ca: CertificateAuthority, settings: Settings, notifier: any Notifier, mailer: (any Mailer)? = nil, passwords: PasswordHasher = PasswordHasher(),
                 clock: ServiceClock = .system, blocking: BlockingExecutor = BlockingExecutor(), logger: Logger = Logger(label: "sigillo.core")) {
         self.store = store
         self.signer = signer
@@ -45,6 +49,7 @@ public final class SigningService: Sendable {
         self.settings = settings
         self.crl = CRLPublisher(ca: ca, store: store, clock: clock)
         self.notifier = notifier
+        self.mailer = mailer ?? NotifierMailer(notifier: notifier, clock: clock)
         self.passwords = passwords
         self.clock = clock
         self.blocking = blocking
@@ -90,7 +95,7 @@ public final class SigningService: Sendable {
         }
         try await self.store.createInvitation(Invitation(codeHash: Secrets.digest(code), holderID: holderID, createdAt: now, expiresAt: expiresAt))
         try await self.audit(actor, "holder.invite", target: holderID, outcome: "ok", details: "from=\(holder.state.rawValue) to=invited")
-        try await self.mail(to: holder, MailMessages.invitation(holder: holder, link: self.link("/activate", code: code), expiresAt: expiresAt))
+        try await self.mail(to: holder, MailTemplates.invitation(name: self.holderName(holder), activationURL: self.link("/activate", code: code), expiresAt: expiresAt))
         return (code, expiresAt)
     }
 
