@@ -148,4 +148,34 @@ struct LifecycleTests {
         #expect(report.remindersSent == 0 && report.expiredNotices == 0)
         #expect(try await fixture.store.holder(id: active.holder.id)?.state == .active)
     }
+
+    @Test("hardware tokens: imported from the seed file, bound by serial and a code; one token, one holder")
+    func hardwareInventory() async throws {
+        let fixture = try await ServiceFixture()
+        let admin = AdminService(service: fixture.service)
+        let seed = (0..<20).map { UInt8($0) }
+        let hex = seed.map { String(format: "%02x", $0) }.joined()
+        #expect(await errorCode { _ = try await admin.importHardwareTokens(csv: "HW-1,\(hex)\nHW-2,zz", actor: "op") } == .invalidRequest)
+        #expect(try await fixture.store.hardwareToken(serial: "HW-1") == nil)
+        let imported = try await admin.importHardwareTokens(csv: "# serial,seed\nHW-1,\(hex)\nHW-2,\(hex),8,sha256\n", actor: "op")
+        #expect(imported.added == 2 && imported.known == 0)
+        #expect(try await admin.importHardwareTokens(csv: "HW-1,\(hex)", actor: "op").known == 1)
+        #expect(try await fixture.store.hardwareToken(serial: "HW-2")?.digits == 8)
+
+        let holder = try await fixture.newHolder(name: "Tea")
+        let invitation = try await fixture.service.invite(holderID: holder.id, actor: "op")
+        #expect(await errorCode { _ = try await fixture.service.beginActivation(invitationCode: invitation.code, device: .hardware(serial: "HW-404")) } == .invalidRequest)
+        let challenge = try await fixture.service.beginActivation(invitationCode: invitation.code, device: .hardware(serial: "HW-1"))
+        #expect(challenge.kind == .hotp && challenge.secret == nil)
+        _ = try await fixture.service.activate(invitationCode: invitation.code, username: "tea", password: "correct horse battery", otp: HOTP.code(secret: seed, counter: 0))
+        #expect(try await fixture.store.activeOTPDevice(holderID: holder.id)?.serial == "HW-1")
+
+        // The same token cannot be bound by a second holder.
+        let other = try await fixture.newHolder(name: "Ada")
+        let second = try await fixture.service.invite(holderID: other.id, actor: "op")
+        _ = try await fixture.service.beginActivation(invitationCode: second.code, device: .hardware(serial: "HW-1"))
+        #expect(await errorCode {
+            _ = try await fixture.service.activate(invitationCode: second.code, username: "ada", password: "correct horse battery", otp: HOTP.code(secret: seed, counter: 1))
+        } == .conflict)
+    }
 }
