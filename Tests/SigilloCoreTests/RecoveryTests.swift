@@ -67,6 +67,14 @@ struct RecoveryTests {
         fixture.clock.advance(3601)
         #expect(await errorCode { _ = try await fixture.service.openPasswordReset(code: late) } == .linkExpired)
         #expect(await errorCode { try await fixture.service.resetPassword(code: late, otp: fixture.otp(active), newPassword: "another new secret") } == .linkExpired)
+
+        // Three links in 15 minutes at most: more requests answer the same but send nothing.
+        let sent = fixture.notifier.mails.count
+        for _ in 0..<5 { try await fixture.service.requestPasswordReset(usernameOrEmail: active.username) }
+        #expect(fixture.notifier.mails.count == sent + 3)
+        fixture.clock.advance(901)
+        try await fixture.service.requestPasswordReset(usernameOrEmail: active.username)
+        #expect(fixture.notifier.mails.count == sent + 4)
     }
 
     @Test("lost OTP device: password + user code, the new device proven; the old device's codes are refused at once")

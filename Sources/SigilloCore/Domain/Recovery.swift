@@ -33,8 +33,13 @@ extension SigningService {
             try await self.audit("anonymous", "recovery.password.request", target: "account", outcome: "ignored", details: "no usable holder")
             return
         }
-        let code = Secrets.token()
         let now = self.clock.now()
+        // At most three links in 15 minutes: the public route cannot be used to flood someone's mailbox.
+        guard try await self.store.passwordResetCount(holderID: holder.id, since: now.addingTimeInterval(-900)) < 3 else {
+            try await self.audit(holder.id, "recovery.password.request", target: holder.id, outcome: "throttled")
+            return
+        }
+        let code = Secrets.token()
         try await self.store.createPasswordReset(tokenHash: Secrets.digest(code), holderID: holder.id, createdAt: now, expiresAt: now.addingTimeInterval(Self.passwordResetValidity))
         try await self.mail(to: holder, MailTemplates.passwordReset(name: self.holderName(holder), resetURL: self.link("/recovery/password", code: code), expiresAt: now.addingTimeInterval(Self.passwordResetValidity)))
         try await self.audit(holder.id, "recovery.password.request", target: holder.id, outcome: "ok")

@@ -677,6 +677,12 @@ public final class SQLiteStore: Store {
         }
     }
 
+    public func passwordResetCount(holderID: String, since time: Date) async throws -> Int {
+        try await self.database.read { db in
+            try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM password_resets WHERE holder_id = ? AND created_at >= ?", arguments: [holderID, Self.seconds(time)]) ?? 0
+        }
+    }
+
     public func passwordReset(tokenHash: [UInt8]) async throws -> (holderID: String, expiresAt: Date, usedAt: Date?)? {
         try await self.database.read { db in
             guard let row = try Row.fetchOne(db, sql: "SELECT * FROM password_resets WHERE token_hash = ?", arguments: [Data(tokenHash)]) else { return nil }

@@ -92,6 +92,8 @@ public protocol Store: Sendable {
     func holder(email: String) async throws -> Holder?
     /// Stores the SHA-256 of a single-use password-reset token.
     func createPasswordReset(tokenHash: [UInt8], holderID: String, createdAt: Date, expiresAt: Date) async throws
+    /// How many reset links were made for the holder since `time` (the throttle against mail bombing).
+    func passwordResetCount(holderID: String, since time: Date) async throws -> Int
     /// The holder, expiry and use time of a reset token.
     func passwordReset(tokenHash: [UInt8]) async throws -> (holderID: String, expiresAt: Date, usedAt: Date?)?
     /// Spends an unused, unexpired reset token and sets the new password hash; ends the holder's sessions (access
