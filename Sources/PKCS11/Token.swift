@@ -24,6 +24,9 @@ public final class Token: @unchecked Sendable {
     private let pin: SecretBytes
     private let pool = WorkerPool()
     private let keys = Mutex<[String: KeyEntry]>([:])
+    /// Held while token objects are created or destroyed: SoftHSM's file store fails now and then when two
+    /// sessions write objects at once (seen under load). Signing never takes it.
+    private let objectWrites = Mutex<Void>(())
     private let closed = Atomic<Bool>(false)
 
     /// The slot the token is in now (it may change if the token is removed and comes back).
@@ -134,7 +137,9 @@ public final class Token: @unchecked Sendable {
             guard try session.findObjects([.ulong(CKA_CLASS, CK_ULONG(CKO_PRIVATE_KEY)), .bytes(CKA_ID, idBytes)]).isEmpty else {
                 throw PKCS11Error(.keyAlreadyExists, detail: "a key with id '\(id)' is already in the token")
             }
-            let pair = try session.generateKeyPair(id: idBytes, label: label ?? id, algorithm: algorithm)
+            let pair = try self.objectWrites.withLock { _ throws(PKCS11Error) in
+                try session.generateKeyPair(id: idBytes, label: label ?? id, algorithm: algorithm)
+            }
             self.keys.withLock { $0[id] = KeyEntry(handle: pair.privateKey, algorithm: algorithm) }
             return try Self.subjectPublicKeyInfo(session: session, publicKey: pair.publicKey, algorithm: algorithm)
         }
@@ -174,7 +179,9 @@ public final class Token: @unchecked Sendable {
         try await self.withSession { session throws(PKCS11Error) in
             self.keys.withLock { _ = $0.removeValue(forKey: id) }
             let objects = try session.findObjects([.bytes(CKA_ID, Array(id.utf8))])
-            for object in objects { try session.destroy(object) }
+            try self.objectWrites.withLock { _ throws(PKCS11Error) in
+                for object in objects { try session.destroy(object) }
+            }
             return objects.count
         }
     }
