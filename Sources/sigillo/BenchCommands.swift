@@ -24,7 +24,7 @@ struct BenchOptions: ParsableArguments {
     @Option(help: "Seconds per raw-loop measurement (raw C_Sign and Argon2id; the median of 3 is kept).")
     var rawSeconds: Double = 2
 
-    @Option(help: "Size of the large file hashed, in MiB.")
+    @Option(name: .customLong("hash-file-mib"), help: "Size of the large file hashed, in MiB.")
     var hashFileMiB: Int = 1024
 
     @Option(help: "Number of small (64 KiB) files hashed.")
