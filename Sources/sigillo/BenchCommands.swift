@@ -219,6 +219,7 @@ struct BenchRunner {
         do {
             for algorithm in algorithms {
                 let raw2 = baseline.first { $0.algorithm == algorithm.rawValue && $0.threads == 2 }?.signaturesPerSecond
+                let raw1 = baseline.first { $0.algorithm == algorithm.rawValue && $0.threads == 1 }?.signaturesPerSecond
                 self.progress.step("\(self.options.clients) clients log in (\(algorithm.rawValue))")
                 let clients = try await BenchLoad.connect(accounts[algorithm]!, server: server, clients: self.options.clients)
                 for mode in [BenchMode.flow, .signOnly] {
@@ -227,6 +228,9 @@ struct BenchRunner {
                         var phase = try await BenchLoad.run(mode: mode, hashesPerRequest: batch, clients: clients, seconds: self.options.seconds,
                                                             server: server, verifyAll: self.options.verifyAll, progress: self.progress)
                         phase.ratioToRaw = raw2.map { ((phase.signaturesPerSecond / $0) * 1000).rounded() / 1000 }
+                        if let raw1, phase.serverCPU > 0 {
+                            phase.cpuEfficiency = ((phase.signaturesPerSecond / phase.serverCPU / raw1) * 1000).rounded() / 1000
+                        }
                         phases.append(phase)
                     }
                 }
@@ -433,11 +437,12 @@ enum BenchTables {
         }
         if let phases = report.phases {
             out += "### End to end over TLS (keep-alive), server in its own process\n\n"
-            out += "| key | phase | hashes/req | sig/s | req/s | p50 ms | p90 ms | p99 ms | max ms | server CPU | client CPU | ratio to raw 2-thread |\n"
-            out += "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"
+            out += "| key | phase | hashes/req | sig/s | req/s | p50 ms | p90 ms | p99 ms | max ms | server CPU | client CPU | ratio to raw 2-thread | CPU efficiency |\n"
+            out += "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"
             for phase in phases { out += Self.row(phase) }
             out += "\nflow = authorize (password + OTP) then signHash each iteration (latency of the pair); sign-only = signHash under SADs authorized beforehand. "
-            out += "CPU in cores (of \(report.machine.cpus)). Failures: \(report.failures), invalid signatures: \(report.invalidSignatures).\n\n"
+            out += "CPU in cores (of \(report.machine.cpus)). CPU efficiency = signatures per server CPU-second / raw 1-thread signatures per second. "
+            out += "Failures: \(report.failures), invalid signatures: \(report.invalidSignatures).\n\n"
         }
         if let authorize = report.authorize {
             let phase = authorize.phase
@@ -473,7 +478,7 @@ enum BenchTables {
         let ratio = phase.ratioToRaw.map(Self.number) ?? "–"
         return "| \(phase.algorithm) | \(phase.mode.rawValue) | \(phase.hashesPerRequest) | \(Int(phase.signaturesPerSecond)) | \(Int(phase.requestsPerSecond)) | "
             + "\(Self.number(latency.p50)) | \(Self.number(latency.p90)) | \(Self.number(latency.p99)) | \(Self.number(latency.max)) | "
-            + "\(Self.number(phase.serverCPU)) | \(Self.number(phase.clientCPU)) | \(ratio) |\n"
+            + "\(Self.number(phase.serverCPU)) | \(Self.number(phase.clientCPU)) | \(ratio) | \(phase.cpuEfficiency.map(Self.number) ?? "–") |\n"
     }
 
     static func number(_ value: Double) -> String {

@@ -47,6 +47,9 @@ struct PhaseResult: Codable, Sendable {
     var clientCPU: Double
     /// Signatures/s over the raw 2-thread C_Sign loop of the same key type.
     var ratioToRaw: Double?
+    /// Signatures per CPU-second of the server over the raw loop's per CPU-second (1 thread): how much of the
+    /// server's CPU goes to signing. Holds up when other processes take CPU, unlike the rate.
+    var cpuEfficiency: Double?
     /// SADs authorized again inside the window because one was used up (sign-only).
     var reauthorizations: Int
 }
@@ -163,7 +166,7 @@ enum BenchLoad {
             authorizeLatency: mode == .flow ? LatencySummary(outcome.authorize) : nil,
             signHashLatency: mode == .flow ? LatencySummary(outcome.signHash) : nil,
             serverCPU: (serverUsed * 100).rounded() / 100, clientCPU: (clientUsed * 100).rounded() / 100,
-            ratioToRaw: nil, reauthorizations: outcome.reauthorizations)
+            ratioToRaw: nil, cpuEfficiency: nil, reauthorizations: outcome.reauthorizations)
     }
 
     /// A SAD for the credential's whole `multisign`, over `digests`; returns it and how many requests it covers.
