@@ -1,5 +1,6 @@
 import Foundation
 import PKCS11
+import SigilloCore
 
 /// Request bodies of the CSC API, decoded leniently: every field optional (checked by the handlers), unknown
 /// keys ignored, v1 and v2 field names accepted on both versions, numbers accepted as strings.
@@ -96,7 +97,7 @@ struct CSCRequest: Decodable {
 enum Base64 {
     /// Decodes standard or URL-safe base64, with or without padding; nil for anything else.
     static func decodeLenient(_ text: String) -> [UInt8]? {
-        if let bytes = self.decodeASCII(text) { return bytes }
+        if let bytes = Base64Text.decodeASCII(text) { return bytes }
         var normalized = text.trimmingCharacters(in: .whitespacesAndNewlines)
             .replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
         while normalized.hasSuffix("=") { normalized.removeLast() }
@@ -106,41 +107,6 @@ enum Base64 {
     }
 
     static func encode(_ bytes: [UInt8]) -> String { Data(bytes).base64EncodedString() }
-
-    /// The hot path of `decodeLenient` (signHash decodes every hash): plain ASCII base64 of either alphabet,
-    /// ASCII blanks around it, padding optional. Nil when anything else is in the text; `decodeLenient`
-    /// then decides with Foundation, so both give the same answers.
-    private static func decodeASCII(_ text: String) -> [UInt8]? {
-        var input = Array(text.utf8)[...]
-        while let first = input.first, first == 0x20 || (0x09...0x0D).contains(first) { input.removeFirst() }
-        while let last = input.last, last == 0x20 || (0x09...0x0D).contains(last) { input.removeLast() }
-        while input.last == UInt8(ascii: "=") { input.removeLast() }
-        guard !input.isEmpty, input.count % 4 != 1 else { return nil }
-        var output: [UInt8] = []
-        output.reserveCapacity(input.count * 3 / 4)
-        var buffer: UInt32 = 0
-        var bits = 0
-        for byte in input {
-            let value = self.alphabet[Int(byte)]
-            guard value < 64 else { return nil }
-            buffer = ((buffer << 6) | UInt32(value)) & 0xFF_FFFF
-            bits += 6
-            if bits >= 8 {
-                bits -= 8
-                output.append(UInt8(truncatingIfNeeded: buffer >> UInt32(bits)))
-            }
-        }
-        return output
-    }
-
-    /// Byte → 6-bit value for both alphabets (`+/` and `-_`); 255 for anything else.
-    private static let alphabet: [UInt8] = {
-        var table = [UInt8](repeating: 255, count: 256)
-        for (index, byte) in "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8.enumerated() { table[Int(byte)] = UInt8(index) }
-        table[Int(UInt8(ascii: "-"))] = 62
-        table[Int(UInt8(ascii: "_"))] = 63
-        return table
-    }()
 }
 
 /// OIDs of the algorithms CSC clients name.
