@@ -78,6 +78,8 @@ struct BenchReport: Codable, Sendable {
         var algorithm: String
         var threads: Int
         var signaturesPerSecond: Double
+        /// Signatures per CPU-second the loop used (this process's CPU time): the token's cost per signature.
+        var signaturesPerCPUSecond: Double
     }
     struct Authorize: Codable, Sendable {
         var phase: PhaseResult
@@ -208,7 +210,8 @@ struct BenchRunner {
             for threads in [1, 2] {
                 self.progress.step("raw C_SignInit+C_Sign loop, \(algorithm.rawValue), \(threads) thread(s)")
                 let rate = try await self.rawRate(token: server.token, keyID: keyID, algorithm: algorithm, threads: threads)
-                baseline.append(.init(algorithm: algorithm.rawValue, threads: threads, signaturesPerSecond: rate.rounded()))
+                baseline.append(.init(algorithm: algorithm.rawValue, threads: threads, signaturesPerSecond: rate.perSecond.rounded(),
+                                      signaturesPerCPUSecond: rate.perCPUSecond.rounded()))
             }
         }
         report.baseline = baseline
@@ -218,18 +221,20 @@ struct BenchRunner {
         var phases: [PhaseResult] = []
         do {
             for algorithm in algorithms {
-                let raw2 = baseline.first { $0.algorithm == algorithm.rawValue && $0.threads == 2 }?.signaturesPerSecond
-                let raw1 = baseline.first { $0.algorithm == algorithm.rawValue && $0.threads == 1 }?.signaturesPerSecond
+                let keyID = accounts[algorithm]![0].credential.tokenKeyID
                 self.progress.step("\(self.options.clients) clients log in (\(algorithm.rawValue))")
                 let clients = try await BenchLoad.connect(accounts[algorithm]!, server: server, clients: self.options.clients)
                 for mode in [BenchMode.flow, .signOnly] {
                     for batch in batches {
-                        self.progress.step("\(algorithm.rawValue) \(mode.rawValue), \(batch) hash(es)/request, \(clients.count) clients")
+                        // The raw 2-thread loop again right before the phase (server idle): other processes' load drifts.
+                        self.progress.step("raw loop, 2 threads, then \(algorithm.rawValue) \(mode.rawValue), \(batch) hash(es)/request, \(clients.count) clients")
+                        let raw = try await self.rawRate(token: server.token, keyID: keyID, algorithm: algorithm, threads: 2, rounds: 1)
                         var phase = try await BenchLoad.run(mode: mode, hashesPerRequest: batch, clients: clients, seconds: self.options.seconds,
                                                             server: server, verifyAll: self.options.verifyAll, progress: self.progress)
-                        phase.ratioToRaw = raw2.map { ((phase.signaturesPerSecond / $0) * 1000).rounded() / 1000 }
-                        if let raw1, phase.serverCPU > 0 {
-                            phase.cpuEfficiency = ((phase.signaturesPerSecond / phase.serverCPU / raw1) * 1000).rounded() / 1000
+                        phase.rawPerSecond = raw.perSecond.rounded()
+                        phase.ratioToRaw = ((phase.signaturesPerSecond / raw.perSecond) * 1000).rounded() / 1000
+                        if phase.serverCPU > 0 {
+                            phase.cpuEfficiency = ((phase.signaturesPerSecond / phase.serverCPU / raw.perCPUSecond) * 1000).rounded() / 1000
                         }
                         phases.append(phase)
                     }
@@ -254,16 +259,21 @@ struct BenchRunner {
         await server.close()
     }
 
-    /// The median of three raw-loop measurements.
-    func rawRate(token: Token, keyID: String, algorithm: KeyAlgorithm, threads: Int) async throws -> Double {
+    /// The raw loop's signatures per second and per CPU-second (medians of `rounds` measurements).
+    func rawRate(token: Token, keyID: String, algorithm: KeyAlgorithm, threads: Int, rounds: Int = 3) async throws -> (perSecond: Double, perCPUSecond: Double) {
         let handle = try await token.keyEntry(id: keyID).handle
         let mechanism: SignatureMechanism = algorithm.isRSA ? .rsaPKCS1v15(.sha256) : .ecdsa(.sha256)
         let seconds = self.options.rawSeconds
         var rates: [Double] = []
-        for _ in 0..<3 {
-            rates.append(try await offPool { try BenchHSM.rawLoop(token: token, handle: handle, mechanism: mechanism, threads: threads, seconds: seconds) })
+        var perCPU: [Double] = []
+        for _ in 0..<rounds {
+            let cpu = cpuSeconds(pid: getpid()) ?? 0
+            let rate = try await offPool { try BenchHSM.rawLoop(token: token, handle: handle, mechanism: mechanism, threads: threads, seconds: seconds) }
+            let used = (cpuSeconds(pid: getpid()) ?? 0) - cpu
+            rates.append(rate)
+            perCPU.append(used > 0 ? rate * seconds / used : rate)
         }
-        return BenchHSM.median(rates)
+        return (BenchHSM.median(rates), BenchHSM.median(perCPU))
     }
 
     /// Argon2id verifications per second (the server's parameters), median of three.
@@ -387,7 +397,7 @@ struct BenchRunner {
                 padding += target - present
                 present = target
                 self.progress.step("scaling: \(target) key pairs: raw loop, server start, signHash latency (1 client)")
-                let raw = try await self.rawRate(token: server.token, keyID: account.credential.tokenKeyID, algorithm: .ecP256, threads: 1)
+                let raw = try await self.rawRate(token: server.token, keyID: account.credential.tokenKeyID, algorithm: .ecP256, threads: 1).perSecond
                 let started = ContinuousClock.now
                 try await server.start()
                 let startup = (ContinuousClock.now - started) / .seconds(1)
@@ -431,17 +441,18 @@ enum BenchTables {
         out += "load average before \(report.machine.loadBefore), after \(report.machine.loadAfter ?? "?").\n"
         out += "\(report.clients) clients, \(Self.number(report.secondsPerPhase)) s per phase, multisign \(report.multisign).\n\n"
         if let baseline = report.baseline {
-            out += "### Raw PKCS#11 loop (C_SignInit + C_Sign, cached handle, same token)\n\n| key | threads | signatures/s |\n|---|---:|---:|\n"
-            for row in baseline { out += "| \(row.algorithm) | \(row.threads) | \(Int(row.signaturesPerSecond)) |\n" }
+            out += "### Raw PKCS#11 loop (C_SignInit + C_Sign, cached handle, same token)\n\n| key | threads | signatures/s | per CPU-second |\n|---|---:|---:|---:|\n"
+            for row in baseline { out += "| \(row.algorithm) | \(row.threads) | \(Int(row.signaturesPerSecond)) | \(Int(row.signaturesPerCPUSecond)) |\n" }
             out += "\n"
         }
         if let phases = report.phases {
             out += "### End to end over TLS (keep-alive), server in its own process\n\n"
-            out += "| key | phase | hashes/req | sig/s | req/s | p50 ms | p90 ms | p99 ms | max ms | server CPU | client CPU | ratio to raw 2-thread | CPU efficiency |\n"
-            out += "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"
+            out += "| key | phase | hashes/req | sig/s | req/s | p50 ms | p90 ms | p99 ms | max ms | server CPU | client CPU | raw 2-thread sig/s | ratio | CPU efficiency |\n"
+            out += "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"
             for phase in phases { out += Self.row(phase) }
             out += "\nflow = authorize (password + OTP) then signHash each iteration (latency of the pair); sign-only = signHash under SADs authorized beforehand. "
-            out += "CPU in cores (of \(report.machine.cpus)). CPU efficiency = signatures per server CPU-second / raw 1-thread signatures per second. "
+            out += "CPU in cores (of \(report.machine.cpus)). Raw 2-thread: the raw loop measured right before the phase; ratio = sig/s over it. "
+            out += "CPU efficiency = signatures per server CPU-second over the raw loop's signatures per CPU-second. "
             out += "Failures: \(report.failures), invalid signatures: \(report.invalidSignatures).\n\n"
         }
         if let authorize = report.authorize {
@@ -478,7 +489,8 @@ enum BenchTables {
         let ratio = phase.ratioToRaw.map(Self.number) ?? "–"
         return "| \(phase.algorithm) | \(phase.mode.rawValue) | \(phase.hashesPerRequest) | \(Int(phase.signaturesPerSecond)) | \(Int(phase.requestsPerSecond)) | "
             + "\(Self.number(latency.p50)) | \(Self.number(latency.p90)) | \(Self.number(latency.p99)) | \(Self.number(latency.max)) | "
-            + "\(Self.number(phase.serverCPU)) | \(Self.number(phase.clientCPU)) | \(ratio) | \(phase.cpuEfficiency.map(Self.number) ?? "–") |\n"
+            + "\(Self.number(phase.serverCPU)) | \(Self.number(phase.clientCPU)) | \(phase.rawPerSecond.map { String(Int($0)) } ?? "–") | \(ratio) | "
+            + "\(phase.cpuEfficiency.map(Self.number) ?? "–") |\n"
     }
 
     static func number(_ value: Double) -> String {

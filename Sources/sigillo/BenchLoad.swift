@@ -45,10 +45,11 @@ struct PhaseResult: Codable, Sendable {
     /// CPU cores used on average: the server process, and this (client) process.
     var serverCPU: Double
     var clientCPU: Double
-    /// Signatures/s over the raw 2-thread C_Sign loop of the same key type.
+    /// The raw 2-thread C_Sign loop of the same key, measured right before the phase, and signatures/s over it.
+    var rawPerSecond: Double?
     var ratioToRaw: Double?
-    /// Signatures per CPU-second of the server over the raw loop's per CPU-second (1 thread): how much of the
-    /// server's CPU goes to signing. Holds up when other processes take CPU, unlike the rate.
+    /// Signatures per CPU-second of the server over the raw loop's signatures per CPU-second: how much of the
+    /// server's CPU goes to the token's work. Holds up better than rates when other processes take CPU.
     var cpuEfficiency: Double?
     /// SADs authorized again inside the window because one was used up (sign-only).
     var reauthorizations: Int
@@ -166,7 +167,7 @@ enum BenchLoad {
             authorizeLatency: mode == .flow ? LatencySummary(outcome.authorize) : nil,
             signHashLatency: mode == .flow ? LatencySummary(outcome.signHash) : nil,
             serverCPU: (serverUsed * 100).rounded() / 100, clientCPU: (clientUsed * 100).rounded() / 100,
-            ratioToRaw: nil, cpuEfficiency: nil, reauthorizations: outcome.reauthorizations)
+            rawPerSecond: nil, ratioToRaw: nil, cpuEfficiency: nil, reauthorizations: outcome.reauthorizations)
     }
 
     /// A SAD for the credential's whole `multisign`, over `digests`; returns it and how many requests it covers.
