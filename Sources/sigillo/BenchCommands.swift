@@ -386,15 +386,7 @@ struct BenchRunner {
                 let start = ContinuousClock.now
                 // One at a time, retried: SoftHSM now and then fails overlapping generations (see activateHolders).
                 for index in padding..<(padding + target - present) {
-                    var attempt = 0
-                    while true {
-                        do {
-                            _ = try await server.token.generateKeyPair(id: "pad-\(index)-\(attempt)", algorithm: .ecP256)
-                            break
-                        } catch where attempt < 2 {
-                            attempt += 1
-                        }
-                    }
+                    _ = try await retrying { try await server.token.generateKeyPair(id: "pad-\(index)-\(UUID().uuidString.prefix(8))", algorithm: .ecP256) }
                 }
                 let generation = (ContinuousClock.now - start) / .seconds(1)
                 padding += target - present

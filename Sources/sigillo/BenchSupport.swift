@@ -156,50 +156,31 @@ final class BenchServer: Sendable {
         return BenchServer(directory: directory, configuration: configuration, tokenConfiguration: tokenConfiguration, token: token, service: service)
     }
 
-    /// Creates, invites and activates `count` holders (HOTP hardware tokens), a few at a time.
+    /// Creates, invites and activates `count` holders (HOTP hardware tokens), one at a time: SoftHSM 2.6.1 now
+    /// and then fails a key generation (CKR_TEMPLATE_INCONSISTENT, CKR_GENERAL_ERROR) when generations overlap.
+    /// A holder whose activation failed anyway is made again (new holder, invitation and key): activation is
+    /// all or nothing, so a retry is clean.
     func activateHolders(count: Int, algorithm: KeyAlgorithm, prefix: String) async throws -> [BenchAccount] {
-        let service = self.service
-        return try await withThrowingTaskGroup(of: (Int, BenchAccount).self) { group in
-            var accounts = [BenchAccount?](repeating: nil, count: count)
-            @Sendable func activate(_ index: Int) async throws -> (Int, BenchAccount) {
-                    let unique = "\(prefix)\(index)-\(UUID().uuidString.prefix(6).lowercased())"
-                    let holder = try await service.createHolder(
-                        givenName: "Bench", surname: "Client", fiscalCode: Self.fiscalCode(), email: "bench.\(unique)@example.it",
-                        mobile: "+39333\(Int.random(in: 1_000_000...9_999_999))", actor: "operator:bench")
-                    let invitation = try await service.invite(holderID: holder.id, actor: "operator:bench")
-                    let secret = (0..<20).map { _ in UInt8.random(in: .min ... .max) }
-                    _ = try await service.beginActivation(invitationCode: invitation.code, device: .hotp(serial: "BENCH-\(unique)", secret: secret))
-                    let username = "bench-\(unique)"
-                    let password = "bench " + UUID().uuidString
-                    let credential = try await service.completeActivation(
-                        invitationCode: invitation.code, username: username, password: password, otp: HOTP.code(secret: secret, counter: 0), keyAlgorithm: algorithm)
-                    return (index, BenchAccount(username: username, password: password, secret: secret, credential: credential))
-            }
-            // One at a time, and a holder whose activation failed is made again (a new holder, invitation and key):
-            // SoftHSM 2.6.1 now and then fails a key generation (CKR_TEMPLATE_INCONSISTENT, CKR_GENERAL_ERROR) when
-            // generations overlap; activation is all or nothing, so a retry is clean.
-            @Sendable func activateRetrying(_ index: Int) async throws -> (Int, BenchAccount) {
-                for _ in 0..<2 {
-                    if let result = try? await activate(index) { return result }
-                }
-                return try await activate(index)
-            }
-            var next = 0
-            while next < min(1, count) {
-                let index = next
-                group.addTask { try await activateRetrying(index) }
-                next += 1
-            }
-            while let (index, account) = try await group.next() {
-                accounts[index] = account
-                if next < count {
-                    let index = next
-                    group.addTask { try await activateRetrying(index) }
-                    next += 1
-                }
-            }
-            return accounts.compactMap { $0 }
+        var accounts: [BenchAccount] = []
+        for index in 0..<count {
+            accounts.append(try await retrying { try await self.activateHolder(name: "\(prefix)\(index)", algorithm: algorithm) })
         }
+        return accounts
+    }
+
+    private func activateHolder(name: String, algorithm: KeyAlgorithm) async throws -> BenchAccount {
+        let unique = "\(name)-\(UUID().uuidString.prefix(6).lowercased())"
+        let holder = try await self.service.createHolder(
+            givenName: "Bench", surname: "Client", fiscalCode: Self.fiscalCode(), email: "bench.\(unique)@example.it",
+            mobile: "+39333\(Int.random(in: 1_000_000...9_999_999))", actor: "operator:bench")
+        let invitation = try await self.service.invite(holderID: holder.id, actor: "operator:bench")
+        let secret = (0..<20).map { _ in UInt8.random(in: .min ... .max) }
+        _ = try await self.service.beginActivation(invitationCode: invitation.code, device: .hotp(serial: "BENCH-\(unique)", secret: secret))
+        let username = "bench-\(unique)"
+        let password = "bench " + UUID().uuidString
+        let credential = try await self.service.completeActivation(
+            invitationCode: invitation.code, username: username, password: password, otp: HOTP.code(secret: secret, counter: 0), keyAlgorithm: algorithm)
+        return BenchAccount(username: username, password: password, secret: secret, credential: credential)
     }
 
     /// A valid-looking codice fiscale (right check character) with a random body.
@@ -337,6 +318,14 @@ enum BenchTLS {
         _ = FileManager.default.createFile(atPath: directory.appendingPathComponent("server-key.pem").path, contents: Data(serverKey.pemRepresentation.utf8),
                                        attributes: [.posixPermissions: 0o600])
     }
+}
+
+/// `body`, tried up to `attempts` times (the last error is thrown).
+func retrying<T>(attempts: Int = 3, _ body: () async throws -> T) async throws -> T {
+    for _ in 1..<max(1, attempts) {
+        if let result = try? await body() { return result }
+    }
+    return try await body()
 }
 
 /// Runs blocking work on a thread of its own, off the cooperative pool.
