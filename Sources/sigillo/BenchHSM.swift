@@ -6,8 +6,9 @@ import Synchronization
 
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Benchmarks.",
-        subcommands: [BenchHSM.self]
+        abstract: "Benchmarks: the end-to-end server load, authorize, hashing, token scaling; the token micro-benchmark.",
+        subcommands: [BenchAll.self, BenchE2E.self, BenchHashing.self, BenchScaling.self, BenchHSM.self],
+        defaultSubcommand: BenchAll.self
     )
 }
 
@@ -58,6 +59,7 @@ struct BenchHSM: AsyncParsableCommand {
     }
 
     func run() async throws {
+        defer { if self.tokenURI == nil { BenchHSMRoot.remove() } }
         let threadCounts = self.threads.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
         let base = try self.tokenConfiguration()
         let setup = try Token.open(base)
@@ -114,25 +116,13 @@ struct BenchHSM: AsyncParsableCommand {
         if let uri = self.tokenURI {
             return try TokenConfiguration(uri: uri, modulePath: self.module)
         }
-        let root = FileManager.default.temporaryDirectory.appendingPathComponent("sigillo-bench-\(getpid())")
-        try FileManager.default.createDirectory(at: root.appendingPathComponent("tokens"), withIntermediateDirectories: true)
-        let conf = root.appendingPathComponent("softhsm2.conf")
-        try Data("directories.tokendir = \(root.appendingPathComponent("tokens").path)\nobjectstore.backend = file\nlog.level = ERROR\n".utf8).write(to: conf)
-        setenv("SOFTHSM2_CONF", conf.path, 1)
-        let pin = UUID().uuidString
-        let pinFile = root.appendingPathComponent("user.pin")
-        try Data(pin.utf8).write(to: pinFile)
-        _ = try PKCS11Module.load(path: self.module).initializeToken(label: "bench", soPIN: UUID().uuidString, userPIN: pin)
-        return TokenConfiguration(modulePath: self.module, tokenLabel: "bench", pin: .file(pinFile.path))
+        return try BenchHSMRoot.makeToken(label: "bench", module: self.module)
     }
 
     /// The baseline: each thread has its own session and loops on `C_SignInit` + `C_Sign` with the cached handle.
     static func rawLoop(token: Token, handle: CK_OBJECT_HANDLE, mechanism: SignatureMechanism, threads: Int, seconds: Double) throws -> Double {
         let module = token.module
         let slot = token.slot
-        let stop = Atomic<Bool>(false)
-        let counts = Mutex<[Int]>([])
-        let group = DispatchGroup()
         var input = [UInt8](repeating: 0x5A, count: 32)
         var mechanismType = CK_MECHANISM_TYPE(CKM_ECDSA)
         if case .rsaPKCS1v15 = mechanism {
@@ -142,28 +132,41 @@ struct BenchHSM: AsyncParsableCommand {
         }
         let data = input
         let type = mechanismType
+        return threadLoop(threads: threads, seconds: seconds) {
+            let functions = module.functions
+            var session: CK_SESSION_HANDLE = 0
+            guard functions.pointee.C_OpenSession!(slot, CK_FLAGS(CKF_SERIAL_SESSION | CKF_RW_SESSION), nil, nil, &session) == UInt(CKR_OK) else {
+                return nil
+            }
+            var message = data
+            var signature = [UInt8](repeating: 0, count: 1024)
+            var ck = CK_MECHANISM(mechanism: type, pParameter: nil, ulParameterLen: 0)
+            let step = {
+                var length = CK_ULONG(signature.count)
+                guard functions.pointee.C_SignInit!(session, &ck, handle) == UInt(CKR_OK) else { return false }
+                return functions.pointee.C_Sign!(session, &message, CK_ULONG(message.count), &signature, &length) == UInt(CKR_OK)
+            }
+            return (step, { _ = functions.pointee.C_CloseSession!(session) })
+        }
+    }
+
+    /// Runs `threads` threads for `seconds`: each makes its worker once (nil: the thread gives up), then calls
+    /// its step until the time is up or the step fails, then its finish. Returns completed steps per second.
+    static func threadLoop(threads: Int, seconds: Double, worker makeWorker: @escaping @Sendable () -> (step: () -> Bool, finish: () -> Void)?) -> Double {
+        let stop = Atomic<Bool>(false)
+        let counts = Mutex<[Int]>([])
+        let group = DispatchGroup()
         for _ in 0..<threads {
             group.enter()
             Thread {
-                let functions = module.functions
-                var session: CK_SESSION_HANDLE = 0
-                guard functions.pointee.C_OpenSession!(slot, CK_FLAGS(CKF_SERIAL_SESSION | CKF_RW_SESSION), nil, nil, &session) == UInt(CKR_OK) else {
-                    group.leave()
-                    return
-                }
+                defer { group.leave() }
+                guard let worker = makeWorker() else { return }
                 var count = 0
-                var message = data
-                var signature = [UInt8](repeating: 0, count: 1024)
-                var ck = CK_MECHANISM(mechanism: type, pParameter: nil, ulParameterLen: 0)
-                while !stop.load(ordering: .relaxed) {
-                    var length = CK_ULONG(signature.count)
-                    guard functions.pointee.C_SignInit!(session, &ck, handle) == UInt(CKR_OK) else { break }
-                    guard functions.pointee.C_Sign!(session, &message, CK_ULONG(message.count), &signature, &length) == UInt(CKR_OK) else { break }
+                while !stop.load(ordering: .relaxed), worker.step() {
                     count += 1
                 }
-                _ = functions.pointee.C_CloseSession!(session)
+                worker.finish()
                 counts.withLock { $0.append(count) }
-                group.leave()
             }.start()
         }
         let start = DispatchTime.now()

@@ -319,10 +319,17 @@ final class ProgressBar: Sendable {
     private let start = ContinuousClock.now
     private let done = Atomic<Int>(0)
     private let lastDraw = Mutex<ContinuousClock.Instant?>(nil)
+    private let format: @Sendable (Double) -> String
+    private let showRate: Bool
 
-    init(total: Int, label: String) {
+    /// - Parameters:
+    ///   - format: how an amount is shown (bytes by default).
+    ///   - showRate: whether the amount per second is shown after the bar.
+    init(total: Int, label: String, format: @escaping @Sendable (Double) -> String = SigningPlan.formatBytes, showRate: Bool = true) {
         self.total = max(1, total)
         self.label = label
+        self.format = format
+        self.showRate = showRate
     }
 
     func add(_ bytes: Int) {
@@ -348,8 +355,8 @@ final class ProgressBar: Sendable {
         let width = 24
         let filled = Int(fraction * Double(width))
         let bar = String(repeating: "#", count: filled) + String(repeating: "-", count: width - filled)
-        let amount = "\(SigningPlan.formatBytes(Double(done))) / \(SigningPlan.formatBytes(Double(self.total)))"
-        let line = "\r\(self.label) [\(bar)] \(amount)  \(SigningPlan.formatBytes(rate))/s  "
+        let amount = "\(self.format(Double(done))) / \(self.format(Double(self.total)))"
+        let line = "\r\(self.label) [\(bar)] \(amount)  " + (self.showRate ? "\(self.format(rate))/s  " : "")
         Terminal.error(line, newline: final)
     }
 }

@@ -122,12 +122,14 @@ public final class CSCClient: Sendable {
     /// - Parameters:
     ///   - pin: the holder's PIN or password (`PIN`), when the credential needs one.
     ///   - otp: the one-time password (`OTP`), when the credential needs one.
-    public func authorize(credentialID: String, hashes: [[UInt8]], pin: String?, otp: String?) async throws -> CSCAuthorization {
+    ///   - numSignatures: how many signatures the SAD allows (at least the hashes' count, at most `multisign`);
+    ///     the hashes' count when nil.
+    public func authorize(credentialID: String, hashes: [[UInt8]], pin: String?, otp: String?, numSignatures: Int? = nil) async throws -> CSCAuthorization {
         let response: CSCAuthorizeResponse = try await self.call(
             "credentials/authorize",
             CSCAuthorizeRequest(
                 credentialID: credentialID,
-                numSignatures: hashes.count,
+                numSignatures: numSignatures ?? hashes.count,
                 hash: hashes.map(CSCBase64.encode),
                 PIN: pin,
                 OTP: otp

@@ -157,6 +157,7 @@ enum CSCBase64 {
 
     /// Decodes base64 or base64url, padded or not.
     static func decode(_ text: String) -> [UInt8]? {
+        if let bytes = Base64Text.decodeASCII(text) { return bytes }
         var normalized = text.trimmingCharacters(in: .whitespacesAndNewlines)
             .replacingOccurrences(of: "-", with: "+")
             .replacingOccurrences(of: "_", with: "/")

@@ -9,6 +9,8 @@ import PKCS11
 /// wraps each `write` in a transaction.
 public final class SQLiteStore: Store {
     private let database: DatabasePool
+    /// The hot path's writes (SAD consumption, audit) share transactions under load.
+    private let groupCommit: GroupCommit
 
     /// Opens (creating if needed) the database at `path` and migrates it to the current schema.
     public init(path: String) throws {
@@ -20,6 +22,7 @@ public final class SQLiteStore: Store {
         }
         configuration.busyMode = .timeout(10)
         self.database = try DatabasePool(path: path, configuration: configuration)
+        self.groupCommit = GroupCommit(database: self.database)
         try Self.migrator.migrate(self.database)
     }
 
@@ -331,7 +334,7 @@ public final class SQLiteStore: Store {
     // MARK: Credentials
 
     public func credential(id: String) async throws -> Credential? {
-        try await self.database.read { db in try Row.fetchOne(db, sql: "SELECT * FROM credentials WHERE id = ?", arguments: [id]).map(Self.credential) }
+        try await self.database.read { db in try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM credentials WHERE id = ?"), arguments: [id]).map(Self.credential) }
     }
 
     public func credentials(holderID: String) async throws -> [Credential] {
@@ -462,7 +465,7 @@ public final class SQLiteStore: Store {
 
     public func sad(idHash: [UInt8]) async throws -> SADRecord? {
         try await self.database.read { db in
-            guard let row = try Row.fetchOne(db, sql: "SELECT * FROM sads WHERE id_hash = ?", arguments: [Data(idHash)]) else { return nil }
+            guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM sads WHERE id_hash = ?"), arguments: [Data(idHash)]) else { return nil }
             guard let algorithm = HashAlgorithm(rawValue: row["hash_algorithm"]) else { return nil }
             let blob = [UInt8](row["hashes"] as Data)
             let hashes = stride(from: 0, to: blob.count, by: algorithm.digestLength).map { Array(blob[$0..<min($0 + algorithm.digestLength, blob.count)]) }
@@ -473,10 +476,10 @@ public final class SQLiteStore: Store {
     }
 
     public func consumeSAD(idHash: [UInt8], count: Int, now: Date) async throws -> Bool {
-        try await self.write { db in
-            try db.execute(
-                sql: "UPDATE sads SET used = used + ? WHERE id_hash = ? AND used + ? <= num_signatures AND expires_at > ?",
-                arguments: [count, Data(idHash), count, Self.milliseconds(now)])
+        // One conditional UPDATE: two requests racing for the last signatures cannot both pass.
+        try await self.groupCommit.write { db in
+            try db.cachedStatement(sql: "UPDATE sads SET used = used + ? WHERE id_hash = ? AND used + ? <= num_signatures AND expires_at > ?")
+                .execute(arguments: [count, Data(idHash), count, Self.milliseconds(now)])
             return db.changesCount == 1
         }
     }
@@ -511,7 +514,8 @@ public final class SQLiteStore: Store {
 
     public func accessToken(tokenHash: [UInt8]) async throws -> (holderID: String, expiresAt: Date)? {
         try await self.database.read { db in
-            guard let row = try Row.fetchOne(db, sql: "SELECT holder_id, expires_at FROM access_tokens WHERE token_hash = ? AND revoked = 0", arguments: [Data(tokenHash)]) else {
+            guard let row = try Row.fetchOne(
+                db.cachedStatement(sql: "SELECT holder_id, expires_at FROM access_tokens WHERE token_hash = ? AND revoked = 0"), arguments: [Data(tokenHash)]) else {
                 return nil
             }
             return (row["holder_id"], Self.date(row["expires_at"]))
@@ -627,13 +631,13 @@ public final class SQLiteStore: Store {
     // MARK: Audit
 
     public func audit(_ event: AuditEvent, at time: Date) async throws {
-        try await self.write { db in
-            let previous = try String.fetchOne(db, sql: "SELECT hash FROM audit_events ORDER BY seq DESC LIMIT 1") ?? AuditChain.genesis
+        // Group commit keeps the chain: the writes of a shared transaction run one after the other.
+        try await self.groupCommit.write { db in
+            let previous = try String.fetchOne(db.cachedStatement(sql: "SELECT hash FROM audit_events ORDER BY seq DESC LIMIT 1")) ?? AuditChain.genesis
             let seconds = Self.seconds(time)
             let hash = AuditChain.hash(previous: previous, time: seconds, event: event)
-            try db.execute(
-                sql: "INSERT INTO audit_events (time, actor, action, target, outcome, details, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                arguments: [seconds, event.actor, event.action, event.target, event.outcome, event.details, previous, hash])
+            try db.cachedStatement(sql: "INSERT INTO audit_events (time, actor, action, target, outcome, details, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+                .execute(arguments: [seconds, event.actor, event.action, event.target, event.outcome, event.details, previous, hash])
         }
     }
 
@@ -864,7 +868,14 @@ public enum AuditChain {
             data.append(contentsOf: withUnsafeBytes(of: UInt32(bytes.count).bigEndian) { Array($0) })
             data.append(contentsOf: bytes)
         }
-        return SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
+        let digits = Array("0123456789abcdef".utf8)
+        var hex: [UInt8] = []
+        hex.reserveCapacity(64)
+        for byte in SHA256.hash(data: data) {
+            hex.append(digits[Int(byte >> 4)])
+            hex.append(digits[Int(byte & 0x0F)])
+        }
+        return String(decoding: hex, as: UTF8.self)
     }
 
     /// The first record whose hash or link does not match, or nil if the chain is intact.

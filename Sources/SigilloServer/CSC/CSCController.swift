@@ -87,10 +87,12 @@ struct CSCController: Sendable {
     }
 
     private func holderID(_ request: Request) async throws -> String {
-        guard let header = request.headers[.authorization], header.lowercased().hasPrefix("bearer ") else {
+        guard let header = request.headers[.authorization], header.prefix(7).lowercased() == "bearer " else {
             throw APIError(status: .unauthorized, code: "invalid_token", description: "Missing bearer access token")
         }
-        return try await self.service.holderID(accessToken: String(header.dropFirst(7)).trimmingCharacters(in: .whitespaces))
+        let token = header.dropFirst(7)
+        let blank = token.first?.isWhitespace == true || token.last?.isWhitespace == true
+        return try await self.service.holderID(accessToken: blank ? token.trimmingCharacters(in: .whitespaces) : String(token))
     }
 
     // MARK: Methods
@@ -274,17 +276,56 @@ indirect enum JSONValue: Sendable {
     case array([JSONValue])
     case object([String: JSONValue])
 
+    /// UTF-8 JSON, keys sorted, slashes not escaped (written directly: signHash answers are on the hot path).
     func serialized() -> [UInt8] {
-        Array((try? JSONSerialization.data(withJSONObject: self.foundation, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("{}".utf8))
+        var out: [UInt8] = []
+        out.reserveCapacity(256)
+        self.write(to: &out)
+        return out
     }
 
-    private var foundation: Any {
+    private func write(to out: inout [UInt8]) {
         switch self {
-        case .string(let value): return value
-        case .number(let value): return value
-        case .bool(let value): return value
-        case .array(let values): return values.map(\.foundation)
-        case .object(let values): return values.mapValues(\.foundation)
+        case .string(let value):
+            Self.write(string: value, to: &out)
+        case .number(let value):
+            out.append(contentsOf: String(value).utf8)
+        case .bool(let value):
+            out.append(contentsOf: (value ? "true" : "false").utf8)
+        case .array(let values):
+            out.append(UInt8(ascii: "["))
+            for (index, value) in values.enumerated() {
+                if index > 0 { out.append(UInt8(ascii: ",")) }
+                value.write(to: &out)
+            }
+            out.append(UInt8(ascii: "]"))
+        case .object(let values):
+            out.append(UInt8(ascii: "{"))
+            for (index, key) in values.keys.sorted().enumerated() {
+                if index > 0 { out.append(UInt8(ascii: ",")) }
+                Self.write(string: key, to: &out)
+                out.append(UInt8(ascii: ":"))
+                values[key]!.write(to: &out)
+            }
+            out.append(UInt8(ascii: "}"))
         }
+    }
+
+    /// A JSON string: quote, backslash and control characters escaped, everything else as UTF-8.
+    private static func write(string: String, to out: inout [UInt8]) {
+        let hex = Array("0123456789abcdef".utf8)
+        out.append(UInt8(ascii: "\""))
+        for byte in string.utf8 {
+            switch byte {
+            case UInt8(ascii: "\""): out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\"")])
+            case UInt8(ascii: "\\"): out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\\")])
+            case 0x0A: out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "n")])
+            case 0x0D: out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "r")])
+            case 0x09: out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "t")])
+            case 0x00..<0x20: out.append(contentsOf: Array("\\u00".utf8) + [hex[Int(byte >> 4)], hex[Int(byte & 0x0F)]])
+            default: out.append(byte)
+            }
+        }
+        out.append(UInt8(ascii: "\""))
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import PKCS11
+import SigilloCore
 
 /// Request bodies of the CSC API, decoded leniently: every field optional (checked by the handlers), unknown
 /// keys ignored, v1 and v2 field names accepted on both versions, numbers accepted as strings.
@@ -96,6 +97,7 @@ struct CSCRequest: Decodable {
 enum Base64 {
     /// Decodes standard or URL-safe base64, with or without padding; nil for anything else.
     static func decodeLenient(_ text: String) -> [UInt8]? {
+        if let bytes = Base64Text.decodeASCII(text) { return bytes }
         var normalized = text.trimmingCharacters(in: .whitespacesAndNewlines)
             .replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
         while normalized.hasSuffix("=") { normalized.removeLast() }
