@@ -35,7 +35,7 @@ struct Serve: AsyncParsableCommand {
         let admin = try AdminApplication.make(configuration: configuration, services: services, logger: logger)
         logger.info("admin listener (mutual TLS)", metadata: ["address": "\(configuration.adminHost):\(configuration.adminPort)", "ca": "\(configuration.adminCA)"])
         // The expiry jobs (states, reminders, expiry notices) and the daily CRL, hourly.
-        let scheduler = SchedulerService(scheduler: LifecycleScheduler(service: services.service, logger: logger))
+        let scheduler = LifecycleScheduler(service: services.service, logger: logger)
         // Both listeners, the mail dispatcher and the scheduler in one group: SIGTERM/SIGINT stop all gracefully;
         // one failing stops the others.
         let group = ServiceGroup(configuration: .init(services: [app, admin, services.mailDispatcher, scheduler],
@@ -45,13 +45,3 @@ struct Serve: AsyncParsableCommand {
     }
 }
 
-/// The lifecycle scheduler as a service of the group: it stops with the listeners.
-struct SchedulerService: Service {
-    let scheduler: LifecycleScheduler
-
-    func run() async throws {
-        await cancelWhenGracefulShutdown {
-            await self.scheduler.run()
-        }
-    }
-}

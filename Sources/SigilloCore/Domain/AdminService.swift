@@ -115,7 +115,7 @@ public final class AdminService: Sendable {
         let credential = try await self.service.revokeCredential(credentialID, reason: reason, actor: actor)
         try await self.service.syncHolderState(holderID: credential.holderID, actor: actor)
         if let holder = try await self.store.holder(id: credential.holderID) {
-            try await self.service.mail(to: holder, MailTemplates.revocationNotice(name: "\(holder.givenName) \(holder.surname)", serialNumber: credential.serialNumber, reason: reason, revokedAt: credential.revokedAt ?? self.service.clock.now()))
+            try await self.service.mail(to: holder, MailTemplates.revocationNotice(name: holder.fullName, serialNumber: credential.serialNumber, reason: reason, revokedAt: credential.revokedAt ?? self.service.clock.now()))
         }
         return credential
     }

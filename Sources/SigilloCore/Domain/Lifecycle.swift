@@ -83,7 +83,7 @@ extension SigningService {
         try await self.store.revokeAccessTokens(holderID: holderID)
         try await self.audit(actor, "holder.transition", target: holderID, outcome: "ok", details: "from=\(holder.state.rawValue) to=revoked reason=\(reason.rawValue)")
         if holder.state.isActivated, !revokedSerials.isEmpty {
-            try await self.mail(to: holder, MailTemplates.revocationNotice(name: self.holderName(holder), serialNumber: revokedSerials.joined(separator: ", "), reason: reason, revokedAt: self.clock.now()))
+            try await self.mail(to: holder, MailTemplates.revocationNotice(name: holder.fullName, serialNumber: revokedSerials.joined(separator: ", "), reason: reason, revokedAt: self.clock.now()))
         }
         guard let revoked = try await self.store.holder(id: holderID) else { throw SigilloError(.notFound, "no holder \(holderID)") }
         return revoked
@@ -95,8 +95,6 @@ extension SigningService {
     func mail(to holder: Holder, _ content: MailContent) async throws {
         try await self.mailer.send(content, to: holder.email)
     }
-
-    var holderName: (Holder) -> String { { "\($0.givenName) \($0.surname)" } }
 
     /// An address on the public listener, e.g. `/renew`.
     func publicURL(_ path: String) -> String {

@@ -88,6 +88,9 @@ public struct Holder: Sendable, Equatable, Codable {
     public var passwordHash: String?
     public var createdAt: Date
 
+    /// "Given Surname", as mails and pages greet the holder.
+    public var fullName: String { "\(self.givenName) \(self.surname)" }
+
     public init(id: String, username: String? = nil, givenName: String, surname: String, fiscalCode: String, email: String, mobile: String, state: HolderState = .created, passwordHash: String? = nil, createdAt: Date) {
         self.id = id
         self.username = username

@@ -19,7 +19,7 @@ extension SigningService {
             try await self.audit("anonymous", "recovery.username", target: "email", outcome: "ignored", details: "no activated holder")
             return
         }
-        try await self.mail(to: holder, MailTemplates.usernameReminder(name: self.holderName(holder), username: holder.username ?? ""))
+        try await self.mail(to: holder, MailTemplates.usernameReminder(name: holder.fullName, username: holder.username ?? ""))
         try await self.audit(holder.id, "recovery.username", target: holder.id, outcome: "ok")
     }
 
@@ -41,7 +41,7 @@ extension SigningService {
         }
         let code = Secrets.token()
         try await self.store.createPasswordReset(tokenHash: Secrets.digest(code), holderID: holder.id, createdAt: now, expiresAt: now.addingTimeInterval(Self.passwordResetValidity))
-        try await self.mail(to: holder, MailTemplates.passwordReset(name: self.holderName(holder), resetURL: self.link("/recovery/password", code: code), expiresAt: now.addingTimeInterval(Self.passwordResetValidity)))
+        try await self.mail(to: holder, MailTemplates.passwordReset(name: holder.fullName, resetURL: self.link("/recovery/password", code: code), expiresAt: now.addingTimeInterval(Self.passwordResetValidity)))
         try await self.audit(holder.id, "recovery.password.request", target: holder.id, outcome: "ok")
     }
 
@@ -73,7 +73,7 @@ extension SigningService {
         }
         try await self.store.resetFailures(credentialID: credential.id)
         try await self.audit(holder.id, "recovery.password.reset", target: holder.id, outcome: "ok", details: "sessions and SADs ended")
-        try await self.mail(to: holder, MailTemplates.securityNotice(name: self.holderName(holder), change: .passwordChanged))
+        try await self.mail(to: holder, MailTemplates.securityNotice(name: holder.fullName, change: .passwordChanged))
     }
 
     private func usableResetLink(_ code: String) async throws -> (Holder, OTPDevice) {
@@ -184,7 +184,7 @@ extension SigningService {
             throw SigilloError(.linkExpired, "this device binding was already completed or expired; start again")
         }
         try await self.audit(holder.id, "otp.rebind.complete", target: holder.id, outcome: "ok", details: "device=\(proven.kind.rawValue)")
-        try await self.mail(to: holder, MailTemplates.securityNotice(name: self.holderName(holder), change: .otpDeviceChanged))
+        try await self.mail(to: holder, MailTemplates.securityNotice(name: holder.fullName, change: .otpDeviceChanged))
     }
 
     // MARK: Change of mobile number
@@ -207,7 +207,7 @@ extension SigningService {
         try await self.store.setHolderMobile(id: holder.id, mobile: mobile)
         try await self.audit(holder.id, "holder.mobile.change", target: holder.id, outcome: "ok", details: "by holder, old number proven")
         guard let changed = try await self.store.holder(id: holder.id) else { throw SigilloError(.notFound, "unknown holder") }
-        try await self.mail(to: changed, MailTemplates.securityNotice(name: self.holderName(changed), change: .mobileChanged(endingIn: String(mobile.suffix(3)))))
+        try await self.mail(to: changed, MailTemplates.securityNotice(name: changed.fullName, change: .mobileChanged(endingIn: String(mobile.suffix(3)))))
         return changed
     }
 

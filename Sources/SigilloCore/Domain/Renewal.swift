@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import ServiceLifecycle
 
 /// What one run of the lifecycle jobs did.
 public struct LifecycleReport: Sendable, Equatable, Codable {
@@ -49,9 +50,8 @@ extension SigningService {
     /// - Throws: `illegalTransition` unless the holder is active-expiring (renewal opens 90 days before expiry).
     public func renew(username: String, password: String, otp: String) async throws -> Credential {
         let holder = try await self.checkPassword(username: username, password: password)
-        try await self.syncHolderState(holderID: holder.id, actor: "system:renewal")
-        guard let current = try await self.store.holder(id: holder.id), current.state == .expiring else {
-            let state = try await self.store.holder(id: holder.id)?.state ?? holder.state
+        let state = try await self.syncHolderState(holderID: holder.id, actor: "system:renewal") ?? holder.state
+        guard state == .expiring, let current = try await self.store.holder(id: holder.id) else {
             throw SigilloError(.illegalTransition, "renewal opens \(Self.expiryWarningDays) days before expiry; the account is \(state.label)")
         }
         let old = try await self.primaryCredential(current)
@@ -85,7 +85,7 @@ extension SigningService {
         try await self.audit(current.id, "credential.renew", target: old.id, outcome: "ok", details: "new=\(renewed.id) serial=\(renewed.serialNumber)")
         _ = try await self.revokeCredential(old.id, reason: .superseded, actor: "system:renewal")
         try await self.syncHolderState(holderID: current.id, actor: "system:renewal")
-        try await self.mail(to: current, MailTemplates.renewed(name: self.holderName(current), serialNumber: renewed.serialNumber, validUntil: renewed.notAfter))
+        try await self.mail(to: current, MailTemplates.renewed(name: current.fullName, serialNumber: renewed.serialNumber, validUntil: renewed.notAfter))
         return renewed
     }
 
@@ -119,10 +119,10 @@ extension SigningService {
             let newer = try await self.store.credentials(holderID: holder.id).contains { $0.status == .active && $0.notAfter > credential.notAfter }
             if newer { continue }
             if due == 0 {
-                try await self.mail(to: holder, MailTemplates.expired(name: self.holderName(holder), serialNumber: credential.serialNumber, expiredAt: credential.notAfter))
+                try await self.mail(to: holder, MailTemplates.expired(name: holder.fullName, serialNumber: credential.serialNumber, expiredAt: credential.notAfter))
                 report.expiredNotices += 1
             } else {
-                try await self.mail(to: holder, MailTemplates.expiryReminder(name: self.holderName(holder), serialNumber: credential.serialNumber, expiresAt: credential.notAfter, renewalURL: self.publicURL("/renew"), daysLeft: daysLeft))
+                try await self.mail(to: holder, MailTemplates.expiryReminder(name: holder.fullName, serialNumber: credential.serialNumber, expiresAt: credential.notAfter, renewalURL: self.publicURL("/renew"), daysLeft: daysLeft))
                 report.remindersSent += 1
             }
             try await self.store.setLastReminder(credentialID: credential.id, days: due)
@@ -134,7 +134,7 @@ extension SigningService {
 
 /// Runs the lifecycle jobs every `interval` (and once at start) until cancelled; failures are logged and retried
 /// at the next tick. The server runs one; tests call `SigilloService.runLifecycleJobs` with a moved clock instead.
-public struct LifecycleScheduler: Sendable {
+public struct LifecycleScheduler: Service {
     let service: SigningService
     let interval: Duration
     let logger: Logger
@@ -145,7 +145,12 @@ public struct LifecycleScheduler: Sendable {
         self.logger = logger
     }
 
+    /// Stops at the group's graceful shutdown (or when its task is cancelled).
     public func run() async {
+        await cancelWhenGracefulShutdown { await self.loop() }
+    }
+
+    private func loop() async {
         while !Task.isCancelled {
             do {
                 let report = try await self.service.runLifecycleJobs()

@@ -95,7 +95,7 @@ public final class SigningService: Sendable {
         }
         try await self.store.createInvitation(Invitation(codeHash: Secrets.digest(code), holderID: holderID, createdAt: now, expiresAt: expiresAt))
         try await self.audit(actor, "holder.invite", target: holderID, outcome: "ok", details: "from=\(holder.state.rawValue) to=invited")
-        try await self.mail(to: holder, MailTemplates.invitation(name: self.holderName(holder), activationURL: self.link("/activate", code: code), expiresAt: expiresAt))
+        try await self.mail(to: holder, MailTemplates.invitation(name: holder.fullName, activationURL: self.link("/activate", code: code), expiresAt: expiresAt))
         return (code, expiresAt)
     }
 

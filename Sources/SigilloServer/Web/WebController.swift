@@ -21,7 +21,7 @@ struct WebController: Sendable {
                 let code = request.uri.queryParameters.get("code") ?? ""
                 let holder = try await self.service.invitationHolder(code: code)
                 return Self.page("activate-device", title: "Attivazione / activation", [
-                    "code": code, "name": "\(holder.holder.givenName) \(holder.holder.surname)", "mobileEnd": String(holder.holder.mobile.suffix(3)),
+                    "code": code, "name": holder.holder.fullName, "mobileEnd": String(holder.holder.mobile.suffix(3)),
                     "expires": Self.day(holder.expiresAt),
                 ])
             }
