@@ -18,31 +18,38 @@ run: deps build token certs ca
 	@mkdir -p var
 	$(RELEASE_BIN) serve
 
-# The whole log is in .build/test.log; on failure the failing tests are repeated at the end (CI shows the tail).
+# CI shows only a part of what it prints, so `make test` prints little: one line per step, and on failure
+# the failing tests and the end of the log. The whole logs are in .build/{build,test}.log.
 test: deps venv
-	$(SWIFT) build --build-tests
-	@mkdir -p .build; { $(SWIFT) test 2>&1; echo $$? > .build/test-status; } | tee .build/test.log
-	@status=$$(cat .build/test-status); if [ "$$status" != 0 ]; then \
-		echo "---- failures (whole log: .build/test.log) ----"; \
-		grep -E "✘|recorded an issue|Expectation failed|error:|Fatal error|Crash" .build/test.log | grep -v HummingbirdCore | tail -60; \
+	@mkdir -p .build; echo "building (log: .build/build.log)"; \
+	if ! $(SWIFT) build --build-tests > .build/build.log 2>&1; then \
+		grep -E "error:" .build/build.log | head -40; tail -20 .build/build.log; exit 1; fi
+	@echo "testing (log: .build/test.log)"; $(SWIFT) test > .build/test.log 2>&1; status=$$?; \
+	grep -E "Test run with" .build/test.log | tail -2; \
+	if [ "$$status" != 0 ]; then \
+		echo "---- swift test exited with $$status; failures (whole log: .build/test.log) ----"; \
+		grep -E "✘|recorded an issue|Expectation failed|error:|Fatal error|Crash|signal code|FAILED" .build/test.log \
+			| grep -v -E "HummingbirdCore|\] mail|test-server:" | cut -c1-400 | head -40; \
+		echo "---- end of the log ----"; tail -15 .build/test.log | cut -c1-400; \
 	fi; exit $$status
 
 # Installs the Debian packages that are missing (apt-get update first, no questions asked).
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
-		echo "installing:$$missing"; \
-		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
-		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+		echo "installing:$$missing (log: .build/apt.log)"; mkdir -p .build; \
+		{ $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+		  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; } > .build/apt.log 2>&1 \
+		|| { tail -30 .build/apt.log; exit 1; }; \
 	fi
 
 venv: $(VENV)/.installed
 # Re-run when the Makefile (the package list) changes: pip skips what is already installed.
 $(VENV)/.installed: Makefile
-	python3 -m venv $(VENV)
-	$(VENV)/bin/pip install -q --upgrade pip
-	$(VENV)/bin/pip install -q $(PY_PACKAGES)
-	touch $@
+	@echo "python venv (log: .build/venv.log)"; mkdir -p .build; \
+	{ python3 -m venv $(VENV) && $(VENV)/bin/pip install -q --upgrade pip && $(VENV)/bin/pip install -q $(PY_PACKAGES); } \
+		> .build/venv.log 2>&1 || { tail -30 .build/venv.log; exit 1; }
+	@touch $@
 
 build:
 	$(SWIFT) build -c release --product sigillo
