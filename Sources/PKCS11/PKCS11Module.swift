@@ -50,8 +50,26 @@ public final class PKCS11Module: @unchecked Sendable {
             modules[path] = module
             return .success(module)
         }
+        _ = Self.finalizeAtExit
         return try result.get()
     }
+
+    /// Registered (once) after the first `C_Initialize`: at process exit, `C_Finalize` on every loaded module.
+    ///
+    /// A module that is never finalised tears itself down in its library destructors, after the crypto library it
+    /// uses has run its own exit handlers: SoftHSM then crashes now and then as the process exits (SIGSEGV in
+    /// `sigillo ca init` after its work was done, seen under load). Handlers run in reverse order, so this one,
+    /// registered after `C_Initialize`, runs before those the module's initialisation registered.
+    private static let finalizeAtExit: Void = {
+        atexit {
+            PKCS11Module.loaded.withLock { modules in
+                for module in modules.values {
+                    _ = module.functions.pointee.C_Finalize?(nil)
+                }
+                modules.removeAll()
+            }
+        }
+    }()
 
     /// Returns a function from the list, or `functionNotSupported` when the module left it out.
     @inline(__always)

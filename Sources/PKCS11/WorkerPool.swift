@@ -61,10 +61,14 @@ final class WorkerPool: @unchecked Sendable {
             self.condition.lock()
             while self.head == self.jobs.count && !self.stopping { self.condition.wait() }
             if self.head == self.jobs.count {
+                // Close the session before counting this worker out: `stop()` returns only when no thread is
+                // still inside the module (a caller may exit the process right after).
+                self.condition.unlock()
+                worker.closeSession()
+                self.condition.lock()
                 self.running -= 1
                 self.condition.broadcast()
                 self.condition.unlock()
-                worker.closeSession()
                 return
             }
             let job = self.jobs[self.head]

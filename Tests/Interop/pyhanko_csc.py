@@ -1,7 +1,8 @@
 """Interop check: pyHanko's CSCSigner PAdES-signs PDFs through Sigillo's CSC v1 routes, then validates them.
 
 Usage: pyhanko_csc.py --url URL --tls-ca FILE --trust-root FILE --username U --credential ID --count N --out DIR
-Secrets come from the environment: SIGILLO_PASSWORD, SIGILLO_TOTP_SECRET (base32).
+Secrets come from the environment: SIGILLO_PASSWORD, SIGILLO_TOTP_SECRET (base32); SIGILLO_TOTP_LAST_STEP is
+the TOTP step the activation used (each step is accepted once).
 All N PDFs are signed in one batch: one credentials/authorize (one SAD for N hashes) and one signatures/signHash.
 Prints one line per file, "VALID <path>" or "INVALID <path> <summary>", and exits non-zero on any failure.
 """
@@ -11,6 +12,7 @@ import base64
 import os
 import ssl
 import sys
+import time
 
 import aiohttp
 import pyotp
@@ -49,16 +51,27 @@ def minimal_pdf(text: str) -> bytes:
 class PasswordAndTOTP(csc_signer.CSCAuthorizationManager):
     """Authorizes each batch with the holder's password and a fresh TOTP code (SCAL2: the hashes are bound)."""
 
-    def __init__(self, session, session_info, credential_info, password, totp):
+    def __init__(self, session, session_info, credential_info, password, totp, last_step):
         super().__init__(session_info, credential_info)
         self.session = session
         self.password = password
         self.totp = totp
+        self.last_step = last_step
         self.calls = 0
+
+    async def next_code(self):
+        """The code of the earliest step after the last one used and not before the current one: the server
+        (current step ±1, each step once) accepts it for 30 s at least, however slow the machine."""
+        current = int(time.time()) // 30
+        step = max(current, self.last_step + 1)
+        if step > current + 1:
+            await asyncio.sleep((current + 1) * 30 - time.time() + 0.05)
+        self.last_step = step
+        return self.totp.at(step * 30)
 
     async def authorize_signature(self, hash_b64s):
         self.calls += 1
-        body = self.format_csc_auth_request(pin=self.password, otp=self.totp.now(), hash_b64s=hash_b64s)
+        body = self.format_csc_auth_request(pin=self.password, otp=await self.next_code(), hash_b64s=hash_b64s)
         url = self.csc_session_info.endpoint_url("credentials/authorize")
         async with self.session.post(url, headers=self.auth_headers, json=body) as response:
             data = await response.json()
@@ -89,7 +102,7 @@ async def main():
                 raise RuntimeError(f"login failed: {response.status} {login}")
         session_info = csc_signer.CSCServiceSessionInfo(service_url=args.url, credential_id=args.credential, oauth_token=login["access_token"])
         credential_info = await csc_signer.fetch_certs_in_csc_credential(session, session_info)
-        auth = PasswordAndTOTP(session, session_info, credential_info, password, totp)
+        auth = PasswordAndTOTP(session, session_info, credential_info, password, totp, int(os.environ.get("SIGILLO_TOTP_LAST_STEP", "0")))
         signer = csc_signer.CSCSigner(session, auth_manager=auth, batch_size=args.count)
 
         async def sign_one(index):

@@ -17,10 +17,10 @@ struct ActivationRouteTests {
             let begin = try await runOffPool(SignCLITests.sigillo, ["activate", "begin", "--code", invitation.code, "--json"] + connection)
             #expect(begin.status == 0, "\(begin.output)")
             let answer = try JSONSerialization.jsonObject(with: Data(begin.output.utf8)) as? [String: String]
-            let secret = try #require(answer?["secret"].flatMap(Base32.decode))
+            var totp = TOTPDevice(secret: try #require(answer?["secret"].flatMap(Base32.decode)))
             #expect(answer?["otpauthURI"]?.hasPrefix("otpauth://totp/Sigillo:giulia%40example.it?secret=") == true)
             let complete = try await runOffPool(SignCLITests.sigillo, ["activate", "complete", "--code", invitation.code, "--username", "giulia", "--password-stdin"] + connection,
-                                                input: Data("correct horse battery\n\(TOTP.code(secret: secret, time: Date()))\n".utf8))
+                                                input: Data("correct horse battery\n\(await totp.next())\n".utf8))
             #expect(complete.status == 0, "\(complete.output)")
             #expect(complete.output.contains("Activated. Credential c-"))
             // The same invitation cannot be used again.
@@ -31,7 +31,7 @@ struct ActivationRouteTests {
             let file = folder.appendingPathComponent("first.pdf").path
             try Data("my first signed document".utf8).write(to: URL(fileURLWithPath: file))
             let sign = try await runOffPool(SignCLITests.sigillo, ["sign", file, "--username", "giulia", "--password-stdin"] + connection,
-                                            input: Data("correct horse battery\n\(TOTP.code(secret: secret, time: Date().addingTimeInterval(30)))\n".utf8))
+                                            input: Data("correct horse battery\n\(await totp.next())\n".utf8))
             #expect(sign.status == 0, "\(sign.output)")
             let verify = try await runOffPool("openssl", ["cms", "-verify", "-binary", "-content", file, "-in", file + ".p7s", "-inform", "DER", "-CAfile", server.caFile, "-purpose", "any", "-out", "/dev/null"])
             #expect(verify.status == 0, "\(verify.output)")

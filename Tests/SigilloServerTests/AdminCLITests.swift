@@ -101,7 +101,7 @@ struct AdminCLITests {
             #expect(try await sigillo(["rebind", "complete", token, "--otp", "000000"]).status == 1)
             let bound = try await sigillo(["rebind", "complete", token, "--otp", TOTP.code(secret: newSecret, time: Date())])
             #expect(bound.status == 0 && bound.output.contains("new device bound"), "\(bound.output)")
-            let oldCode = other.nextOTP()
+            let oldCode = await other.nextOTP()
             let login = try #require(try await admin.server.post("/csc/v1/auth/login", basic: (other.username, other.password)).json["access_token"] as? String)
             let stale = try await admin.server.post("/csc/v1/credentials/authorize", [
                 "credentialID": other.credential.id, "numSignatures": 1, "hash": [Data(repeating: 1, count: 32).base64EncodedString()],

@@ -38,19 +38,20 @@ extension LiveServer {
         let secret: [UInt8]
         /// HOTP: the next counter the device will show.
         var counter: UInt64
+        /// TOTP: the app, which remembers the step it last showed.
+        var totp: TOTPDevice
 
-        /// The next OTP: HOTP in sequence; TOTP for the current step.
-        mutating func nextOTP() -> String {
+        /// The next OTP: HOTP in sequence; TOTP from the app (after the step last used, valid for 30 s at least).
+        mutating func nextOTP() async -> String {
             if self.kind == .hotp {
                 defer { self.counter += 1 }
                 return HOTP.code(secret: self.secret, counter: self.counter)
             }
-            return TOTP.code(secret: self.secret, time: Date())
+            return await self.totp.next()
         }
     }
 
     /// Creates and activates a holder through the domain service (the operator and activation steps).
-    /// TOTP holders activate with the previous step's code (within the ±1 drift) so the current step is free.
     func activate(name: String = "Mario", keyAlgorithm: KeyAlgorithm = .ecP256, device: OTPKind = .hotp) async throws -> Account {
         let service = self.services.service
         let unique = UUID().uuidString.prefix(8).lowercased()
@@ -64,18 +65,19 @@ extension LiveServer {
             let secret = TOTP.generateSecret()
             _ = try await service.beginActivation(invitationCode: invitation.code, device: .hotp(serial: "HW-\(unique)", secret: secret))
             let credential = try await service.completeActivation(invitationCode: invitation.code, username: username, password: password, otp: HOTP.code(secret: secret, counter: 0), keyAlgorithm: keyAlgorithm)
-            return Account(holder: holder, credential: credential, username: username, password: password, kind: .hotp, secret: secret, counter: 1)
+            return Account(holder: holder, credential: credential, username: username, password: password, kind: .hotp, secret: secret, counter: 1, totp: TOTPDevice(secret: []))
         }
         if device == .sms {
             _ = try await service.beginActivation(invitationCode: invitation.code, device: .sms)
             let credential = try await service.completeActivation(invitationCode: invitation.code, username: username, password: password, otp: try self.lastSMSCode(), keyAlgorithm: keyAlgorithm)
-            return Account(holder: holder, credential: credential, username: username, password: password, kind: .sms, secret: [], counter: 0)
+            return Account(holder: holder, credential: credential, username: username, password: password, kind: .sms, secret: [], counter: 0, totp: TOTPDevice(secret: []))
         }
         let challenge = try await service.beginActivation(invitationCode: invitation.code, device: .totp())
         let secret = challenge.secret!
+        var totp = TOTPDevice(secret: secret)
         let credential = try await service.completeActivation(
-            invitationCode: invitation.code, username: username, password: password, otp: TOTP.code(secret: secret, time: Date().addingTimeInterval(-30)), keyAlgorithm: keyAlgorithm)
-        return Account(holder: holder, credential: credential, username: username, password: password, kind: .totp, secret: secret, counter: 0)
+            invitationCode: invitation.code, username: username, password: password, otp: await totp.next(), keyAlgorithm: keyAlgorithm)
+        return Account(holder: holder, credential: credential, username: username, password: password, kind: .totp, secret: secret, counter: 0, totp: totp)
     }
 
     /// The code in the last SMS the development notifier wrote to the outbox file.

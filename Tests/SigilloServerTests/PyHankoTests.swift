@@ -20,6 +20,7 @@ struct PyHankoTests {
             var environment = ProcessInfo.processInfo.environment
             environment["SIGILLO_PASSWORD"] = account.password
             environment["SIGILLO_TOTP_SECRET"] = Base32.encode(account.secret, padding: false)
+            environment["SIGILLO_TOTP_LAST_STEP"] = String(try #require(account.totp.lastStep))
             let result = try await runOffPool(python, [
                 repositoryRoot.appendingPathComponent("Tests/Interop/pyhanko_csc.py").path,
                 "--url", server.baseURL, "--tls-ca", server.tlsCAFile, "--trust-root", server.caFile,

@@ -8,26 +8,26 @@ import Testing
 @Suite("Holder self-service with the user code")
 struct SelfServiceTests {
     /// Activates through the public route, which shows the user code once.
-    func activate(_ server: LiveServer, name: String) async throws -> (username: String, credentialID: String, userCode: String, secret: [UInt8]) {
+    func activate(_ server: LiveServer, name: String) async throws -> (username: String, credentialID: String, userCode: String, totp: TOTPDevice) {
         let service = server.services.service
         let holder = try await service.createHolder(givenName: name, surname: "Galli", fiscalCode: TestData.fiscalCode(), email: "\(name.lowercased())@example.it",
                                                     mobile: "+39347\(Int.random(in: 1_000_000...9_999_999))", actor: "op", recognized: true)
         let invitation = try await service.invite(holderID: holder.id, actor: "op")
         let begun = try await server.post("/activation/v1/begin", ["code": invitation.code, "device": "totp"])
-        let secret = try #require((begun.json["secret"] as? String).flatMap(Base32.decode))
+        var totp = TOTPDevice(secret: try #require((begun.json["secret"] as? String).flatMap(Base32.decode)))
         let done = try await server.post("/activation/v1/complete", ["code": invitation.code, "username": name.lowercased(), "password": "correct horse battery",
-                                                                     "otp": TOTP.code(secret: secret, time: Date().addingTimeInterval(-30))])
+                                                                     "otp": await totp.next()])
         #expect(done.status == 201)
         let userCode = try #require(done.json["userCode"] as? String)
         #expect(userCode.count == 19)
-        return (name.lowercased(), try #require(done.json["credentialID"] as? String), userCode, secret)
+        return (name.lowercased(), try #require(done.json["credentialID"] as? String), userCode, totp)
     }
 
     @Test("suspend then revoke with the user code: signing stops, the key is destroyed; wrong codes are refused")
     func suspendAndRevoke() async throws {
         let fixture = try TestToken()
         try await LiveServer.with(fixture) { server in
-            let holder = try await self.activate(server, name: "Lia")
+            var holder = try await self.activate(server, name: "Lia")
             // The code is stored only as an Argon2id hash.
             for file in [server.directory.appendingPathComponent("sigillo.sqlite").path, server.directory.appendingPathComponent("sigillo.sqlite-wal").path]
             where FileManager.default.fileExists(atPath: file) {
@@ -41,7 +41,7 @@ struct SelfServiceTests {
             let token = try #require(try await server.post("/csc/v1/auth/login", basic: (holder.username, "correct horse battery")).json["access_token"] as? String)
             let authorize = try await server.post("/csc/v1/credentials/authorize", [
                 "credentialID": holder.credentialID, "numSignatures": 1, "hash": [b64(Array(SHA256.hash(data: Data("x".utf8))))],
-                "PIN": "correct horse battery", "OTP": TOTP.code(secret: holder.secret, time: Date()),
+                "PIN": "correct horse battery", "OTP": await holder.totp.next(),
             ], bearer: token)
             #expect(authorize.status == 403 && authorize.error == "credential_disabled")
             let badReason = try await server.post("/selfservice/v1/revoke", ["username": holder.username, "userCode": holder.userCode, "reason": "superseded"])

@@ -20,7 +20,7 @@ struct SignCLITests {
                 try Data(String(repeating: "clause \(index)\n", count: 1000 * (index + 1)).utf8).write(to: URL(fileURLWithPath: path))
                 return path
             }
-            let input = Data("\(account.password)\n\(account.nextOTP())\n".utf8)
+            let input = Data("\(account.password)\n\(await account.nextOTP())\n".utf8)
             let result = try await runOffPool(Self.sigillo, ["sign"] + files + [
                 "--server", server.baseURL, "--ca", server.tlsCAFile, "--username", account.username, "--password-stdin",
             ], input: input)
