@@ -131,13 +131,35 @@ struct AdminCLITests {
 
 @Suite("sigillo serve: both listeners")
 struct ServeBothListenersTests {
+    /// Two free consecutive ports below the kernel's ephemeral range (32768 and up), so no outgoing connection of
+    /// another test can be holding one when the child server binds it.
+    static func freePortPair() throws -> Int {
+        func bindable(_ port: Int) -> Bool {
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            guard fd >= 0 else { return false }
+            defer { close(fd) }
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_port = in_port_t(UInt16(port).bigEndian)
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            return withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+            }
+        }
+        for _ in 0..<100 {
+            let base = Int.random(in: 20_000...32_000)
+            if bindable(base) && bindable(base + 1) { return base }
+        }
+        throw BackgroundProcessError(description: "no two free consecutive ports in 20000...32001")
+    }
+
     @Test("serve answers on the public and the admin port, delivers queued mail through the SMTP relay, and stops on SIGTERM")
     func serveAndStop() async throws {
         try #require(FileManager.default.isExecutableFile(atPath: AdminCLITests.binary), "build the executable first: swift build")
         let fixture = try TestToken.unopened()
         let directory = fixture.directory
         try LiveServer.makeCertificates(in: directory.appendingPathComponent("certs"))
-        let base = Int.random(in: 20_000...60_000)
+        let base = try Self.freePortPair()
         var environment = try fixture.isolatedEnvironment()
         environment["SIGILLO_PKCS11_MODULE"] = TestHSM.modulePath
         environment["SIGILLO_TOKEN"] = fixture.label

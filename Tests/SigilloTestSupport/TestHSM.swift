@@ -210,6 +210,10 @@ public final class BackgroundProcess: @unchecked Sendable {
 
 public struct BackgroundProcessError: Error, CustomStringConvertible {
     public let description: String
+
+    public init(description: String) {
+        self.description = description
+    }
 }
 
 /// A test mail relay: one of the Python scripts in `Tests/Interop` (`smtp_sink.py`: aiosmtpd writing each message it
