@@ -136,6 +136,41 @@ public final class Session {
         return (publicKey, privateKey)
     }
 
+    /// Generates a 256-bit generic secret key in the token for HMAC-SHA-256: sensitive, non-extractable, sign-only,
+    /// with `CKA_ID = id` and `CKA_LABEL = label`.
+    func generateHMACKey(id: [UInt8], label: String) throws(PKCS11Error) -> CK_OBJECT_HANDLE {
+        let generate = try self.module.function(\.C_GenerateKey, "C_GenerateKey")
+        let template: [Attribute] = [
+            .ulong(CKA_CLASS, CK_ULONG(CKO_SECRET_KEY)), .ulong(CKA_KEY_TYPE, CK_ULONG(CKK_GENERIC_SECRET)), .ulong(CKA_VALUE_LEN, 32),
+            .bool(CKA_TOKEN, true), .bool(CKA_PRIVATE, true), .bool(CKA_SENSITIVE, true), .bool(CKA_EXTRACTABLE, false),
+            .bool(CKA_SIGN, true), .bool(CKA_VERIFY, false), .bool(CKA_ENCRYPT, false), .bool(CKA_DECRYPT, false),
+            .bool(CKA_WRAP, false), .bool(CKA_UNWRAP, false), .bool(CKA_DERIVE, false),
+            .bytes(CKA_ID, id), .bytes(CKA_LABEL, Array(label.utf8)),
+        ]
+        var mechanism = CK_MECHANISM(mechanism: CK_MECHANISM_TYPE(CKM_GENERIC_SECRET_KEY_GEN), pParameter: nil, ulParameterLen: 0)
+        var key: CK_OBJECT_HANDLE = 0
+        try Attribute.withTemplate(template) { pointer, count throws(PKCS11Error) in
+            try check(generate(self.handle, &mechanism, pointer, count, &key), "C_GenerateKey")
+        }
+        return key
+    }
+
+    /// HMAC-SHA-256 of `data` with the secret key `key` (`CKM_SHA256_HMAC`).
+    func hmacSHA256(key: CK_OBJECT_HANDLE, data: [UInt8]) throws(PKCS11Error) -> [UInt8] {
+        let signInit = try self.module.function(\.C_SignInit, "C_SignInit")
+        let sign = try self.module.function(\.C_Sign, "C_Sign")
+        var mechanism = CK_MECHANISM(mechanism: CK_MECHANISM_TYPE(CKM_SHA256_HMAC), pParameter: nil, ulParameterLen: 0)
+        try check(signInit(self.handle, &mechanism, key), "C_SignInit")
+        var output = [UInt8](repeating: 0, count: 32)
+        var length = CK_ULONG(output.count)
+        var input = data
+        let rv = input.withUnsafeMutableBufferPointer { inputPointer in
+            output.withUnsafeMutableBufferPointer { sign(self.handle, inputPointer.baseAddress, CK_ULONG(inputPointer.count), $0.baseAddress, &length) }
+        }
+        try check(rv, "C_Sign")
+        return Array(output.prefix(Int(length)))
+    }
+
     // MARK: Signing
 
     /// Signs one digest with `key` and writes the signature (DER for ECDSA) to `output`.

@@ -186,6 +186,30 @@ public final class Token: @unchecked Sendable {
         }
     }
 
+    /// Generates a 256-bit HMAC-SHA-256 secret key for `id` in the token (sensitive, non-extractable, sign-only).
+    ///
+    /// - Throws: `keyAlreadyExists` if a secret key with this `CKA_ID` is present.
+    public func generateHMACKey(id: String) async throws {
+        try await self.withSession { session throws(PKCS11Error) in
+            let idBytes = Array(id.utf8)
+            guard try session.findObjects([.ulong(CKA_CLASS, CK_ULONG(CKO_SECRET_KEY)), .bytes(CKA_ID, idBytes)]).isEmpty else {
+                throw PKCS11Error(.keyAlreadyExists, detail: "a secret key with id '\(id)' is already in the token")
+            }
+            _ = try self.objectWrites.withLock { _ throws(PKCS11Error) in try session.generateHMACKey(id: idBytes, label: id) }
+        }
+    }
+
+    /// HMAC-SHA-256 of `data` with the token's secret key `id`, computed in the token.
+    ///
+    /// - Throws: `keyNotFound` when no secret key has this id.
+    public func hmacSHA256(keyID id: String, data: [UInt8]) async throws -> [UInt8] {
+        try await self.withSession(retry: true) { session throws(PKCS11Error) in
+            let found = try session.findObjects([.ulong(CKA_CLASS, CK_ULONG(CKO_SECRET_KEY)), .bytes(CKA_ID, Array(id.utf8))])
+            guard let key = found.first else { throw PKCS11Error(.keyNotFound, detail: "no secret key with id '\(id)' in the token") }
+            return try session.hmacSHA256(key: key, data: data)
+        }
+    }
+
     /// The cached entry for `id`, looking it up in the token on a miss (not on the hot path).
     func resolve(_ id: String, session: Session) throws(PKCS11Error) -> KeyEntry {
         if let entry = self.keys.withLock({ $0[id] }) { return entry }

@@ -28,6 +28,8 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
     /// The signing CA's certificate; its key is `caKeyID` in the token (`sigillo ca init` makes both).
     public var caCertificate = "certs/ca.pem"
     public var caKeyID = "sigillo-ca"
+    /// The token's secret key that seals the OTP seeds in the database (see `SeedVault`); generated at first start.
+    public var seedKeyID = "sigillo-seed-key"
     /// Development notifier: messages (SMS codes) are appended here as JSON lines.
     public var outboxFile: String? = "var/outbox.jsonl"
     /// The mail relay (`SMTPSettings`); nil: mails are delivered to `mailFile`, one JSON line each (development).

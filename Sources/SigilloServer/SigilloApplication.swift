@@ -24,7 +24,13 @@ public struct SigilloServices: Sendable {
     ///
     /// - Throws: `ConfigurationError` when the CA is missing or does not match its key in the token.
     public static func open(configuration: ServerConfiguration, token: Token, clock: ServiceClock = .system, passwords: PasswordHasher = PasswordHasher(), logger: Logger) async throws -> SigilloServices {
-        let store = try SQLiteStore(path: configuration.database)
+        let vault: SeedVault
+        do {
+            vault = try await SeedVault.open(token: token, keyID: configuration.seedKeyID)
+        } catch {
+            throw ConfigurationError("the seed key '\(configuration.seedKeyID)' cannot be used in the token: \(error)")
+        }
+        let store = try SQLiteStore(path: configuration.database, vault: vault)
         guard let pem = try? String(contentsOfFile: configuration.caCertificate, encoding: .utf8) else {
             throw ConfigurationError("CA certificate \(configuration.caCertificate) is missing: run `sigillo ca init` (make run does)")
         }

@@ -146,7 +146,7 @@ final class BenchServer: Sendable {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         try encoder.encode(configuration).write(to: directory.appendingPathComponent("server.json"))
-        let store = try SQLiteStore(path: configuration.database)
+        let store = try SQLiteStore(path: configuration.database, vault: try await SeedVault.open(token: token, keyID: configuration.seedKeyID))
         var settings = SigningService.Settings(publicBaseURL: configuration.publicBaseURL)
         settings.defaultMultisign = multisign
         var logger = Logger(label: "sigillo-bench")

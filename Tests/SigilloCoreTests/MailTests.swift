@@ -170,10 +170,9 @@ struct MailDeliveryTests {
     @Test("Relay down: the mail stays pending, retried after 30 s, 1, 2, 4… minutes up to 1 h; relay up: delivered exactly once")
     func relayDown() async throws {
         let folder = try TestHSM.makeTemporaryDirectory()
-        // A port that was just free: start a sink to learn one, stop it.
-        let probe = try await SMTPSink.start(folder: folder)
-        await probe.stop()
-        let fixture = try MailFixture(smtp: probe.configuration(tls: .none))
+        // The relay's port, refusing connections until the sink starts on it.
+        let down = try ReservedPorts()
+        let fixture = try MailFixture(smtp: SMTPSink.configuration(port: down.base, tls: .none))
         let id = try await fixture.mailer.enqueue(Self.allKinds()[3], to: Self.recipient)
         var now = MailFixture.t0
         var delays: [TimeInterval] = []
@@ -191,7 +190,8 @@ struct MailDeliveryTests {
         #expect(delays == [30, 60, 120, 240, 480, 960, 1920, 3600, 3600])
         #expect(try await fixture.mail(id).attempts == 9)
 
-        let sink = try await SMTPSink.start(folder: folder, port: probe.port)
+        down.release()
+        let sink = try await SMTPSink.start(folder: folder, port: down.base)
         defer { Task { await sink.stop() } }
         #expect(try await fixture.dispatcher.deliverDue(now: now).sent == 1)
         #expect(try await fixture.dispatcher.deliverDue(now: now.addingTimeInterval(7200)) == .init())
@@ -232,9 +232,8 @@ struct MailDeliveryTests {
 
     @Test("A mail undeliverable for 3 days is given up and audited")
     func maximumAge() async throws {
-        let probe = try await SMTPSink.start(folder: try TestHSM.makeTemporaryDirectory())
-        await probe.stop()
-        let fixture = try MailFixture(smtp: probe.configuration(tls: .none))
+        let down = try ReservedPorts()
+        let fixture = try MailFixture(smtp: SMTPSink.configuration(port: down.base, tls: .none))
         let id = try await fixture.mailer.enqueue(Self.allKinds()[4], to: Self.recipient)
         // Tried 10 s before the limit: retried, due again 20 s after it, and then given up.
         #expect(try await fixture.dispatcher.deliverDue(now: MailFixture.t0.addingTimeInterval(3 * 86_400 - 10)).retried == 1)
@@ -247,11 +246,10 @@ struct MailDeliveryTests {
     @Test("A restart resumes the outbox: a new dispatcher on the same database delivers what the old one left, once")
     func restart() async throws {
         let folder = try TestHSM.makeTemporaryDirectory()
-        let probe = try await SMTPSink.start(folder: folder.appendingPathComponent("probe"))
-        await probe.stop()
+        let down = try ReservedPorts()
         let database = try TestHSM.makeTemporaryDirectory()
         // First run: relay down, the mail waits with its next attempt stored.
-        let first = try MailFixture(smtp: probe.configuration(tls: .none), directory: database)
+        let first = try MailFixture(smtp: SMTPSink.configuration(port: down.base, tls: .none), directory: database)
         let waiting = try await first.mailer.enqueue(Self.allKinds()[0], to: Self.recipient)
         try await first.dispatcher.deliverDue(now: MailFixture.t0)
         let next = try await first.mail(waiting).nextAttemptAt
@@ -261,7 +259,8 @@ struct MailDeliveryTests {
         #expect(claimed.map(\.id) == [orphan])
 
         // Second run, relay up.
-        let sink = try await SMTPSink.start(folder: folder.appendingPathComponent("mail"), port: probe.port)
+        down.release()
+        let sink = try await SMTPSink.start(folder: folder.appendingPathComponent("mail"), port: down.base)
         defer { Task { await sink.stop() } }
         let second = try MailFixture(smtp: sink.configuration(tls: .none), directory: database)
         #expect(try await second.dispatcher.deliverDue(now: next.addingTimeInterval(-1)) == .init())
@@ -303,7 +302,7 @@ struct MailDeliveryTests {
         let folder = try TestHSM.makeTemporaryDirectory()
         let sink = try await SMTPSink.start(folder: folder)
         defer { Task { await sink.stop() } }
-        let store = try SQLiteStore(path: folder.appendingPathComponent("mail.sqlite").path)
+        let store = try SQLiteStore(path: folder.appendingPathComponent("mail.sqlite").path, vault: nil)
         var policy = MailDispatcher.Policy()
         policy.pollInterval = 3600
         let dispatcher = MailDispatcher(store: store, transport: try SMTPClient(configuration: sink.configuration(tls: .none)), from: MailFixture.from,

@@ -38,7 +38,12 @@ struct SMTPSink {
 
     /// A client configuration for this sink.
     func configuration(tls: SMTPConfiguration.TLSMode, caFile: String? = nil, credentials: SMTPConfiguration.Credentials? = nil) -> SMTPConfiguration {
-        SMTPConfiguration(host: "127.0.0.1", port: self.port, heloName: "sigillo.test", tls: tls, caFile: caFile, credentials: credentials)
+        Self.configuration(port: self.port, tls: tls, caFile: caFile, credentials: credentials)
+    }
+
+    /// A client configuration for a relay on 127.0.0.1:`port`.
+    static func configuration(port: Int, tls: SMTPConfiguration.TLSMode, caFile: String? = nil, credentials: SMTPConfiguration.Credentials? = nil) -> SMTPConfiguration {
+        SMTPConfiguration(host: "127.0.0.1", port: port, heloName: "sigillo.test", tls: tls, caFile: caFile, credentials: credentials)
     }
 }
 
@@ -100,7 +105,7 @@ struct MailFixture {
 
     init(transport: any MailTransport, directory: URL? = nil, now: Date = MailFixture.t0) throws {
         self.directory = try directory ?? TestHSM.makeTemporaryDirectory()
-        self.store = try SQLiteStore(path: self.directory.appendingPathComponent("mail.sqlite").path)
+        self.store = try SQLiteStore(path: self.directory.appendingPathComponent("mail.sqlite").path, vault: nil)
         self.dispatcher = MailDispatcher(store: self.store, transport: transport, from: Self.from, clock: ServiceClock { now }, logger: Logger(label: "mail-test"))
         self.mailer = OutboxMailer(store: self.store, clock: ServiceClock { now }, dispatcher: self.dispatcher)
     }

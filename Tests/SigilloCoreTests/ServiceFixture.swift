@@ -38,7 +38,7 @@ struct ServiceFixture {
 
     init(multisign: Int = 100) async throws {
         self.token = try TestToken(sessions: 2)
-        self.store = try SQLiteStore(path: self.token.directory.appendingPathComponent("sigillo.sqlite").path)
+        self.store = try SQLiteStore(path: self.token.directory.appendingPathComponent("sigillo.sqlite").path, vault: try await SeedVault.open(token: self.token.token))
         self.clock = TestClock()
         self.ca = try await CertificateAuthority.create(
             token: self.token.token, name: try DistinguishedName { CountryName("IT"); OrganizationName("Sigillo Test"); CommonName("Sigillo Test CA") }, now: self.clock.now.addingTimeInterval(-60))

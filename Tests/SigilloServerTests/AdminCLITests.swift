@@ -131,35 +131,14 @@ struct AdminCLITests {
 
 @Suite("sigillo serve: both listeners")
 struct ServeBothListenersTests {
-    /// Two free consecutive ports below the kernel's ephemeral range (32768 and up), so no outgoing connection of
-    /// another test can be holding one when the child server binds it.
-    static func freePortPair() throws -> Int {
-        func bindable(_ port: Int) -> Bool {
-            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            guard fd >= 0 else { return false }
-            defer { close(fd) }
-            var address = sockaddr_in()
-            address.sin_family = sa_family_t(AF_INET)
-            address.sin_port = in_port_t(UInt16(port).bigEndian)
-            address.sin_addr.s_addr = inet_addr("127.0.0.1")
-            return withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
-            }
-        }
-        for _ in 0..<100 {
-            let base = Int.random(in: 20_000...32_000)
-            if bindable(base) && bindable(base + 1) { return base }
-        }
-        throw BackgroundProcessError(description: "no two free consecutive ports in 20000...32001")
-    }
-
     @Test("serve answers on the public and the admin port, delivers queued mail through the SMTP relay, and stops on SIGTERM")
     func serveAndStop() async throws {
         try #require(FileManager.default.isExecutableFile(atPath: AdminCLITests.binary), "build the executable first: swift build")
         let fixture = try TestToken.unopened()
         let directory = fixture.directory
         try LiveServer.makeCertificates(in: directory.appendingPathComponent("certs"))
-        let base = try Self.freePortPair()
+        let ports = try ReservedPorts(count: 2)
+        let base = ports.base
         var environment = try fixture.isolatedEnvironment()
         environment["SIGILLO_PKCS11_MODULE"] = TestHSM.modulePath
         environment["SIGILLO_TOKEN"] = fixture.label
@@ -182,7 +161,7 @@ struct ServeBothListenersTests {
         environment["SIGILLO_SMTP_PORT"] = String(relay.port)
         environment["SIGILLO_SMTP_TLS"] = "none"
         environment["SIGILLO_SMTP_FROM"] = "firma@sigillo.example.it"
-        let store = try SQLiteStore(path: directory.appendingPathComponent("var/sigillo.sqlite").path)
+        let store = try SQLiteStore(path: directory.appendingPathComponent("var/sigillo.sqlite").path, vault: nil)
         try await OutboxMailer(store: store, dispatcher: nil).send(MailTemplates.usernameReminder(name: "Mario", username: "mario"), to: "mario@example.it")
 
         let process = Process()
@@ -191,6 +170,7 @@ struct ServeBothListenersTests {
         process.environment = environment
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
+        ports.release()
         try process.run()
         defer { if process.isRunning { process.interrupt() } }
 

@@ -2,6 +2,7 @@ import Crypto
 import Foundation
 import GRDB
 import PKCS11
+import Synchronization
 
 /// The embedded store: SQLite through GRDB, WAL mode, versioned migrations.
 ///
@@ -11,22 +12,63 @@ public final class SQLiteStore: Store {
     private let database: DatabasePool
     /// The hot path's writes (SAD consumption, audit) share transactions under load.
     private let groupCommit: GroupCommit
+    /// Seals the OTP seeds; nil for a store that only queues mail or reads the audit log (no seed is read or written).
+    private let vault: SeedVault?
 
     /// Opens (creating if needed) the database at `path` and migrates it to the current schema.
-    public init(path: String) throws {
+    ///
+    /// With a `vault`, the first opening records its key check and later ones refuse another key (the database was
+    /// sealed with another token's seed key). Without one, seeds can be neither stored nor read.
+    public init(path: String, vault: SeedVault?) throws {
         let directory = URL(fileURLWithPath: path).deletingLastPathComponent()
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         var configuration = Configuration()
         configuration.prepareDatabase { db in
             try db.execute(sql: "PRAGMA foreign_keys = ON")
+            // What is deleted or overwritten (a seed in clear, spent SADs and tokens) is zeroed in the file, not left in free space.
+            try db.execute(sql: "PRAGMA secure_delete = ON")
         }
         configuration.busyMode = .timeout(10)
         self.database = try DatabasePool(path: path, configuration: configuration)
         self.groupCommit = GroupCommit(database: self.database)
-        try Self.migrator.migrate(self.database)
+        self.vault = vault
+        let report = MigrationReport()
+        try Self.migrator(vault: vault, report: report).migrate(self.database)
+        if report.sealedInPlace.withLock({ $0 }) {
+            // The clear seeds' old pages leave the write-ahead log too.
+            try self.database.writeWithoutTransaction { try $0.checkpoint(.truncate) }
+        }
+        if let vault {
+            try self.database.write { db in
+                if let check = try Data.fetchOne(db, sql: "SELECT key_check FROM seed_vault WHERE id = 1") {
+                    guard check == Data(vault.keyCheck) else {
+                        throw SigilloError(.internalError, "the token's seed key is not the one this database was sealed with: wrong token or database")
+                    }
+                } else {
+                    try db.execute(sql: "INSERT INTO seed_vault (id, key_check) VALUES (1, ?)", arguments: [Data(vault.keyCheck)])
+                }
+            }
+        }
     }
 
-    static var migrator: DatabaseMigrator {
+    /// Seals a seed for the record named by `context` (see `SeedVault`).
+    private func seal(_ secret: [UInt8], _ context: String) throws -> Data {
+        guard let vault = self.vault else { throw SigilloError(.internalError, "this store was opened without the seed vault") }
+        return try vault.seal(secret, context: context)
+    }
+
+    private func open(_ sealed: Data?, _ context: String) throws -> [UInt8] {
+        guard let vault = self.vault else { throw SigilloError(.internalError, "this store was opened without the seed vault") }
+        return try vault.open(sealed ?? Data(), context: context)
+    }
+
+    /// What the migrations did that the opening must finish.
+    final class MigrationReport: Sendable {
+        /// Seeds written in clear by an earlier version were sealed.
+        let sealedInPlace = Mutex(false)
+    }
+
+    static func migrator(vault: SeedVault?, report: MigrationReport) -> DatabaseMigrator {
         var migrator = DatabaseMigrator()
         migrator.registerMigration("v1: holders, credentials, OTP, SAD, audit") { db in
             try db.execute(sql: """
@@ -211,6 +253,26 @@ public final class SQLiteStore: Store {
                 CREATE INDEX mail_outbox_due ON mail_outbox(status, next_attempt_at);
                 """)
         }
+        migrator.registerMigration("v8: sealed OTP seeds") { db in
+            try db.execute(sql: "CREATE TABLE seed_vault (id INTEGER PRIMARY KEY CHECK (id = 1), key_check BLOB NOT NULL)")
+            // Seeds written in clear by earlier versions are sealed in place, in this migration's transaction.
+            let clear: [(table: String, key: String, contextColumn: String, column: String)] = [
+                ("otp_devices", "id", "holder_id", "secret"), ("invitations", "code_hash", "holder_id", "pending_device_secret"),
+                ("device_rebinds", "token_hash", "holder_id", "secret"), ("hardware_tokens", "serial", "serial", "seed"),
+            ]
+            for (table, key, contextColumn, column) in clear {
+                let rows = try Row.fetchAll(db, sql: "SELECT \(key) AS k, \(contextColumn) AS c, \(column) AS v FROM \(table) WHERE \(column) IS NOT NULL")
+                guard !rows.isEmpty else { continue }
+                guard let vault else {
+                    throw SigilloError(.internalError, "the database holds OTP seeds in clear: open it once with the token (sigillo serve) to seal them")
+                }
+                for row in rows {
+                    let sealed = try vault.seal([UInt8](row["v"] as Data), context: "\(table)/\(row["c"] as String)")
+                    try db.execute(sql: "UPDATE \(table) SET \(column) = ? WHERE \(key) = ?", arguments: [sealed, row["k"] as DatabaseValue])
+                }
+                report.sealedInPlace.withLock { $0 = true }
+            }
+        }
         return migrator
     }
 
@@ -268,7 +330,7 @@ public final class SQLiteStore: Store {
             var pending: OTPDevice?
             if let kind = (row["pending_device_kind"] as String?).flatMap(OTPKind.init(rawValue:)) {
                 pending = OTPDevice(
-                    id: "pending", holderID: row["holder_id"], kind: kind, secret: [UInt8](row["pending_device_secret"] as Data? ?? Data()),
+                    id: "pending", holderID: row["holder_id"], kind: kind, secret: try self.open(row["pending_device_secret"], "invitations/\(row["holder_id"] as String)"),
                     algorithm: OTPAlgorithm(rawValue: row["pending_device_algorithm"] ?? "SHA1") ?? .sha1, digits: row["pending_device_digits"] ?? 6,
                     counter: UInt64(row["pending_device_counter"] as Int64? ?? 0), serial: row["pending_device_serial"])
             }
@@ -279,6 +341,7 @@ public final class SQLiteStore: Store {
     }
 
     public func setPendingDevice(codeHash: [UInt8], device: OTPDevice?) async throws {
+        let sealed = try device.map { try self.seal($0.secret, "invitations/\($0.holderID)") }
         try await self.write { db in
             try db.execute(
                 sql: """
@@ -286,13 +349,14 @@ public final class SQLiteStore: Store {
                         pending_device_digits = ?, pending_device_serial = ?, pending_device_counter = ?
                     WHERE code_hash = ? AND used_at IS NULL
                     """,
-                arguments: [device?.kind.rawValue, device.map { Data($0.secret) }, device?.algorithm.rawValue, device?.digits, device?.serial,
+                arguments: [device?.kind.rawValue, sealed, device?.algorithm.rawValue, device?.digits, device?.serial,
                             device.map { Int64($0.counter) }, Data(codeHash)])
             guard db.changesCount == 1 else { throw SigilloError(.invitationUsed, "this invitation was already used") }
         }
     }
 
     public func completeActivation(codeHash: [UInt8], at time: Date, username: String, passwordHash: String, device: OTPDevice, credential: Credential) async throws {
+        let sealed = try self.seal(device.secret, "otp_devices/\(device.holderID)")
         try await self.write { db in
             try db.execute(sql: "UPDATE invitations SET used_at = ? WHERE code_hash = ? AND used_at IS NULL", arguments: [Self.seconds(time), Data(codeHash)])
             guard db.changesCount == 1 else { throw SigilloError(.invitationUsed, "this invitation was already used") }
@@ -301,7 +365,7 @@ public final class SQLiteStore: Store {
                 arguments: [username, passwordHash, HolderState.active.rawValue, device.holderID, HolderState.invited.rawValue])
             guard db.changesCount == 1 else { throw SigilloError(.illegalTransition, "the holder is no longer waiting for activation") }
             try db.execute(sql: "UPDATE otp_devices SET active = 0 WHERE holder_id = ?", arguments: [device.holderID])
-            try Self.insert(device: device, db: db)
+            try Self.insert(device: device, sealedSecret: sealed, db: db)
             try Self.insert(credential: credential, db: db)
         }
     }
@@ -417,7 +481,7 @@ public final class SQLiteStore: Store {
 
     public func activeOTPDevice(holderID: String) async throws -> OTPDevice? {
         try await self.database.read { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM otp_devices WHERE holder_id = ? AND active = 1", arguments: [holderID]).map(Self.device)
+            try Row.fetchOne(db, sql: "SELECT * FROM otp_devices WHERE holder_id = ? AND active = 1", arguments: [holderID]).map(self.device)
         }
     }
 
@@ -711,13 +775,14 @@ public final class SQLiteStore: Store {
     }
 
     public func createDeviceRebind(tokenHash: [UInt8], device: OTPDevice, createdAt: Date, expiresAt: Date) async throws {
+        let sealed = try self.seal(device.secret, "device_rebinds/\(device.holderID)")
         try await self.write { db in
             try db.execute(
                 sql: """
                     INSERT INTO device_rebinds (token_hash, holder_id, kind, secret, algorithm, digits, serial, created_at, expires_at)
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """,
-                arguments: [Data(tokenHash), device.holderID, device.kind.rawValue, Data(device.secret), device.algorithm.rawValue, device.digits,
+                arguments: [Data(tokenHash), device.holderID, device.kind.rawValue, sealed, device.algorithm.rawValue, device.digits,
                             device.serial, Self.seconds(createdAt), Self.seconds(expiresAt)])
         }
     }
@@ -726,21 +791,23 @@ public final class SQLiteStore: Store {
         try await self.database.read { db in
             guard let row = try Row.fetchOne(db, sql: "SELECT * FROM device_rebinds WHERE token_hash = ?", arguments: [Data(tokenHash)]) else { return nil }
             let device = OTPDevice(
-                id: "pending", holderID: row["holder_id"], kind: OTPKind(rawValue: row["kind"]) ?? .totp, secret: [UInt8](row["secret"] as Data),
+                id: "pending", holderID: row["holder_id"], kind: OTPKind(rawValue: row["kind"]) ?? .totp,
+                secret: try self.open(row["secret"], "device_rebinds/\(row["holder_id"] as String)"),
                 algorithm: OTPAlgorithm(rawValue: row["algorithm"]) ?? .sha1, digits: row["digits"], serial: row["serial"])
             return (device, Self.date(row["expires_at"]), (row["used_at"] as Int64?).map(Self.date))
         }
     }
 
     public func completeDeviceRebind(tokenHash: [UInt8], device: OTPDevice, now: Date) async throws -> Bool {
-        try await self.write { db in
+        let sealed = try self.seal(device.secret, "otp_devices/\(device.holderID)")
+        return try await self.write { db in
             try db.execute(sql: "UPDATE device_rebinds SET used_at = ? WHERE token_hash = ? AND used_at IS NULL AND expires_at > ?",
                            arguments: [Self.seconds(now), Data(tokenHash), Self.seconds(now)])
             guard db.changesCount == 1 else { return false }
             try db.execute(sql: "UPDATE device_rebinds SET used_at = ? WHERE holder_id = ? AND used_at IS NULL", arguments: [Self.seconds(now), device.holderID])
             // The old device stops working at once; a hardware token's serial is freed for a later re-import.
             try db.execute(sql: "UPDATE otp_devices SET active = 0, serial = NULL WHERE holder_id = ?", arguments: [device.holderID])
-            try Self.insert(device: device, db: db)
+            try Self.insert(device: device, sealedSecret: sealed, db: db)
             try db.execute(sql: "DELETE FROM sads WHERE holder_id = ?", arguments: [device.holderID])
             try db.execute(sql: "UPDATE credentials SET otp_failures = 0 WHERE holder_id = ?", arguments: [device.holderID])
             return true
@@ -748,11 +815,12 @@ public final class SQLiteStore: Store {
     }
 
     public func importHardwareTokens(_ tokens: [HardwareToken], at time: Date) async throws -> Int {
-        try await self.write { db in
+        let sealed = try tokens.map { try self.seal($0.seed, "hardware_tokens/\($0.serial)") }
+        return try await self.write { db in
             var added = 0
-            for token in tokens {
+            for (token, seed) in zip(tokens, sealed) {
                 try db.execute(sql: "INSERT OR IGNORE INTO hardware_tokens (serial, seed, digits, algorithm, imported_at) VALUES (?, ?, ?, ?, ?)",
-                               arguments: [token.serial, Data(token.seed), token.digits, token.algorithm.rawValue, Self.seconds(time)])
+                               arguments: [token.serial, seed, token.digits, token.algorithm.rawValue, Self.seconds(time)])
                 added += db.changesCount
             }
             return added
@@ -762,7 +830,8 @@ public final class SQLiteStore: Store {
     public func hardwareToken(serial: String) async throws -> HardwareToken? {
         try await self.database.read { db in
             try Row.fetchOne(db, sql: "SELECT * FROM hardware_tokens WHERE serial = ?", arguments: [serial]).map {
-                HardwareToken(serial: $0["serial"], seed: [UInt8]($0["seed"] as Data), digits: $0["digits"], algorithm: OTPAlgorithm(rawValue: $0["algorithm"]) ?? .sha1)
+                HardwareToken(serial: $0["serial"], seed: try self.open($0["seed"], "hardware_tokens/\($0["serial"] as String)"), digits: $0["digits"],
+                              algorithm: OTPAlgorithm(rawValue: $0["algorithm"]) ?? .sha1)
             }
         }
     }
@@ -806,10 +875,10 @@ public final class SQLiteStore: Store {
         }
     }
 
-    private static func insert(device: OTPDevice, db: Database) throws {
+    private static func insert(device: OTPDevice, sealedSecret: Data, db: Database) throws {
         try db.execute(
             sql: "INSERT INTO otp_devices (id, holder_id, kind, secret, algorithm, digits, period, counter, last_step, serial, active) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            arguments: [device.id, device.holderID, device.kind.rawValue, Data(device.secret), device.algorithm.rawValue, device.digits, device.period,
+            arguments: [device.id, device.holderID, device.kind.rawValue, sealedSecret, device.algorithm.rawValue, device.digits, device.period,
                         Int64(device.counter), Int64(device.lastStep), device.serial, device.active])
     }
 
@@ -843,9 +912,10 @@ public final class SQLiteStore: Store {
             lastReminderDays: row["last_reminder_days"])
     }
 
-    private static func device(_ row: Row) -> OTPDevice {
+    private func device(_ row: Row) throws -> OTPDevice {
         OTPDevice(
-            id: row["id"], holderID: row["holder_id"], kind: OTPKind(rawValue: row["kind"]) ?? .totp, secret: [UInt8](row["secret"] as Data),
+            id: row["id"], holderID: row["holder_id"], kind: OTPKind(rawValue: row["kind"]) ?? .totp,
+            secret: try self.open(row["secret"], "otp_devices/\(row["holder_id"] as String)"),
             algorithm: OTPAlgorithm(rawValue: row["algorithm"]) ?? .sha1, digits: row["digits"], period: row["period"],
             counter: UInt64(row["counter"] as Int64), lastStep: UInt64(row["last_step"] as Int64), serial: row["serial"], active: row["active"])
     }
