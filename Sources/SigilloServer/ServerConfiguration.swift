@@ -38,6 +38,53 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
 
     public init() {}
 
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case host, port, tlsCertificate, tlsKey, adminHost, adminPort, adminCA, pkcs11Module, token, pinFile, pinEnvironment, hsmSessions
+        case database, publicBaseURL, caCertificate, caKeyID, seedKeyID, outboxFile, smtp, mailFile
+    }
+
+    private struct AnyKey: CodingKey {
+        let stringValue: String
+        var intValue: Int? { nil }
+        init(stringValue: String) { self.stringValue = stringValue }
+        init?(intValue: Int) { nil }
+    }
+
+    /// Every field may be left out (the defaults above apply); a field this version does not know is refused, so a
+    /// misspelt one is not silently ignored.
+    public init(from decoder: any Decoder) throws {
+        let unknown = try decoder.container(keyedBy: AnyKey.self).allKeys.map(\.stringValue).filter { CodingKeys(rawValue: $0) == nil }
+        if let name = unknown.sorted().first { throw ConfigurationError("unknown configuration field '\(name)'") }
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        func read<T: Decodable>(_ key: CodingKeys, _ value: inout T) throws {
+            if let decoded = try container.decodeIfPresent(T.self, forKey: key) { value = decoded }
+        }
+        func readOptional<T: Decodable>(_ key: CodingKeys, _ value: inout T?) throws {
+            // An explicit null clears an optional default (no PIN file, no outbox file).
+            if container.contains(key) { value = try container.decodeIfPresent(T.self, forKey: key) }
+        }
+        try read(.host, &self.host)
+        try read(.port, &self.port)
+        try read(.tlsCertificate, &self.tlsCertificate)
+        try read(.tlsKey, &self.tlsKey)
+        try read(.adminHost, &self.adminHost)
+        try read(.adminPort, &self.adminPort)
+        try read(.adminCA, &self.adminCA)
+        try read(.pkcs11Module, &self.pkcs11Module)
+        try read(.token, &self.token)
+        try readOptional(.pinFile, &self.pinFile)
+        try readOptional(.pinEnvironment, &self.pinEnvironment)
+        try read(.hsmSessions, &self.hsmSessions)
+        try read(.database, &self.database)
+        try read(.publicBaseURL, &self.publicBaseURL)
+        try read(.caCertificate, &self.caCertificate)
+        try read(.caKeyID, &self.caKeyID)
+        try read(.seedKeyID, &self.seedKeyID)
+        try readOptional(.outboxFile, &self.outboxFile)
+        try readOptional(.smtp, &self.smtp)
+        try readOptional(.mailFile, &self.mailFile)
+    }
+
     /// Reads `path` if it exists (a missing default file is fine), then applies the environment.
     public static func load(path: String?, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> ServerConfiguration {
         var configuration = ServerConfiguration()

@@ -9,11 +9,28 @@ struct MailConfigurationTests {
     func load(_ json: String?, _ environment: [String: String]) throws -> ServerConfiguration {
         guard let json else { return try ServerConfiguration.load(path: nil, environment: environment) }
         let file = try TestHSM.makeTemporaryDirectory().appendingPathComponent("sigillo.json")
-        // Every field of the main section, so only the smtp section is under test.
-        var object = try JSONSerialization.jsonObject(with: JSONEncoder().encode(ServerConfiguration())) as! [String: Any]
-        object["smtp"] = try JSONSerialization.jsonObject(with: Data(json.utf8))
+        let object: [String: Any] = ["smtp": try JSONSerialization.jsonObject(with: Data(json.utf8))]
         try JSONSerialization.data(withJSONObject: object).write(to: file)
         return try ServerConfiguration.load(path: file.path, environment: environment)
+    }
+
+    @Test("A configuration file sets only the fields it names; null clears an optional one; an unknown field is refused")
+    func partialFile() throws {
+        let file = try TestHSM.makeTemporaryDirectory().appendingPathComponent("sigillo.json")
+        try Data(#"{"port": 9443, "database": "/srv/sigillo/db.sqlite", "outboxFile": null}"#.utf8).write(to: file)
+        let configuration = try ServerConfiguration.load(path: file.path, environment: ["SIGILLO_HOST": "0.0.0.0"])
+        var expected = ServerConfiguration()
+        expected.port = 9443
+        expected.database = "/srv/sigillo/db.sqlite"
+        expected.outboxFile = nil
+        expected.host = "0.0.0.0"
+        #expect(configuration == expected)
+
+        try Data(#"{"prot": 9443}"#.utf8).write(to: file)
+        let error = #expect(throws: ConfigurationError.self) { try ServerConfiguration.load(path: file.path, environment: [:]) }
+        #expect(error?.description.contains("unknown configuration field 'prot'") == true, "\(String(describing: error))")
+        try Data(#"{"port": "8443"}"#.utf8).write(to: file)
+        #expect(throws: ConfigurationError.self) { try ServerConfiguration.load(path: file.path, environment: [:]) }
     }
 
     @Test("No relay: mails go to the development file")
