@@ -23,6 +23,15 @@ struct RecoveryTests {
         try await fixture.service.remindUsername(email: " " + active.holder.email.uppercased())
         let mail = try #require(fixture.notifier.mails.last)
         #expect(mail.recipient == active.holder.email && mail.body.contains(active.username))
+        // Three reminders in 15 minutes at most; the fourth gets the same silence, and is audited as throttled.
+        try await fixture.service.remindUsername(email: active.holder.email)
+        try await fixture.service.remindUsername(email: active.holder.email)
+        try await fixture.service.remindUsername(email: active.holder.email)
+        #expect(fixture.notifier.mails.count == before + 3)
+        #expect(try await fixture.store.auditRecords().filter { $0.event.action == "recovery.username" && $0.event.outcome == "throttled" }.count == 1)
+        fixture.clock.advance(901)
+        try await fixture.service.remindUsername(email: active.holder.email)
+        #expect(fixture.notifier.mails.count == before + 4)
     }
 
     @Test("lost password: single-use link valid 1 hour + OTP; sessions and SADs end; old password stops working")

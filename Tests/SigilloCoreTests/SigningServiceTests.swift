@@ -141,6 +141,17 @@ struct ActivationTests {
         #expect(try await fixture.store.pendingMessages().filter { $0.channel == "sms" }.map(\.recipient) == Array(repeating: smsHolder.mobile, count: 3))
         let outbox = try String(contentsOfFile: fixture.outboxFile, encoding: .utf8)
         #expect(outbox.split(separator: "\n").filter { $0.contains("\"channel\":\"sms\"") }.count == 3)
+
+        // At most five codes in 15 minutes (the activation's counts): the sixth is refused, nothing is sent.
+        try await fixture.service.sendOTP(holderID: smsHolder.id, credentialID: smsCredential.id)
+        try await fixture.service.sendOTP(holderID: smsHolder.id, credentialID: smsCredential.id)
+        #expect(await errorCode { try await fixture.service.sendOTP(holderID: smsHolder.id, credentialID: smsCredential.id) } == .tooManyRequests)
+        #expect(try await fixture.store.pendingMessages().filter { $0.channel == "sms" }.count == 5)
+        #expect(try await fixture.store.auditRecords().contains { $0.event.action == "otp.sms.send" && $0.event.outcome == "throttled" })
+        // 15 minutes after the first ones, codes can be sent again.
+        fixture.clock.advance(900)
+        try await fixture.service.sendOTP(holderID: smsHolder.id, credentialID: smsCredential.id)
+        #expect(try await fixture.store.pendingMessages().filter { $0.channel == "sms" }.count == 6)
     }
 }
 

@@ -213,6 +213,12 @@ struct CSCTransactionTests {
             #expect(try await server.post("/csc/v1/credentials/authorize", body, bearer: token).status == 200)
             let replay = try await server.post("/csc/v1/credentials/authorize", body, bearer: token)
             #expect(replay.status == 400 && replay.error == "invalid_otp")
+            // Five codes in 15 minutes at most (activation 1, sendOTP 2 to 5): the sixth is 429 on v1 and v2.
+            for _ in 0..<3 { #expect(try await server.post("/csc/v1/credentials/sendOTP", ["credentialID": account.credential.id], bearer: token).status == 204) }
+            for version in [1, 2] {
+                let flooded = try await server.post("/csc/v\(version)/credentials/sendOTP", ["credentialID": account.credential.id], bearer: token)
+                #expect(flooded.status == 429 && flooded.error == "too_many_requests", "\(flooded.json)")
+            }
             // A TOTP holder has no SMS to send.
             let totp = try await server.activate(name: "Tito", device: .hotp)
             let totpToken = try #require(try await server.post("/csc/v1/auth/login", basic: (totp.username, totp.password)).json["access_token"] as? String)

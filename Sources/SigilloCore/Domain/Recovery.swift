@@ -19,6 +19,11 @@ extension SigningService {
             try await self.audit("anonymous", "recovery.username", target: "email", outcome: "ignored", details: "no activated holder")
             return
         }
+        // At most three reminders in 15 minutes, answered with the same silence: the route cannot flood a mailbox.
+        guard try await self.store.admit(throttle: "username-reminder/\(holder.id)", now: self.clock.now(), window: 900, limit: 3) else {
+            try await self.audit(holder.id, "recovery.username", target: holder.id, outcome: "throttled")
+            return
+        }
         try await self.mail(to: holder, MailTemplates.usernameReminder(name: holder.fullName, username: holder.username ?? ""))
         try await self.audit(holder.id, "recovery.username", target: holder.id, outcome: "ok")
     }

@@ -475,8 +475,14 @@ public final class SigningService: Sendable {
     }
 
     func sendSMSCode(to holder: Holder) async throws {
-        let code = SMSCode.generate(digits: 6)
         let now = self.clock.now()
+        // SMS cost money and reach a phone: at most five codes in 15 minutes, whichever route asks (sendOTP,
+        // activation, reset link, device change).
+        guard try await self.store.admit(throttle: "sms/\(holder.id)", now: now, window: 900, limit: 5) else {
+            try await self.audit(holder.id, "otp.sms.send", target: holder.id, outcome: "throttled")
+            throw SigilloError(.tooManyRequests, "too many SMS codes were sent in the last 15 minutes; try again later")
+        }
+        let code = SMSCode.generate(digits: 6)
         try await self.store.storeSMSCode(holderID: holder.id, codeHash: Secrets.digest(code), expiresAt: now.addingTimeInterval(self.settings.smsCodeLifetime))
         try await self.notifier.send(OutgoingMessage(channel: "sms", recipient: holder.mobile, body: "Sigillo: your code is \(code). It is valid for 5 minutes.", createdAt: now))
         try await self.audit(holder.id, "otp.sms.send", target: holder.id, outcome: "ok")

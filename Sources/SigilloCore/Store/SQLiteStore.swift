@@ -273,6 +273,12 @@ public final class SQLiteStore: Store {
                 report.sealedInPlace.withLock { $0 = true }
             }
         }
+        migrator.registerMigration("v9: throttles") { db in
+            try db.execute(sql: """
+                CREATE TABLE throttle_events (key TEXT NOT NULL, time INTEGER NOT NULL);
+                CREATE INDEX throttle_events_key ON throttle_events(key, time);
+                """)
+        }
         return migrator
     }
 
@@ -742,6 +748,16 @@ public final class SQLiteStore: Store {
         try await self.write { db in
             try db.execute(sql: "INSERT INTO password_resets (token_hash, holder_id, created_at, expires_at) VALUES (?, ?, ?, ?)",
                            arguments: [Data(tokenHash), holderID, Self.seconds(createdAt), Self.seconds(expiresAt)])
+        }
+    }
+
+    public func admit(throttle key: String, now: Date, window: TimeInterval, limit: Int) async throws -> Bool {
+        try await self.write { db in
+            let since = Self.milliseconds(now.addingTimeInterval(-window))
+            try db.execute(sql: "DELETE FROM throttle_events WHERE key = ? AND time < ?", arguments: [key, since])
+            guard try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM throttle_events WHERE key = ?", arguments: [key]) ?? 0 < limit else { return false }
+            try db.execute(sql: "INSERT INTO throttle_events (key, time) VALUES (?, ?)", arguments: [key, Self.milliseconds(now)])
+            return true
         }
     }
 

@@ -94,6 +94,9 @@ public protocol Store: Sendable {
     func createPasswordReset(tokenHash: [UInt8], holderID: String, createdAt: Date, expiresAt: Date) async throws
     /// How many reset links were made for the holder since `time` (the throttle against mail bombing).
     func passwordResetCount(holderID: String, since time: Date) async throws -> Int
+    /// Counts an event under `key` and returns true when fewer than `limit` were counted in the `window` before
+    /// `now`; returns false (and counts nothing) otherwise. Atomic: concurrent callers cannot all slip under the limit.
+    func admit(throttle key: String, now: Date, window: TimeInterval, limit: Int) async throws -> Bool
     /// The holder, expiry and use time of a reset token.
     func passwordReset(tokenHash: [UInt8]) async throws -> (holderID: String, expiresAt: Date, usedAt: Date?)?
     /// Spends an unused, unexpired reset token and sets the new password hash; ends the holder's sessions (access

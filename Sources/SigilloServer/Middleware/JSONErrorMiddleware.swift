@@ -53,6 +53,7 @@ public struct APIError: Error, Sendable {
         case .conflict, .illegalTransition: status = .conflict
         case .invitationExpired, .invitationUsed, .linkExpired: status = .gone
         case .tokenUnavailable: status = .serviceUnavailable
+        case .tooManyRequests: status = .tooManyRequests
         case .internalError: status = .internalServerError
         default: status = .badRequest
         }
