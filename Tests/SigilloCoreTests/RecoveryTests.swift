@@ -127,20 +127,43 @@ struct RecoveryTests {
         #expect(await errorCode { try await fixture.service.completeDeviceRebind(token: stale.token, otp: TOTP.code(secret: stale.challenge.secret!, time: fixture.clock.now)) } == .linkExpired)
     }
 
-    @Test("change of mobile number with a code sent to the old number")
+    @Test("change of mobile number: a code to the old number and one to the new, both needed; taken or malformed numbers refused")
     func mobileChange() async throws {
         let fixture = try await ServiceFixture()
         let active = try await fixture.activeHolder(name: "Ada")
+        let other = try await fixture.activeHolder(name: "Eva")
         let oldMobile = active.holder.mobile
-        let sentTo = try await fixture.service.beginMobileChange(username: active.username, password: active.password)
-        #expect(sentTo == String(oldMobile.suffix(3)))
-        #expect(fixture.notifier.last?.recipient == oldMobile && fixture.notifier.last?.channel == "sms")
-        let code = try #require(fixture.notifier.lastCode)
-        #expect(await errorCode { _ = try await fixture.service.completeMobileChange(username: active.username, password: active.password, oldNumberCode: "000000", newMobile: "+393409998877") } == .invalidOTP)
-        #expect(await errorCode { _ = try await fixture.service.completeMobileChange(username: active.username, password: active.password, oldNumberCode: code, newMobile: "3409998877") } == .invalidRequest)
-        let changed = try await fixture.service.completeMobileChange(username: active.username, password: active.password, oldNumberCode: code, newMobile: "+39 340 999 8877")
+        let change = { (new: String) in try await fixture.service.beginMobileChange(username: active.username, password: active.password, newMobile: new) }
+        #expect(await errorCode { _ = try await change("3409998877") } == .invalidRequest)
+        #expect(await errorCode { _ = try await change(oldMobile) } == .invalidRequest)
+        #expect(await errorCode { _ = try await change(other.holder.mobile) } == .conflict)
+        #expect(await errorCode { _ = try await fixture.service.beginMobileChange(username: active.username, password: "wrong password!", newMobile: "+393409998877") } == .invalidPassword)
+        let complete = { (old: String, new: String) in
+            try await fixture.service.completeMobileChange(username: active.username, password: active.password, oldNumberCode: old, newNumberCode: new)
+        }
+        /// Starts the change and returns the codes sent to the old and to the new number.
+        let begin = { () async throws -> (old: String, new: String) in
+            let before = fixture.notifier.texts.count
+            let started = try await change("+39 340 999 8877")
+            #expect(started.oldNumberEnd == String(oldMobile.suffix(3)) && started.newNumberEnd == "877")
+            let texts = Array(fixture.notifier.texts.dropFirst(before))
+            #expect(texts.map(\.recipient) == [oldMobile, "+393409998877"])
+            return (CapturingNotifier.code(texts[0]) ?? "", CapturingNotifier.code(texts[1]) ?? "")
+        }
+
+        let first = try await begin()
+        #expect(await errorCode { _ = try await complete("000000", first.new) } == .invalidOTP)
+        #expect(await errorCode { _ = try await complete(first.old, "000000") } == .invalidOTP)
+        #expect(try await fixture.store.holder(id: active.holder.id)?.mobile == oldMobile)
+        // Both codes, fresh (five SMS in 15 minutes at most: wait for the window).
+        fixture.clock.advance(901)
+        let second = try await begin()
+        let changed = try await complete(second.old, second.new)
         #expect(changed.mobile == "+393409998877")
-        #expect(await errorCode { _ = try await fixture.service.completeMobileChange(username: active.username, password: active.password, oldNumberCode: code, newMobile: "+393409998800") } == .invalidOTP)
+        #expect(try await fixture.store.holder(id: active.holder.id)?.mobile == "+393409998877")
+        #expect(await errorCode { _ = try await complete(second.old, second.new) } == .invalidOTP)
+        #expect(try await fixture.store.auditRecords().contains { $0.event.action == "holder.mobile.change" && $0.event.outcome == "ok" })
+        #expect(fixture.notifier.mails.last?.recipient == active.holder.email)
     }
 
     @Test("lost user code: no recovery; with password + OTP the holder revokes everything, and a new order follows")

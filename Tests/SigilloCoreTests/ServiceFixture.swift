@@ -22,7 +22,13 @@ final class CapturingNotifier: Notifier {
         guard let body = self.mails.last?.body, let range = body.range(of: "?code=") else { return nil }
         return String(body[range.upperBound...].prefix { !$0.isWhitespace })
     }
-    var lastCode: String? { self.last.flatMap { $0.body.split(separator: " ").first(where: { $0.count == 7 && $0.hasSuffix(".") }).map { String($0.dropLast()) } } }
+    var lastCode: String? { self.last.flatMap(Self.code) }
+    /// Every SMS sent so far, oldest first.
+    var texts: [OutgoingMessage] { self.messages.withLock { $0.filter { $0.channel == "sms" } } }
+    /// The code in an SMS ("Sigillo: your code is 123456. …").
+    static func code(_ message: OutgoingMessage) -> String? {
+        message.body.split(separator: " ").first(where: { $0.count == 7 && $0.hasSuffix(".") }).map { String($0.dropLast()) }
+    }
 }
 
 /// A fresh token, database, CA and service for one test.

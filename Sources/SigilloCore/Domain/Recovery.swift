@@ -194,23 +194,40 @@ extension SigningService {
 
     // MARK: Change of mobile number
 
-    /// Sends a code by SMS to the current (old) number, after username and password.
-    public func beginMobileChange(username: String, password: String) async throws -> String {
-        let holder = try await self.checkPassword(username: username, password: password)
-        try await self.sendSMSCode(to: holder)
-        return String(holder.mobile.suffix(3))
+    /// Where the two codes of a mobile change went: the last digits of the old and of the new number.
+    public struct MobileChangeStarted: Sendable {
+        public let oldNumberEnd: String
+        public let newNumberEnd: String
     }
 
-    /// Changes the mobile number with username, password and the code sent to the old number.
-    public func completeMobileChange(username: String, password: String, oldNumberCode: String, newMobile: String) async throws -> Holder {
+    /// Starts a change of mobile number, after username and password: one code by SMS to the current (old) number,
+    /// which proves the holder still has it, and one to the new number, which proves it is theirs and typed right.
+    public func beginMobileChange(username: String, password: String, newMobile: String) async throws -> MobileChangeStarted {
         let holder = try await self.checkPassword(username: username, password: password)
         let mobile = try Self.normalizedMobile(newMobile)
-        let credential = try await self.primaryCredential(holder)
-        guard try await self.store.consumeSMSCode(holderID: holder.id, codeHash: Secrets.digest(oldNumberCode), now: self.clock.now()) else {
-            try await self.fail(credential, kind: .otp, reason: "wrong or expired sms code (mobile change)")
+        guard mobile != holder.mobile else { throw SigilloError(.invalidRequest, "this is already the registered number") }
+        if let other = try await self.store.holder(mobile: mobile), other.id != holder.id {
+            throw SigilloError(.conflict, "mobile already belongs to another record")
         }
-        try await self.store.setHolderMobile(id: holder.id, mobile: mobile)
-        try await self.audit(holder.id, "holder.mobile.change", target: holder.id, outcome: "ok", details: "by holder, old number proven")
+        try await self.sendSMSCode(to: holder)
+        try await self.sendSMSCode(to: holder, number: mobile) { codeHash, expiresAt in
+            try await self.store.storeMobileChange(holderID: holder.id, mobile: mobile, codeHash: codeHash, expiresAt: expiresAt)
+        }
+        return MobileChangeStarted(oldNumberEnd: String(holder.mobile.suffix(3)), newNumberEnd: String(mobile.suffix(3)))
+    }
+
+    /// Changes the mobile number with username, password, the code sent to the old number and the one sent to the new.
+    public func completeMobileChange(username: String, password: String, oldNumberCode: String, newNumberCode: String) async throws -> Holder {
+        let holder = try await self.checkPassword(username: username, password: password)
+        let credential = try await self.primaryCredential(holder)
+        let now = self.clock.now()
+        guard try await self.store.consumeSMSCode(holderID: holder.id, codeHash: Secrets.digest(oldNumberCode), now: now) else {
+            try await self.fail(credential, kind: .otp, reason: "wrong or expired sms code from the old number (mobile change)")
+        }
+        guard let mobile = try await self.store.completeMobileChange(holderID: holder.id, codeHash: Secrets.digest(newNumberCode), now: now) else {
+            try await self.fail(credential, kind: .otp, reason: "wrong or expired sms code from the new number (mobile change)")
+        }
+        try await self.audit(holder.id, "holder.mobile.change", target: holder.id, outcome: "ok", details: "by holder, old and new number proven")
         guard let changed = try await self.store.holder(id: holder.id) else { throw SigilloError(.notFound, "unknown holder") }
         try await self.mail(to: changed, MailTemplates.securityNotice(name: changed.fullName, change: .mobileChanged(endingIn: String(mobile.suffix(3)))))
         return changed

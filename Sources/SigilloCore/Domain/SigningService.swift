@@ -474,7 +474,9 @@ public final class SigningService: Sendable {
         }
     }
 
-    func sendSMSCode(to holder: Holder) async throws {
+    /// Sends a new SMS code to the holder's number (or to `number`, a new one being proven) and stores its hash with
+    /// `keep` (by default as the holder's pending SMS code).
+    func sendSMSCode(to holder: Holder, number: String? = nil, keep: ((_ codeHash: [UInt8], _ expiresAt: Date) async throws -> Void)? = nil) async throws {
         let now = self.clock.now()
         // SMS cost money and reach a phone: at most five codes in 15 minutes, whichever route asks (sendOTP,
         // activation, reset link, device change).
@@ -483,9 +485,14 @@ public final class SigningService: Sendable {
             throw SigilloError(.tooManyRequests, "too many SMS codes were sent in the last 15 minutes; try again later")
         }
         let code = SMSCode.generate(digits: 6)
-        try await self.store.storeSMSCode(holderID: holder.id, codeHash: Secrets.digest(code), expiresAt: now.addingTimeInterval(self.settings.smsCodeLifetime))
-        try await self.notifier.send(OutgoingMessage(channel: "sms", recipient: holder.mobile, body: "Sigillo: your code is \(code). It is valid for 5 minutes.", createdAt: now))
-        try await self.audit(holder.id, "otp.sms.send", target: holder.id, outcome: "ok")
+        let expiresAt = now.addingTimeInterval(self.settings.smsCodeLifetime)
+        if let keep {
+            try await keep(Secrets.digest(code), expiresAt)
+        } else {
+            try await self.store.storeSMSCode(holderID: holder.id, codeHash: Secrets.digest(code), expiresAt: expiresAt)
+        }
+        try await self.notifier.send(OutgoingMessage(channel: "sms", recipient: number ?? holder.mobile, body: "Sigillo: your code is \(code). It is valid for 5 minutes.", createdAt: now))
+        try await self.audit(holder.id, "otp.sms.send", target: holder.id, outcome: "ok", details: number == nil ? "" : "to the new number")
     }
 
     /// Token failures become a clear `tokenUnavailable`; their CK_RV stays in the log.

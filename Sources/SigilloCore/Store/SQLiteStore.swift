@@ -273,10 +273,16 @@ public final class SQLiteStore: Store {
                 report.sealedInPlace.withLock { $0 = true }
             }
         }
-        migrator.registerMigration("v9: throttles") { db in
+        migrator.registerMigration("v9: throttles, mobile changes") { db in
             try db.execute(sql: """
                 CREATE TABLE throttle_events (key TEXT NOT NULL, time INTEGER NOT NULL);
                 CREATE INDEX throttle_events_key ON throttle_events(key, time);
+                CREATE TABLE mobile_changes (
+                    holder_id TEXT PRIMARY KEY REFERENCES holders(id),
+                    mobile TEXT NOT NULL,
+                    code_hash BLOB NOT NULL,
+                    expires_at INTEGER NOT NULL
+                );
                 """)
         }
         return migrator
@@ -312,6 +318,23 @@ public final class SQLiteStore: Store {
         try await self.write { db in
             try db.execute(sql: "UPDATE holders SET state = ? WHERE id = ?", arguments: [state.rawValue, id])
             guard db.changesCount == 1 else { throw SigilloError(.notFound, "no holder \(id)") }
+        }
+    }
+
+    public func storeMobileChange(holderID: String, mobile: String, codeHash: [UInt8], expiresAt: Date) async throws {
+        try await self.write { db in
+            try db.execute(sql: "INSERT OR REPLACE INTO mobile_changes (holder_id, mobile, code_hash, expires_at) VALUES (?, ?, ?, ?)",
+                           arguments: [holderID, mobile, Data(codeHash), Self.seconds(expiresAt)])
+        }
+    }
+
+    public func completeMobileChange(holderID: String, codeHash: [UInt8], now: Date) async throws -> String? {
+        try await self.write { db in
+            guard let mobile = try String.fetchOne(db, sql: "SELECT mobile FROM mobile_changes WHERE holder_id = ? AND code_hash = ? AND expires_at > ?",
+                                                   arguments: [holderID, Data(codeHash), Self.seconds(now)]) else { return nil }
+            try db.execute(sql: "DELETE FROM mobile_changes WHERE holder_id = ?", arguments: [holderID])
+            try db.execute(sql: "UPDATE holders SET mobile = ? WHERE id = ?", arguments: [mobile, holderID])
+            return mobile
         }
     }
 
@@ -742,6 +765,10 @@ public final class SQLiteStore: Store {
 
     public func holder(email: String) async throws -> Holder? {
         try await self.database.read { db in try Row.fetchOne(db, sql: "SELECT * FROM holders WHERE email = ?", arguments: [email]).map(Self.holder) }
+    }
+
+    public func holder(mobile: String) async throws -> Holder? {
+        try await self.database.read { db in try Row.fetchOne(db, sql: "SELECT * FROM holders WHERE mobile = ?", arguments: [mobile]).map(Self.holder) }
     }
 
     public func createPasswordReset(tokenHash: [UInt8], holderID: String, createdAt: Date, expiresAt: Date) async throws {

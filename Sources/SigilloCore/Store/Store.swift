@@ -90,6 +90,7 @@ public protocol Store: Sendable {
     /// Moves a holder to `to` if it is in one of `from` (compare-and-set); false otherwise.
     func transitionHolder(id: String, from: Set<HolderState>, to: HolderState) async throws -> Bool
     func holder(email: String) async throws -> Holder?
+    func holder(mobile: String) async throws -> Holder?
     /// Stores the SHA-256 of a single-use password-reset token.
     func createPasswordReset(tokenHash: [UInt8], holderID: String, createdAt: Date, expiresAt: Date) async throws
     /// How many reset links were made for the holder since `time` (the throttle against mail bombing).
@@ -97,6 +98,11 @@ public protocol Store: Sendable {
     /// Counts an event under `key` and returns true when fewer than `limit` were counted in the `window` before
     /// `now`; returns false (and counts nothing) otherwise. Atomic: concurrent callers cannot all slip under the limit.
     func admit(throttle key: String, now: Date, window: TimeInterval, limit: Int) async throws -> Bool
+    /// A change of mobile number waiting for the code sent to the new number (one per holder: a new one replaces it).
+    func storeMobileChange(holderID: String, mobile: String, codeHash: [UInt8], expiresAt: Date) async throws
+    /// Applies the waiting change whose code matches and has not expired, once; returns the new number, or nil.
+    /// - Throws: `conflict` when another holder has registered that number meanwhile.
+    func completeMobileChange(holderID: String, codeHash: [UInt8], now: Date) async throws -> String?
     /// The holder, expiry and use time of a reset token.
     func passwordReset(tokenHash: [UInt8]) async throws -> (holderID: String, expiresAt: Date, usedAt: Date?)?
     /// Spends an unused, unexpired reset token and sets the new password hash; ends the holder's sessions (access

@@ -37,11 +37,18 @@ struct RecoveryController: Sendable {
         var password: String
         var otp: String
     }
+    struct MobileBegin: Decodable {
+        var username: String
+        var password: String
+        var mobile: String
+    }
     struct MobileComplete: Decodable {
         var username: String
         var password: String
+        /// The code sent to the old number.
         var otp: String
-        var mobile: String
+        /// The code sent to the new number.
+        var newNumberOtp: String
     }
 
     /// Same answer whether or not the account exists.
@@ -80,13 +87,13 @@ struct RecoveryController: Sendable {
             return CSCController.json(.object(["status": .string("device bound")]))
         }
         group.post("mobile/begin") { request, context in
-            let body = try await Self.decode(Login.self, request, context)
-            let sentTo = try await self.service.beginMobileChange(username: body.username, password: body.password)
-            return CSCController.json(.object(["smsSentTo": .string("…" + sentTo)]))
+            let body = try await Self.decode(MobileBegin.self, request, context)
+            let started = try await self.service.beginMobileChange(username: body.username, password: body.password, newMobile: body.mobile)
+            return CSCController.json(.object(["smsSentTo": .string("…" + started.oldNumberEnd), "newNumberSentTo": .string("…" + started.newNumberEnd)]))
         }
         group.post("mobile/complete") { request, context in
             let body = try await Self.decode(MobileComplete.self, request, context)
-            let holder = try await self.service.completeMobileChange(username: body.username, password: body.password, oldNumberCode: body.otp, newMobile: body.mobile)
+            let holder = try await self.service.completeMobileChange(username: body.username, password: body.password, oldNumberCode: body.otp, newNumberCode: body.newNumberOtp)
             return CSCController.json(.object(["status": .string("mobile changed"), "mobile": .string("…" + holder.mobile.suffix(3))]))
         }
 

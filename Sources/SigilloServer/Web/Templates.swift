@@ -129,6 +129,7 @@ enum Templates {
             {{/askDevice}}
             {{#askMobile}}<label for="mobile">Nuovo numero (+39…) / new number</label><input type="tel" id="mobile" name="mobile" required>{{/askMobile}}
             {{#askOTP}}<label for="otp">Codice OTP / one-time password</label><input type="text" id="otp" name="otp" inputmode="numeric" autocomplete="one-time-code" required>{{/askOTP}}
+            {{#askNewNumberOTP}}<label for="newNumberOtp">Codice ricevuto sul nuovo numero / code sent to the new number</label><input type="text" id="newNumberOtp" name="newNumberOtp" inputmode="numeric" autocomplete="off" required>{{/askNewNumberOTP}}
             <button type="submit" id="submit">{{button}}</button>
             </form>
             """,

@@ -163,24 +163,26 @@ struct WebController: Sendable {
         }
 
         router.get("recovery/mobile") { _, _ in
-            Self.form("Cambio del numero di cellulare / change of mobile number", action: "/recovery/mobile/begin", asks: ["askUsername", "askPassword"],
-                      button: "Invia il codice al vecchio numero / send a code to the old number",
-                      intro: "Ti invieremo un codice al numero attuale. Se non hai più quel numero, rivolgiti all'operatore.")
+            Self.form("Cambio del numero di cellulare / change of mobile number", action: "/recovery/mobile/begin", asks: ["askUsername", "askPassword", "askMobile"],
+                      button: "Invia i codici / send the codes",
+                      intro: "Ti invieremo un codice al numero attuale e uno al nuovo numero. Se non hai più il numero attuale, rivolgiti all'operatore. / "
+                          + "We send a code to the current number and one to the new number. If you no longer have the current number, ask the operator.")
         }
         router.post("recovery/mobile/begin") { request, context in
             try await self.guarded(title: "Cambio del numero di cellulare / change of mobile number") {
                 let form = try await Self.form(request, context)
-                let sentTo = try await self.service.beginMobileChange(username: form["username"] ?? "", password: form["password"] ?? "")
+                let started = try await self.service.beginMobileChange(username: form["username"] ?? "", password: form["password"] ?? "", newMobile: form["mobile"] ?? "")
                 return Self.form("Cambio del numero di cellulare / change of mobile number", action: "/recovery/mobile",
-                                 asks: ["askUsername", "askPassword", "askOTP", "askMobile"], button: "Cambia numero / change number",
-                                 intro: "Codice inviato al numero che termina con \(sentTo). / Code sent to the number ending in \(sentTo).")
+                                 asks: ["askUsername", "askPassword", "askOTP", "askNewNumberOTP"], button: "Cambia numero / change number",
+                                 intro: "Codici inviati ai numeri che terminano con \(started.oldNumberEnd) (attuale) e \(started.newNumberEnd) (nuovo). / "
+                                     + "Codes sent to the numbers ending in \(started.oldNumberEnd) (current) and \(started.newNumberEnd) (new).")
             }
         }
         router.post("recovery/mobile") { request, context in
             try await self.guarded(title: "Cambio del numero di cellulare / change of mobile number") {
                 let form = try await Self.form(request, context)
                 let holder = try await self.service.completeMobileChange(
-                    username: form["username"] ?? "", password: form["password"] ?? "", oldNumberCode: form["otp"] ?? "", newMobile: form["mobile"] ?? "")
+                    username: form["username"] ?? "", password: form["password"] ?? "", oldNumberCode: form["otp"] ?? "", newNumberCode: form["newNumberOtp"] ?? "")
                 return Self.message("Numero cambiato / number changed", kind: "ok", "Il numero registrato ora termina con \(holder.mobile.suffix(3)).")
             }
         }
