@@ -88,10 +88,10 @@ struct CSCTests {
             let info = try await server.post("/csc/v2/credentials/info", ["credentialID": account.credential.id], bearer: token)
             let algos = (info.json["key"] as? [String: Any])?["algo"] as? [String] ?? []
             #expect(algos.contains("1.2.840.113549.1.1.1") && algos.contains("1.2.840.113549.1.1.11"))
-            let messages = (0..<4).map { Data("rsa \($0)".utf8) }
+            let messages = (0..<6).map { Data("rsa \($0)".utf8) }
             let digests = messages.map { Array(SHA256.hash(data: $0)) }
             let authorize = try await server.post("/csc/v2/credentials/authorize", [
-                "credentialID": account.credential.id, "numSignatures": "4", "hashes": digests.map(b64), "hashAlgorithmOID": "2.16.840.1.101.3.4.2.1",
+                "credentialID": account.credential.id, "numSignatures": "6", "hashes": digests.map(b64), "hashAlgorithmOID": "2.16.840.1.101.3.4.2.1",
                 "authData": [["id": "PIN", "value": account.password], ["id": "OTP", "value": account.nextOTP()]],
             ], bearer: token)
             #expect(authorize.status == 200, "\(authorize.json)")
@@ -109,6 +109,27 @@ struct CSCTests {
             let pss = try await server.post("/csc/v2/signatures/signHash", ["credentialID": account.credential.id, "SAD": sad, "hashes": [b64(digests[3])], "signAlgo": "1.2.840.113549.1.1.10", "hashAlgorithmOID": "2.16.840.1.101.3.4.2.1"], bearer: token)
             let pssSignature = try #require((pss.json["signatures"] as? [String])?.first.flatMap { Data(base64Encoded: $0) })
             #expect(key.isValidSignature(_RSA.Signing.RSASignature(rawRepresentation: pssSignature), for: SHA256.hash(data: messages[3]), padding: .PSS))
+            // RSA-PSS with signAlgoParams (RSASSA-PSS-params DER): SHA-256, MGF1-SHA-256, salt 32 is what the token makes.
+            let sha256AlgorithmID = "300d06096086480165030402010500"
+            let params = { (salt: String) in
+                Data(Hex.bytes("3034a00f" + sha256AlgorithmID + "a11c301a06092a864886f70d010108" + sha256AlgorithmID + "a2030201" + salt)!).base64EncodedString()
+            }
+            let withParams = try await server.post("/csc/v2/signatures/signHash", ["credentialID": account.credential.id, "SAD": sad, "hashes": [b64(digests[4])],
+                                                                                  "signAlgo": "1.2.840.113549.1.1.10", "signAlgoParams": params("20")], bearer: token)
+            #expect(withParams.status == 200, "\(withParams.json)")
+            let paramsSignature = try #require((withParams.json["signatures"] as? [String])?.first.flatMap { Data(base64Encoded: $0) })
+            #expect(key.isValidSignature(_RSA.Signing.RSASignature(rawRepresentation: paramsSignature), for: SHA256.hash(data: messages[4]), padding: .PSS))
+            // Parameters the token would not honour, or not DER at all: refused, and the SAD's last hash is still there.
+            for bad in [params("14"), Data([0x30, 0x00]).base64EncodedString(), "bm90IERFUg==", "%%%"] {
+                let refused = try await server.post("/csc/v2/signatures/signHash", ["credentialID": account.credential.id, "SAD": sad, "hashes": [b64(digests[5])],
+                                                                                   "signAlgo": "1.2.840.113549.1.1.10", "signAlgoParams": bad], bearer: token)
+                #expect(refused.status == 400 && refused.error == "invalid_request" && (refused.json["error_description"] as? String)?.contains("signAlgoParams") == true,
+                        "\(refused.json)")
+            }
+            let last = try await server.post("/csc/v2/signatures/signHash", ["credentialID": account.credential.id, "SAD": sad, "hashes": [b64(digests[5])],
+                                                                            "signAlgo": "1.2.840.113549.1.1.10", "signAlgoParams": params("20"),
+                                                                            "hashAlgorithmOID": "2.16.840.1.101.3.4.2.1"], bearer: token)
+            #expect(last.status == 200, "\(last.json)")
         }
     }
 

@@ -242,7 +242,8 @@ struct CSCController: Sendable {
         guard let sad = body.SAD, !sad.isEmpty else { throw CSCError.invalidRequest("Missing (or invalid type) string parameter SAD") }
         let digests = try body.digests()
         guard let signAlgo = body.signAlgo else { throw CSCError.invalidRequest("Missing (or invalid type) string parameter signAlgo") }
-        let mechanism = try OID.mechanism(signAlgo: signAlgo, hashAlgo: body.hashAlgorithmOID ?? body.hashAlgo, digestLength: digests[0].count)
+        let mechanism = try OID.mechanism(signAlgo: signAlgo, hashAlgo: body.hashAlgorithmOID ?? body.hashAlgo, signAlgoParams: body.signAlgoParams,
+                                          digestLength: digests[0].count)
         guard digests.allSatisfy({ $0.count == mechanism.hash.digestLength }) else {
             throw CSCError.invalidRequest("Invalid hash length: \(mechanism.hash.rawValue) digests are \(mechanism.hash.digestLength) bytes")
         }

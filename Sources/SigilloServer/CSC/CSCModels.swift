@@ -1,6 +1,7 @@
 import Foundation
 import PKCS11
 import SigilloCore
+import SwiftASN1
 
 /// Request bodies of the CSC API, decoded leniently: every field optional (checked by the handlers), unknown
 /// keys ignored, v1 and v2 field names accepted on both versions, numbers accepted as strings.
@@ -142,8 +143,47 @@ enum OID {
             : [self.ecPublicKey, self.ecdsaSHA256, self.ecdsaSHA384, self.ecdsaSHA512]
     }
 
+    static let mgf1 = "1.2.840.113549.1.1.8"
+    static let sha1 = "1.3.14.3.2.26"
+
+    /// RSASSA-PSS-params (RFC 4055 §3.1), base64 DER as CSC's `signAlgoParams`: the hash, MGF1's hash and the salt
+    /// length, with the standard's defaults (SHA-1, MGF1 with SHA-1, 20 bytes) for fields left out.
+    static func pssParameters(_ base64: String) throws -> (hash: String, mgfHash: String, saltLength: Int) {
+        guard let der = Base64.decodeLenient(base64) else { throw CSCError.invalidRequest("Invalid parameter signAlgoParams: not base64") }
+        func algorithm(_ node: ASN1Node) throws -> (oid: String, parameters: ASN1Node?) {
+            try DER.sequence(node, identifier: .sequence) { nodes in
+                let oid = try ASN1ObjectIdentifier(derEncoded: &nodes)
+                let parameters = nodes.next()
+                guard nodes.next() == nil else { throw ASN1Error.invalidASN1Object(reason: "trailing fields in an AlgorithmIdentifier") }
+                return (oid.description, parameters)
+            }
+        }
+        do {
+            return try DER.sequence(try DER.parse(der), identifier: .sequence) { nodes in
+                let hash = try DER.optionalExplicitlyTagged(&nodes, tagNumber: 0, tagClass: .contextSpecific) { try algorithm($0).oid } ?? self.sha1
+                let mgfHash = try DER.optionalExplicitlyTagged(&nodes, tagNumber: 1, tagClass: .contextSpecific) { node -> String in
+                    let mgf = try algorithm(node)
+                    guard mgf.oid == self.mgf1, let inner = mgf.parameters else { throw ASN1Error.invalidASN1Object(reason: "mask generation is not MGF1") }
+                    return try algorithm(inner).oid
+                } ?? self.sha1
+                let salt = try DER.optionalExplicitlyTagged(&nodes, tagNumber: 2, tagClass: .contextSpecific) { try Int(derEncoded: $0) } ?? 20
+                let trailer = try DER.optionalExplicitlyTagged(&nodes, tagNumber: 3, tagClass: .contextSpecific) { try Int(derEncoded: $0) } ?? 1
+                guard trailer == 1, nodes.next() == nil else { throw ASN1Error.invalidASN1Object(reason: "unknown trailer field") }
+                return (hash, mgfHash, salt)
+            }
+        } catch let error as APIError {
+            throw error
+        } catch {
+            throw CSCError.invalidRequest("Invalid parameter signAlgoParams: not RSASSA-PSS-params DER")
+        }
+    }
+
     /// The mechanism for `signAlgo`, with the hash from the OID itself, `hashAlgo`, or the digest length.
-    static func mechanism(signAlgo: String, hashAlgo: String?, digestLength: Int) throws -> SignatureMechanism {
+    ///
+    /// For RSASSA-PSS, `signAlgoParams` (when given) must be what the token makes: MGF1 with the same hash, and a salt
+    /// as long as the digest. Anything else is refused rather than signed differently from what the client will write
+    /// in its signature's algorithm identifier.
+    static func mechanism(signAlgo: String, hashAlgo: String?, signAlgoParams: String? = nil, digestLength: Int) throws -> SignatureMechanism {
         func hash() throws -> HashAlgorithm {
             if let hashAlgo {
                 guard let hash = self.hash(hashAlgo) else { throw CSCError.invalidRequest("Invalid parameter hashAlgo") }
@@ -161,7 +201,19 @@ enum OID {
         case self.sha384WithRSA: return .rsaPKCS1v15(.sha384)
         case self.sha512WithRSA: return .rsaPKCS1v15(.sha512)
         case self.rsaEncryption: return .rsaPKCS1v15(try hash())
-        case self.rsaPSS: return .rsaPSS(try hash())
+        case self.rsaPSS:
+            guard let signAlgoParams else { return .rsaPSS(try hash()) }
+            let parameters = try self.pssParameters(signAlgoParams)
+            guard let pssHash = self.hash(parameters.hash) else {
+                throw CSCError.invalidRequest("Invalid parameter signAlgoParams: hash \(parameters.hash) is not SHA-256, SHA-384 or SHA-512")
+            }
+            if hashAlgo != nil, try hash() != pssHash {
+                throw CSCError.invalidRequest("Invalid parameter signAlgoParams: its hash differs from hashAlgorithmOID")
+            }
+            guard parameters.mgfHash == parameters.hash, parameters.saltLength == pssHash.digestLength else {
+                throw CSCError.invalidRequest("Invalid parameter signAlgoParams: only MGF1 with the same hash and a salt of the digest's length (\(pssHash.digestLength) bytes) are supported")
+            }
+            return .rsaPSS(pssHash)
         default: throw CSCError.invalidRequest("Invalid parameter signAlgo")
         }
     }
