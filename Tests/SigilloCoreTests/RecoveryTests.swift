@@ -155,7 +155,12 @@ struct RecoveryTests {
         #expect(await errorCode { _ = try await complete("000000", first.new) } == .invalidOTP)
         #expect(await errorCode { _ = try await complete(first.old, "000000") } == .invalidOTP)
         #expect(try await fixture.store.holder(id: active.holder.id)?.mobile == oldMobile)
-        // Both codes, fresh (five SMS in 15 minutes at most: wait for the window).
+        // Five SMS in 15 minutes at most, and a change sends two or none: after 4, a third start sends nothing.
+        _ = try await begin()
+        let texts = fixture.notifier.texts.count
+        #expect(await errorCode { _ = try await change("+393409998877") } == .tooManyRequests)
+        #expect(fixture.notifier.texts.count == texts)
+        // Both codes, fresh, once the window has passed.
         fixture.clock.advance(901)
         let second = try await begin()
         let changed = try await complete(second.old, second.new)

@@ -20,7 +20,7 @@ extension SigningService {
             return
         }
         // At most three reminders in 15 minutes, answered with the same silence: the route cannot flood a mailbox.
-        guard try await self.store.admit(throttle: "username-reminder/\(holder.id)", now: self.clock.now(), window: 900, limit: 3) else {
+        guard try await self.store.admit(throttle: "username-reminder/\(holder.id)", now: self.clock.now(), window: 900, limit: 3, count: 1) else {
             try await self.audit(holder.id, "recovery.username", target: holder.id, outcome: "throttled")
             return
         }
@@ -209,8 +209,10 @@ extension SigningService {
         if let other = try await self.store.holder(mobile: mobile), other.id != holder.id {
             throw SigilloError(.conflict, "mobile already belongs to another record")
         }
-        try await self.sendSMSCode(to: holder)
-        try await self.sendSMSCode(to: holder, number: mobile) { codeHash, expiresAt in
+        // Both codes or none: a refusal after the first had gone would leave the holder waiting with half a change.
+        try await self.admitSMS(to: holder, count: 2)
+        try await self.sendSMSCode(to: holder, admitted: true)
+        try await self.sendSMSCode(to: holder, number: mobile, admitted: true) { codeHash, expiresAt in
             try await self.store.storeMobileChange(holderID: holder.id, mobile: mobile, codeHash: codeHash, expiresAt: expiresAt)
         }
         return MobileChangeStarted(oldNumberEnd: String(holder.mobile.suffix(3)), newNumberEnd: String(mobile.suffix(3)))

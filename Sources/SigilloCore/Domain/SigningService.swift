@@ -474,16 +474,22 @@ public final class SigningService: Sendable {
         }
     }
 
-    /// Sends a new SMS code to the holder's number (or to `number`, a new one being proven) and stores its hash with
-    /// `keep` (by default as the holder's pending SMS code).
-    func sendSMSCode(to holder: Holder, number: String? = nil, keep: ((_ codeHash: [UInt8], _ expiresAt: Date) async throws -> Void)? = nil) async throws {
-        let now = self.clock.now()
-        // SMS cost money and reach a phone: at most five codes in 15 minutes, whichever route asks (sendOTP,
-        // activation, reset link, device change).
-        guard try await self.store.admit(throttle: "sms/\(holder.id)", now: now, window: 900, limit: 5) else {
+    /// Counts `count` SMS for the holder against the limit: SMS cost money and reach a phone, so at most five codes
+    /// in 15 minutes, whichever route asks (sendOTP, activation, reset link, mobile change).
+    /// - Throws: `tooManyRequests` (nothing counted) when they would go over it.
+    func admitSMS(to holder: Holder, count: Int = 1) async throws {
+        guard try await self.store.admit(throttle: "sms/\(holder.id)", now: self.clock.now(), window: 900, limit: 5, count: count) else {
             try await self.audit(holder.id, "otp.sms.send", target: holder.id, outcome: "throttled")
             throw SigilloError(.tooManyRequests, "too many SMS codes were sent in the last 15 minutes; try again later")
         }
+    }
+
+    /// Sends a new SMS code to the holder's number (or to `number`, a new one being proven) and stores its hash with
+    /// `keep` (by default as the holder's pending SMS code). Counted against the SMS limit unless `admitted` already.
+    func sendSMSCode(to holder: Holder, number: String? = nil, admitted: Bool = false,
+                     keep: ((_ codeHash: [UInt8], _ expiresAt: Date) async throws -> Void)? = nil) async throws {
+        if !admitted { try await self.admitSMS(to: holder) }
+        let now = self.clock.now()
         let code = SMSCode.generate(digits: 6)
         let expiresAt = now.addingTimeInterval(self.settings.smsCodeLifetime)
         if let keep {

@@ -95,9 +95,10 @@ public protocol Store: Sendable {
     func createPasswordReset(tokenHash: [UInt8], holderID: String, createdAt: Date, expiresAt: Date) async throws
     /// How many reset links were made for the holder since `time` (the throttle against mail bombing).
     func passwordResetCount(holderID: String, since time: Date) async throws -> Int
-    /// Counts an event under `key` and returns true when fewer than `limit` were counted in the `window` before
-    /// `now`; returns false (and counts nothing) otherwise. Atomic: concurrent callers cannot all slip under the limit.
-    func admit(throttle key: String, now: Date, window: TimeInterval, limit: Int) async throws -> Bool
+    /// Counts `count` events under `key` and returns true when, with them, no more than `limit` were counted in the
+    /// `window` before `now`; returns false (and counts nothing) otherwise. Atomic: concurrent callers cannot all slip
+    /// under the limit.
+    func admit(throttle key: String, now: Date, window: TimeInterval, limit: Int, count: Int) async throws -> Bool
     /// A change of mobile number waiting for the code sent to the new number (one per holder: a new one replaces it).
     func storeMobileChange(holderID: String, mobile: String, codeHash: [UInt8], expiresAt: Date) async throws
     /// Applies the waiting change whose code matches and has not expired, once; returns the new number, or nil.
