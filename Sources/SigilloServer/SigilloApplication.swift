@@ -26,7 +26,7 @@ public struct SigilloServices: Sendable {
     public static func open(configuration: ServerConfiguration, token: Token, clock: ServiceClock = .system, passwords: PasswordHasher = PasswordHasher(), logger: Logger) async throws -> SigilloServices {
         let vault: SeedVault
         do {
-            vault = try await SeedVault.open(token: token, keyID: configuration.seedKeyID)
+            vault = try await SeedVault.open(token: token, keyID: configuration.seedKeyID, create: !SQLiteStore.isSealed(path: configuration.database))
         } catch {
             throw ConfigurationError("the seed key '\(configuration.seedKeyID)' cannot be used in the token: \(error)")
         }

@@ -51,6 +51,15 @@ public final class SQLiteStore: Store {
         }
     }
 
+    /// Whether the database at `path` already holds a seed key check: its seed key must then come from the token, not be
+    /// made anew in whichever token the server was pointed at. False when there is no database yet.
+    public static func isSealed(path: String) throws -> Bool {
+        guard FileManager.default.fileExists(atPath: path) else { return false }
+        return try DatabaseQueue(path: path).read { db in
+            try db.tableExists("seed_vault") && (try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM seed_vault") ?? 0) > 0
+        }
+    }
+
     /// Seals a seed for the record named by `context` (see `SeedVault`).
     private func seal(_ secret: [UInt8], _ context: String) throws -> Data {
         guard let vault = self.vault else { throw SigilloError(.internalError, "this store was opened without the seed vault") }

@@ -30,12 +30,15 @@ public struct SeedVault: @unchecked Sendable {
     }
 
     /// The vault of `token`: derives the sealing key with the token's secret key `keyID`, generating that key first
-    /// when the token has none (first start).
-    public static func open(token: Token, keyID: String = Self.defaultKeyID) async throws -> SeedVault {
+    /// when the token has none and `create` allows it (first start: the database has sealed nothing yet).
+    public static func open(token: Token, keyID: String = Self.defaultKeyID, create: Bool = true) async throws -> SeedVault {
         let material: [UInt8]
         do {
             material = try await token.hmacSHA256(keyID: keyID, data: Self.label)
         } catch let error as PKCS11Error where error.code == .keyNotFound {
+            guard create else {
+                throw SigilloError(.internalError, "the database was sealed with a seed key '\(keyID)' that this token does not have: wrong token or database")
+            }
             try await token.generateHMACKey(id: keyID)
             material = try await token.hmacSHA256(keyID: keyID, data: Self.label)
         }
