@@ -169,3 +169,15 @@ private let cheap = Argon2Parameters(memoryKiB: 64, iterations: 1, parallelism: 
         #expect(error?.message.contains("repeat") == true)
     }
 }
+
+@Suite struct SecretTokenTests {
+    @Test("tokens are 43 base64url characters, all different, and none begins with - or _ (command-line arguments)")
+    func tokens() {
+        let tokens = (0..<4000).map { _ in Secrets.token() }
+        #expect(Set(tokens).count == tokens.count)
+        #expect(tokens.allSatisfy { $0.count == 43 && $0.allSatisfy { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" } })
+        #expect(!tokens.contains { $0.hasPrefix("-") || $0.hasPrefix("_") })
+        // Both characters still occur inside tokens: the alphabet is whole.
+        #expect(tokens.contains { $0.contains("-") } && tokens.contains { $0.contains("_") })
+    }
+}
