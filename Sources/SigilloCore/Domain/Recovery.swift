@@ -40,7 +40,7 @@ extension SigningService {
         }
         let now = self.clock.now()
         // At most three links in 15 minutes: the public route cannot be used to flood someone's mailbox.
-        guard try await self.store.passwordResetCount(holderID: holder.id, since: now.addingTimeInterval(-900)) < 3 else {
+        guard try await self.store.admit(throttle: "password-reset/\(holder.id)", now: now, window: 900, limit: 3, count: 1) else {
             try await self.audit(holder.id, "recovery.password.request", target: holder.id, outcome: "throttled")
             return
         }
@@ -211,8 +211,8 @@ extension SigningService {
         }
         // Both codes or none: a refusal after the first had gone would leave the holder waiting with half a change.
         try await self.admitSMS(to: holder, count: 2)
-        try await self.sendSMSCode(to: holder, admitted: true)
-        try await self.sendSMSCode(to: holder, number: mobile, admitted: true) { codeHash, expiresAt in
+        try await self.textCode(to: holder)
+        try await self.textCode(to: holder, number: mobile) { codeHash, expiresAt in
             try await self.store.storeMobileChange(holderID: holder.id, mobile: mobile, codeHash: codeHash, expiresAt: expiresAt)
         }
         return MobileChangeStarted(oldNumberEnd: String(holder.mobile.suffix(3)), newNumberEnd: String(mobile.suffix(3)))

@@ -484,11 +484,15 @@ public final class SigningService: Sendable {
         }
     }
 
-    /// Sends a new SMS code to the holder's number (or to `number`, a new one being proven) and stores its hash with
-    /// `keep` (by default as the holder's pending SMS code). Counted against the SMS limit unless `admitted` already.
-    func sendSMSCode(to holder: Holder, number: String? = nil, admitted: Bool = false,
-                     keep: ((_ codeHash: [UInt8], _ expiresAt: Date) async throws -> Void)? = nil) async throws {
-        if !admitted { try await self.admitSMS(to: holder) }
+    /// Sends a new SMS code to the holder's number, counted against the SMS limit, as the holder's pending SMS code.
+    func sendSMSCode(to holder: Holder) async throws {
+        try await self.admitSMS(to: holder)
+        try await self.textCode(to: holder)
+    }
+
+    /// Sends a new SMS code, already counted against the limit, to the holder's number (or to `number`, a new one
+    /// being proven) and stores its hash with `keep` (by default as the holder's pending SMS code).
+    func textCode(to holder: Holder, number: String? = nil, keep: ((_ codeHash: [UInt8], _ expiresAt: Date) async throws -> Void)? = nil) async throws {
         let now = self.clock.now()
         let code = SMSCode.generate(digits: 6)
         let expiresAt = now.addingTimeInterval(self.settings.smsCodeLifetime)

@@ -60,15 +60,21 @@ public final class SQLiteStore: Store {
         }
     }
 
-    /// Seals a seed for the record named by `context` (see `SeedVault`).
+    /// The vault, for sealing and opening seeds (see `SeedVault`).
+    private var requiredVault: SeedVault {
+        get throws {
+            guard let vault = self.vault else { throw SigilloError(.internalError, "this store was opened without the seed vault") }
+            return vault
+        }
+    }
+
+    /// Seals a seed for the record named by `context`.
     private func seal(_ secret: [UInt8], _ context: String) throws -> Data {
-        guard let vault = self.vault else { throw SigilloError(.internalError, "this store was opened without the seed vault") }
-        return try vault.seal(secret, context: context)
+        try self.requiredVault.seal(secret, context: context)
     }
 
     private func open(_ sealed: Data?, _ context: String) throws -> [UInt8] {
-        guard let vault = self.vault else { throw SigilloError(.internalError, "this store was opened without the seed vault") }
-        return try vault.open(sealed ?? Data(), context: context)
+        try self.requiredVault.open(sealed ?? Data(), context: context)
     }
 
     /// What the migrations did that the opening must finish.
@@ -797,12 +803,6 @@ public final class SQLiteStore: Store {
                 try db.execute(sql: "INSERT INTO throttle_events (key, time) VALUES (?, ?)", arguments: [key, Self.milliseconds(now)])
             }
             return true
-        }
-    }
-
-    public func passwordResetCount(holderID: String, since time: Date) async throws -> Int {
-        try await self.database.read { db in
-            try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM password_resets WHERE holder_id = ? AND created_at >= ?", arguments: [holderID, Self.seconds(time)]) ?? 0
         }
     }
 

@@ -93,8 +93,6 @@ public protocol Store: Sendable {
     func holder(mobile: String) async throws -> Holder?
     /// Stores the SHA-256 of a single-use password-reset token.
     func createPasswordReset(tokenHash: [UInt8], holderID: String, createdAt: Date, expiresAt: Date) async throws
-    /// How many reset links were made for the holder since `time` (the throttle against mail bombing).
-    func passwordResetCount(holderID: String, since time: Date) async throws -> Int
     /// Counts `count` events under `key` and returns true when, with them, no more than `limit` were counted in the
     /// `window` before `now`; returns false (and counts nothing) otherwise. Atomic: concurrent callers cannot all slip
     /// under the limit.

@@ -171,8 +171,6 @@ enum OID {
                 guard trailer == 1, nodes.next() == nil else { throw ASN1Error.invalidASN1Object(reason: "unknown trailer field") }
                 return (hash, mgfHash, salt)
             }
-        } catch let error as APIError {
-            throw error
         } catch {
             throw CSCError.invalidRequest("Invalid parameter signAlgoParams: not RSASSA-PSS-params DER")
         }
