@@ -8,15 +8,6 @@ import Testing
 
 @Suite("OTP seeds sealed at rest with the token's seed key")
 struct SeedVaultTests {
-    /// The database file and its write-ahead log, as raw bytes.
-    func rawDatabase(_ fixture: ServiceFixture) throws -> Data {
-        var bytes = Data()
-        for suffix in ["", "-wal"] where FileManager.default.fileExists(atPath: fixture.databasePath + suffix) {
-            bytes += try Data(contentsOf: URL(fileURLWithPath: fixture.databasePath + suffix))
-        }
-        return bytes
-    }
-
     func sqlite(_ fixture: ServiceFixture, _ sql: String) throws {
         let result = try run("sqlite3", [fixture.databasePath, sql])
         #expect(result.status == 0, "\(result.output)")
@@ -35,7 +26,7 @@ struct SeedVaultTests {
     func sealedAtRest() async throws {
         let fixture = try await ServiceFixture()
         let (holder, hardwareSeed) = try await self.seeded(fixture)
-        let raw = try self.rawDatabase(fixture)
+        let raw = try databaseBytes(fixture.databasePath)
         #expect(raw.range(of: Data(holder.secret)) == nil)
         #expect(raw.range(of: Data(hardwareSeed)) == nil)
         #expect(try await fixture.store.activeOTPDevice(holderID: holder.holder.id)?.secret == holder.secret)
@@ -88,14 +79,14 @@ struct SeedVaultTests {
             DROP TABLE seed_vault;
             DELETE FROM grdb_migrations WHERE identifier LIKE 'v8:%';
             """)
-        #expect(try self.rawDatabase(fixture).range(of: Data(holder.secret)) != nil)
+        #expect(try databaseBytes(fixture.databasePath).range(of: Data(holder.secret)) != nil)
 
         let refused = #expect(throws: SigilloError.self) { try SQLiteStore(path: fixture.databasePath, vault: nil) }
         #expect(refused?.message.contains("in clear") == true)
         let upgraded = try SQLiteStore(path: fixture.databasePath, vault: try await SeedVault.open(token: fixture.token.token))
         #expect(try await upgraded.activeOTPDevice(holderID: holder.holder.id)?.secret == holder.secret)
         #expect(try await upgraded.hardwareToken(serial: "HW-77")?.seed == hardwareSeed)
-        let raw = try self.rawDatabase(fixture)
+        let raw = try databaseBytes(fixture.databasePath)
         #expect(raw.range(of: Data(holder.secret)) == nil)
         #expect(raw.range(of: Data(hardwareSeed)) == nil)
     }

@@ -82,11 +82,18 @@ extension LiveServer {
 
     /// The code in the last SMS the development notifier wrote to the outbox file.
     func lastSMSCode() throws -> String {
+        try #require(try self.lastSMS(1).first).code
+    }
+
+    /// The last `count` SMS the development notifier wrote to the outbox file, oldest first: recipient and code.
+    func lastSMS(_ count: Int) throws -> [(recipient: String, code: String)] {
         let text = try String(contentsOfFile: self.directory.appendingPathComponent("outbox.jsonl").path, encoding: .utf8)
-        let last = try #require(text.split(separator: "\n").last)
-        let message = try JSONSerialization.jsonObject(with: Data(last.utf8)) as? [String: Any]
-        let body = try #require(message?["body"] as? String)
-        return try #require(body.split(separator: " ").first { $0.count == 7 && $0.hasSuffix(".") }.map { String($0.dropLast()) })
+        return try text.split(separator: "\n").suffix(count).map { line in
+            let message = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
+            let body = try #require(message?["body"] as? String)
+            let code = try #require(body.split(separator: " ").first { $0.count == 7 && $0.hasSuffix(".") }.map { String($0.dropLast()) })
+            return (try #require(message?["recipient"] as? String), code)
+        }
     }
 }
 

@@ -136,23 +136,13 @@ struct WebPageTests {
         try await LiveServer.with(fixture) { server in
             let account = try await server.activate(name: "Rita", device: .hotp)
             let oldMobile = account.holder.mobile
-            /// The last two SMS: (recipient, code).
-            let lastTexts = { () throws -> [(String, String)] in
-                let text = try String(contentsOfFile: server.directory.appendingPathComponent("outbox.jsonl").path, encoding: .utf8)
-                return try text.split(separator: "\n").suffix(2).map { line in
-                    let message = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
-                    let body = try #require(message["body"] as? String)
-                    let code = body.split(separator: " ").first { $0.count == 7 && $0.hasSuffix(".") }.map { String($0.dropLast()) } ?? ""
-                    return (try #require(message["recipient"] as? String), code)
-                }
-            }
             let start = try await server.page("/recovery/mobile")
             #expect(start.status == 200 && start.html.contains("name=\"mobile\"") && start.html.contains("action=\"/recovery/mobile/begin\""))
             let second = try await server.page("/recovery/mobile/begin", form: ["username": account.username, "password": account.password, "mobile": "+39 347 000 1122"])
             #expect(second.status == 200 && second.html.contains("name=\"newNumberOtp\"") && second.html.contains("122"), "\(second.html)")
-            let texts = try lastTexts()
-            #expect(texts.map(\.0) == [oldMobile, "+393470001122"])
-            let wrong = try await server.page("/recovery/mobile", form: ["username": account.username, "password": account.password, "otp": texts[0].1, "newNumberOtp": "000000"])
+            let texts = try server.lastSMS(2)
+            #expect(texts.map(\.recipient) == [oldMobile, "+393470001122"])
+            let wrong = try await server.page("/recovery/mobile", form: ["username": account.username, "password": account.password, "otp": texts[0].code, "newNumberOtp": "000000"])
             #expect(wrong.status == 400 && wrong.element("error") != nil)
             #expect(try await server.services.store.holder(id: account.holder.id)?.mobile == oldMobile)
 
@@ -161,8 +151,8 @@ struct WebPageTests {
             #expect(begun.status == 200 && begun.json["newNumberSentTo"] as? String == "…122", "\(begun.json)")
             let taken = try await server.post("/recovery/v1/mobile/begin", ["username": account.username, "password": account.password, "mobile": oldMobile])
             #expect(taken.status == 400 && taken.error == "invalid_request")
-            let codes = try lastTexts()
-            let done = try await server.post("/recovery/v1/mobile/complete", ["username": account.username, "password": account.password, "otp": codes[0].1, "newNumberOtp": codes[1].1])
+            let codes = try server.lastSMS(2)
+            let done = try await server.post("/recovery/v1/mobile/complete", ["username": account.username, "password": account.password, "otp": codes[0].code, "newNumberOtp": codes[1].code])
             #expect(done.status == 200 && done.json["mobile"] as? String == "…122", "\(done.json)")
             #expect(try await server.services.store.holder(id: account.holder.id)?.mobile == "+393470001122")
         }

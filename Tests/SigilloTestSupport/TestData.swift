@@ -16,3 +16,13 @@ public enum TestData {
         return code + String(UnicodeScalar(UInt8(65 + sum % 26)))
     }
 }
+
+/// The raw bytes of an SQLite database: its file and its write-ahead log, where recent writes sit until a checkpoint.
+/// For checks that a secret is nowhere in what the store keeps.
+public func databaseBytes(_ path: String) throws -> Data {
+    var bytes = Data()
+    for file in [path, path + "-wal"] where FileManager.default.fileExists(atPath: file) {
+        bytes += try Data(contentsOf: URL(fileURLWithPath: file))
+    }
+    return bytes
+}
