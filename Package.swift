@@ -1,14 +1,20 @@
 // swift-tools-version:6.1
 import PackageDescription
 
+// The modules and their arrows (README "Layout"):
+//   CPKCS11 → PKCS11 → SigilloDomain ← SigilloSQLite · SigilloPKI · SigilloMail
+//   CSCProtocol ← CSCClient · SigilloServer (all of the above) → sigillo (thin CLI)
+//   SigilloBenchSupport (raw PKCS#11 loop, may import CPKCS11) → sigillo-bench
 let package = Package(
     name: "sigillo",
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "sigillo", targets: ["sigillo"]),
+        .executable(name: "sigillo-bench", targets: ["sigillo-bench"]),
         .library(name: "PKCS11", targets: ["PKCS11"]),
-        .library(name: "SigilloCore", targets: ["SigilloCore"]),
+        .library(name: "SigilloDomain", targets: ["SigilloDomain"]),
         .library(name: "SigilloServer", targets: ["SigilloServer"]),
+        .library(name: "CSCClient", targets: ["CSCClient"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -26,56 +32,96 @@ let package = Package(
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
     ],
     targets: [
-        // Raw C: PKCS#11 through p11-kit, Argon2 through Debian's libargon2.
-        .systemLibrary(
-            name: "CPKCS11",
-            pkgConfig: "p11-kit-1",
-            providers: [.apt(["libp11-kit-dev"])]
-        ),
-        .systemLibrary(
-            name: "CArgon2",
-            pkgConfig: "libargon2",
-            providers: [.apt(["libargon2-dev"])]
-        ),
-        .systemLibrary(
-            name: "CQRencode",
-            pkgConfig: "libqrencode",
-            providers: [.apt(["libqrencode-dev"])]
-        ),
+        // Raw C: PKCS#11 through p11-kit, Argon2 through Debian's libargon2, QR codes through libqrencode.
+        .systemLibrary(name: "CPKCS11", pkgConfig: "p11-kit-1", providers: [.apt(["libp11-kit-dev"])]),
+        .systemLibrary(name: "CArgon2", pkgConfig: "libargon2", providers: [.apt(["libargon2-dev"])]),
+        .systemLibrary(name: "CQRencode", pkgConfig: "libqrencode", providers: [.apt(["libqrencode-dev"])]),
+
         // Safe Swift wrapper over any vendor's PKCS#11 module. Knows nothing of HTTP or storage.
+        .target(name: "PKCS11", dependencies: ["CPKCS11"]),
+
+        // CSC wire types (v1/v2, activation, status), OIDs and the one lenient base64 decoder. Foundation only.
+        .target(name: "CSCProtocol"),
+
+        // The domain: use cases by capability and the narrow store protocols they need. No database, network or
+        // HTTP library: those are the adapters below.
         .target(
-            name: "PKCS11",
-            dependencies: ["CPKCS11"]
-        ),
-        // The domain: holders, credentials, OTP, SAD, CA, audit, store.
-        .target(
-            name: "SigilloCore",
+            name: "SigilloDomain",
             dependencies: [
                 "PKCS11",
                 "CArgon2",
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        // The store on SQLite (GRDB): migrations, records, group commit, the audit chain.
+        .target(
+            name: "SigilloSQLite",
+            dependencies: [
+                "SigilloDomain",
+                "PKCS11",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
+        // The CA whose key is in the token, CRL, OCSP, CMS/CAdES.
+        .target(
+            name: "SigilloPKI",
+            dependencies: [
+                "SigilloDomain",
+                "PKCS11",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),
                 .product(name: "X509", package: "swift-certificates"),
-                // RSASSA-PSS parameters in CSC signAlgoParams.
-                .product(name: "SwiftASN1", package: "swift-asn1"),
-                .product(name: "GRDB", package: "GRDB.swift"),
-                .product(name: "Logging", package: "swift-log"),
-                // The CSC client (`Client/`).
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ]
+        ),
+        // Mail delivery: the SMTP client (SwiftNIO), the outbox dispatcher, the development file transport.
+        .target(
+            name: "SigilloMail",
+            dependencies: [
+                "SigilloDomain",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        // CMS SignedData: detached CAdES-BES signatures of files (`sigillo sign`); time-stamp tokens later.
+        .target(
+            name: "SigilloCMS",
+            dependencies: [
+                "PKCS11",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+            ]
+        ),
+        // The HTTP client of `sigillo sign`, `activate`, `status` and the bench; local file hashing.
+        .target(
+            name: "CSCClient",
+            dependencies: [
+                "CSCProtocol",
+                "SigilloCMS",
+                "PKCS11",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
-                // The SMTP client (`Mail/`) and its dispatcher, run as a service of the server's group.
-                .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ]
         ),
         // The HTTP server as a library, so tests and the benchmark can import it.
         .target(
             name: "SigilloServer",
             dependencies: [
-                "SigilloCore",
+                "SigilloDomain",
+                "SigilloSQLite",
+                "SigilloPKI",
+                "SigilloMail",
+                "CSCProtocol",
+                "PKCS11",
                 "CQRencode",
                 .product(name: "Mustache", package: "swift-mustache"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -85,15 +131,21 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
             ]
         ),
+        // The one executable: argument parsing and wiring only.
         .executableTarget(
             name: "sigillo",
             dependencies: [
                 "SigilloServer",
-                "SigilloCore",
+                "SigilloDomain",
+                "SigilloSQLite",
+                "SigilloPKI",
+                "SigilloCMS",
+                "CSCClient",
+                "CSCProtocol",
                 "PKCS11",
-                "CPKCS11",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
@@ -101,18 +153,41 @@ let package = Package(
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "X509", package: "swift-certificates"),
+            ]
+        ),
+        // The benchmark, its own executable (never code in the shipped `sigillo`).
+        .executableTarget(
+            name: "sigillo-bench",
+            dependencies: [
+                "CPKCS11",
+                "SigilloServer",
+                "SigilloDomain",
+                "SigilloSQLite",
+                "SigilloPKI",
+                "SigilloCMS",
+                "CSCClient",
+                "CSCProtocol",
+                "PKCS11",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
-                // The bench's own TLS certificates and signature checks.
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),
-            ]
+            ],
+            path: "Benchmarks/sigillo-bench"
         ),
+
         // Test fixtures: a fresh SoftHSM token and a fresh folder per test.
         .target(
             name: "SigilloTestSupport",
-            dependencies: ["PKCS11", "SigilloCore"],
+            dependencies: ["PKCS11", "SigilloDomain"],
             path: "Tests/SigilloTestSupport"
         ),
         .testTarget(
@@ -124,18 +199,21 @@ let package = Package(
             ]
         ),
         .testTarget(
-            name: "SigilloCoreTests",
-            dependencies: ["SigilloCore", "SigilloTestSupport",
+            name: "SigilloDomainTests",
+            dependencies: [
+                "SigilloDomain", "SigilloSQLite", "SigilloPKI", "SigilloMail", "SigilloCMS", "CSCClient", "CSCProtocol", "SigilloTestSupport",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),
+                .product(name: "GRDB", package: "GRDB.swift"),
             ]
         ),
         .testTarget(
             name: "SigilloServerTests",
             dependencies: [
-                "SigilloServer", "SigilloCore", "SigilloTestSupport",
+                "SigilloServer", "SigilloDomain", "SigilloSQLite", "SigilloPKI", "SigilloMail", "SigilloCMS", "CSCClient", "CSCProtocol",
+                "SigilloTestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "Crypto", package: "swift-crypto"),

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
-import SigilloCore
+import SigilloDomain
+import SigilloMail
 
 /// The `smtp` section of the configuration: the relay every mail goes through. Without it, mails are delivered to
 /// the development file `mailFile` instead (so `make run` works without a relay).

@@ -5,7 +5,10 @@ import Logging
 import NIOCore
 import NIOSSL
 import PKCS11
-import SigilloCore
+import SigilloDomain
+import SigilloMail
+import SigilloPKI
+import SigilloSQLite
 
 /// What a running server holds: the token pool, the store, the CA and the domain service.
 public struct SigilloServices: Sendable {
@@ -13,6 +16,8 @@ public struct SigilloServices: Sendable {
     public let store: any Store
     public let ca: CertificateAuthority
     public let service: SigningService
+    /// The CA's current CRL.
+    public let crl: CRLPublisher
     /// The OCSP responder for the CA's certificates.
     public let ocsp: OCSPResponder
     /// Queues mail for holders (`MailTemplates` gives the content); `mailDispatcher` delivers it.
@@ -44,11 +49,12 @@ public struct SigilloServices: Sendable {
         logger.info("mail delivery", metadata: ["transport": "\(mail.transport)", "from": "\(mail.from)"])
         let dispatcher = MailDispatcher(store: store, transport: mail.transport, from: mail.from, clock: clock, logger: logger)
         let mailer = OutboxMailer(store: store, clock: clock, dispatcher: dispatcher)
+        let crl = CRLPublisher(ca: ca, store: store, clock: clock)
         let service = SigningService(
-            store: store, signer: Signer(token: token), ca: ca, settings: SigningService.Settings(publicBaseURL: configuration.publicBaseURL),
+            store: store, signer: Signer(token: token), ca: ca, crl: crl, settings: SigningService.Settings(publicBaseURL: configuration.publicBaseURL),
             notifier: OutboxNotifier(store: store, file: configuration.outboxFile), mailer: mailer, passwords: passwords, clock: clock, logger: logger)
         let ocsp = try OCSPResponder(ca: ca, store: store, clock: clock)
-        return SigilloServices(token: token, store: store, ca: ca, service: service, ocsp: ocsp, mailer: mailer, mailDispatcher: dispatcher)
+        return SigilloServices(token: token, store: store, ca: ca, service: service, crl: crl, ocsp: ocsp, mailer: mailer, mailDispatcher: dispatcher)
     }
 }
 
@@ -73,7 +79,7 @@ public enum SigilloApplication {
         SelfServiceController(service: services.service, admin: admin).addRoutes(to: router)
         RecoveryController(service: services.service).addRoutes(to: router)
         WebController(service: services.service, admin: admin).addRoutes(to: router)
-        PKIController(service: services.service).addRoutes(to: router)
+        PKIController(ca: services.ca, crl: services.crl).addRoutes(to: router)
         OCSPController(responder: services.ocsp).addRoutes(to: router)
         return router
     }

@@ -1,6 +1,11 @@
 import ArgumentParser
 import Foundation
-import SigilloCore
+import CSCClient
+import CSCProtocol
+import SigilloDomain
+import SigilloMail
+import SigilloPKI
+import SigilloSQLite
 
 /// The holder's activation from the command line (the same routes the activation page uses).
 struct Activate: AsyncParsableCommand {

@@ -1,7 +1,12 @@
 import ArgumentParser
 import AsyncHTTPClient
 import Foundation
-import SigilloCore
+import CSCClient
+import CSCProtocol
+import SigilloDomain
+import SigilloMail
+import SigilloPKI
+import SigilloSQLite
 import NIOCore
 import NIOHTTP1
 import NIOSSL

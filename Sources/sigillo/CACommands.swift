@@ -1,7 +1,12 @@
 import ArgumentParser
 import Foundation
 import PKCS11
-import SigilloCore
+import CSCClient
+import CSCProtocol
+import SigilloDomain
+import SigilloMail
+import SigilloPKI
+import SigilloSQLite
 import SigilloServer
 import X509
 

@@ -4,7 +4,12 @@ import Hummingbird
 import Logging
 import PKCS11
 import ServiceLifecycle
-import SigilloCore
+import CSCClient
+import CSCProtocol
+import SigilloDomain
+import SigilloMail
+import SigilloPKI
+import SigilloSQLite
 import SigilloServer
 
 struct Serve: AsyncParsableCommand {

@@ -1,7 +1,13 @@
 import ArgumentParser
 import Foundation
 import PKCS11
-import SigilloCore
+import SigilloCMS
+import CSCClient
+import CSCProtocol
+import SigilloDomain
+import SigilloMail
+import SigilloPKI
+import SigilloSQLite
 import Synchronization
 
 #if canImport(Glibc)
@@ -292,72 +298,6 @@ final class Secrets {
             ? "OTP: "
             : "OTP for signatures \(range.lowerBound + 1)–\(range.upperBound) of \(total)\(round > 0 ? " (wait for a new code)" : ""): "
         return try Terminal.secret(prompt).trimmingCharacters(in: .whitespaces)
-    }
-}
-
-enum Terminal {
-    /// Writes to standard error.
-    static func error(_ text: String, newline: Bool = true) {
-        FileHandle.standardError.write(Data((newline ? text + "\n" : text).utf8))
-    }
-
-    /// Reads a line from the terminal without echo.
-    static func secret(_ prompt: String) throws -> String {
-        guard let pointer = getpass(prompt) else { throw SignFailure("cannot read from the terminal") }
-        let value = String(cString: pointer)
-        // getpass returns a static buffer: wipe it.
-        memset(pointer, 0, strlen(pointer))
-        guard !value.isEmpty else { throw SignFailure("nothing entered") }
-        return value
-    }
-}
-
-/// A one-line progress bar on standard error: bytes done / total and rate, redrawn at most 10 times a second.
-final class ProgressBar: Sendable {
-    private let total: Int
-    private let label: String
-    private let start = ContinuousClock.now
-    private let done = Atomic<Int>(0)
-    private let lastDraw = Mutex<ContinuousClock.Instant?>(nil)
-    private let format: @Sendable (Double) -> String
-    private let showRate: Bool
-
-    /// - Parameters:
-    ///   - format: how an amount is shown (bytes by default).
-    ///   - showRate: whether the amount per second is shown after the bar.
-    init(total: Int, label: String, format: @escaping @Sendable (Double) -> String = SigningPlan.formatBytes, showRate: Bool = true) {
-        self.total = max(1, total)
-        self.label = label
-        self.format = format
-        self.showRate = showRate
-    }
-
-    func add(_ bytes: Int) {
-        let done = self.done.add(bytes, ordering: .relaxed).newValue
-        let now = ContinuousClock.now
-        let draw = self.lastDraw.withLock { last -> Bool in
-            if let previous = last, now - previous < .milliseconds(100) { return false }
-            last = now
-            return true
-        }
-        if draw { self.draw(done: done, now: now, final: false) }
-    }
-
-    func finish() {
-        self.draw(done: self.done.load(ordering: .relaxed), now: .now, final: true)
-    }
-
-    private func draw(done: Int, now: ContinuousClock.Instant, final: Bool) {
-        let elapsed = now - self.start
-        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-        let rate = seconds > 0 ? Double(done) / seconds : 0
-        let fraction = min(1, Double(done) / Double(self.total))
-        let width = 24
-        let filled = Int(fraction * Double(width))
-        let bar = String(repeating: "#", count: filled) + String(repeating: "-", count: width - filled)
-        let amount = "\(self.format(Double(done))) / \(self.format(Double(self.total)))"
-        let line = "\r\(self.label) [\(bar)] \(amount)  " + (self.showRate ? "\(self.format(rate))/s  " : "")
-        Terminal.error(line, newline: final)
     }
 }
 

@@ -1,6 +1,11 @@
 import ArgumentParser
 import Foundation
-import SigilloCore
+import CSCClient
+import CSCProtocol
+import SigilloDomain
+import SigilloMail
+import SigilloPKI
+import SigilloSQLite
 
 /// `sigillo status`: the holder's state (enrolment, active, expiring, expired, suspended, revoked) and credentials.
 struct Status: AsyncParsableCommand {

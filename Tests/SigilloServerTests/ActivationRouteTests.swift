@@ -1,6 +1,12 @@
 import Foundation
 import PKCS11
-import SigilloCore
+import CSCClient
+import CSCProtocol
+import SigilloDomain
+import SigilloMail
+import SigilloCMS
+import SigilloPKI
+import SigilloSQLite
 import SigilloTestSupport
 import Testing
 

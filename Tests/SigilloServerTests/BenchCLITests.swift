@@ -6,10 +6,10 @@ import Testing
 struct BenchCLITests {
     @Test("every part runs: JSON has the figures, counts are nonzero, no request failed, every signature verified")
     func tinyRun() async throws {
-        let sigillo = SignCLITests.sigillo
-        try #require(FileManager.default.isExecutableFile(atPath: sigillo), "build the sigillo product first (swift build --build-tests does)")
-        let result = try await runOffPool(sigillo, [
-            "bench", "--json", "--quiet", "--verify-all", "--seconds", "1", "--clients", "2", "--keys", "ecdsa-p256,rsa-2048", "--hashes", "1,3",
+        let bench = SignCLITests.sigillo + "-bench"
+        try #require(FileManager.default.isExecutableFile(atPath: bench), "build the sigillo-bench product first (swift build --build-tests does)")
+        let result = try await runOffPool(bench, [
+            "--json", "--quiet", "--verify-all", "--seconds", "1", "--clients", "2", "--keys", "ecdsa-p256,rsa-2048", "--hashes", "1,3",
             "--multisign", "30", "--raw-seconds", "0.2", "--hash-file-mib", "4", "--small-files", "10", "--scaling", "3,6",
         ])
         #expect(result.status == 0, "\(result.output.suffix(3000))")

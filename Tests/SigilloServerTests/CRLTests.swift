@@ -1,7 +1,13 @@
 import AsyncHTTPClient
 import Foundation
 import NIOCore
-import SigilloCore
+import CSCClient
+import CSCProtocol
+import SigilloDomain
+import SigilloMail
+import SigilloCMS
+import SigilloPKI
+import SigilloSQLite
 import SigilloTestSupport
 import Testing
 import X509

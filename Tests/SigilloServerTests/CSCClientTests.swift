@@ -5,7 +5,13 @@ import HummingbirdTLS
 import Logging
 import NIOCore
 import NIOSSL
-import SigilloCore
+import CSCClient
+import CSCProtocol
+import SigilloDomain
+import SigilloMail
+import SigilloCMS
+import SigilloPKI
+import SigilloSQLite
 import SigilloServer
 import SigilloTestSupport
 import SwiftASN1

@@ -2,7 +2,13 @@ import AsyncHTTPClient
 import Foundation
 import NIOCore
 import PKCS11
-import SigilloCore
+import CSCClient
+import CSCProtocol
+import SigilloDomain
+import SigilloMail
+import SigilloCMS
+import SigilloPKI
+import SigilloSQLite
 import SigilloTestSupport
 import Testing
 

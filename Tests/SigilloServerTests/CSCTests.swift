@@ -2,7 +2,13 @@ import Crypto
 import _CryptoExtras
 import Foundation
 import PKCS11
-import SigilloCore
+import CSCClient
+import CSCProtocol
+import SigilloDomain
+import SigilloMail
+import SigilloCMS
+import SigilloPKI
+import SigilloSQLite
 import SigilloTestSupport
 import Testing
 import X509

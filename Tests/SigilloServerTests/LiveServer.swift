@@ -5,7 +5,13 @@ import Logging
 import NIOCore
 import NIOSSL
 import PKCS11
-import SigilloCore
+import CSCClient
+import CSCProtocol
+import SigilloDomain
+import SigilloMail
+import SigilloCMS
+import SigilloPKI
+import SigilloSQLite
 import SigilloServer
 import X509
 import SigilloTestSupport

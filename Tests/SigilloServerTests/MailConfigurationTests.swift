@@ -1,5 +1,11 @@
 import Foundation
-import SigilloCore
+import CSCClient
+import CSCProtocol
+import SigilloDomain
+import SigilloMail
+import SigilloCMS
+import SigilloPKI
+import SigilloSQLite
 import SigilloServer
 import SigilloTestSupport
 import Testing

@@ -1,6 +1,12 @@
 import Crypto
 import Foundation
-import SigilloCore
+import CSCClient
+import CSCProtocol
+import SigilloDomain
+import SigilloMail
+import SigilloCMS
+import SigilloPKI
+import SigilloSQLite
 import SigilloTestSupport
 import Testing
 import X509

@@ -1,7 +1,13 @@
 import Foundation
 import Logging
 import PKCS11
-import SigilloCore
+import CSCClient
+import CSCProtocol
+import SigilloDomain
+import SigilloMail
+import SigilloCMS
+import SigilloPKI
+import SigilloSQLite
 import SigilloServer
 import SigilloTestSupport
 import Testing

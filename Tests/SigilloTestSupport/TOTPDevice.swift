@@ -1,5 +1,5 @@
 import Foundation
-import SigilloCore
+import SigilloDomain
 
 /// An authenticator app for tests against a server on the real clock.
 ///

@@ -1,5 +1,5 @@
 import Foundation
-import SigilloCore
+import SigilloDomain
 import Synchronization
 
 /// A clock tests move by hand: months and years pass in milliseconds.

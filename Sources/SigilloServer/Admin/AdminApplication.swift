@@ -4,7 +4,7 @@ import HummingbirdTLS
 import Logging
 import NIOCore
 import NIOSSL
-import SigilloCore
+import SigilloDomain
 
 /// Builds the admin HTTPS application: mutual TLS with the admin CA, JSON API under `/admin/v1`.
 public enum AdminApplication {

@@ -1,7 +1,7 @@
 import Foundation
 import Hummingbird
 import NIOCore
-import SigilloCore
+import SigilloDomain
 import X509
 
 /// The admin API (`/admin/v1/...`), JSON in and out. Every handler acts as the operator whose client

@@ -1,5 +1,5 @@
 import Foundation
-import SigilloCore
+import SigilloDomain
 
 /// Admin API shapes. Dates are ISO 8601 strings (UTC).
 public enum AdminAPI {

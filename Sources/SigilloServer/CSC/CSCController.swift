@@ -2,7 +2,8 @@ import Foundation
 import Hummingbird
 import NIOCore
 import PKCS11
-import SigilloCore
+import CSCProtocol
+import SigilloDomain
 import X509
 
 /// The request context: the CSC body limit.
@@ -162,8 +163,8 @@ struct CSCController: Sendable {
         var cert: [String: JSONValue] = ["status": .string(certStatus)]
         switch body.certificates ?? "single" {
         case "none": break
-        case "chain": cert["certificates"] = .array([.string(Base64.encode(credential.certificateDER)), .string(Base64.encode(self.service.ca.certificateDER))])
-        case "single": cert["certificates"] = .array([.string(Base64.encode(credential.certificateDER))])
+        case "chain": cert["certificates"] = .array([.string(Base64Text.encode(credential.certificateDER)), .string(Base64Text.encode(self.service.ca.certificateDER))])
+        case "single": cert["certificates"] = .array([.string(Base64Text.encode(credential.certificateDER))])
         default: throw CSCError.invalidRequest("Invalid parameter certificates")
         }
         if body.certInfo == true {
@@ -248,7 +249,7 @@ struct CSCController: Sendable {
             throw CSCError.invalidRequest("Invalid hash length: \(mechanism.hash.rawValue) digests are \(mechanism.hash.digestLength) bytes")
         }
         let signatures = try await self.service.signHash(holderID: holderID, credentialID: id, sad: sad, hashes: digests, mechanism: mechanism)
-        return Self.json(.object(["signatures": .array(signatures.map { .string(Base64.encode($0)) })]))
+        return Self.json(.object(["signatures": .array(signatures.map { .string(Base64Text.encode($0)) })]))
     }
 
     // MARK: Helpers

@@ -1,6 +1,7 @@
 import Foundation
 import PKCS11
-import SigilloCore
+import CSCProtocol
+import SigilloDomain
 import SwiftASN1
 
 /// Request bodies of the CSC API, decoded leniently: every field optional (checked by the handlers), unknown
@@ -70,7 +71,7 @@ struct CSCRequest: Decodable {
     func digests() throws -> [[UInt8]] {
         guard let list = self.hashes ?? self.hash, !list.isEmpty else { throw CSCError.invalidRequest("Missing (or invalid type) array parameter hash") }
         return try list.map { text in
-            guard let bytes = Base64.decodeLenient(text) else { throw CSCError.invalidRequest("Invalid Base64 hash string parameter") }
+            guard let bytes = Base64Text.decodeLenient(text) else { throw CSCError.invalidRequest("Invalid Base64 hash string parameter") }
             return bytes
         }
     }
@@ -95,38 +96,7 @@ struct CSCRequest: Decodable {
     }
 }
 
-enum Base64 {
-    /// Decodes standard or URL-safe base64, with or without padding; nil for anything else.
-    static func decodeLenient(_ text: String) -> [UInt8]? {
-        if let bytes = Base64Text.decodeASCII(text) { return bytes }
-        var normalized = text.trimmingCharacters(in: .whitespacesAndNewlines)
-            .replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
-        while normalized.hasSuffix("=") { normalized.removeLast() }
-        guard !normalized.isEmpty, normalized.count % 4 != 1 else { return nil }
-        normalized += String(repeating: "=", count: (4 - normalized.count % 4) % 4)
-        return Data(base64Encoded: normalized).map { [UInt8]($0) }
-    }
-
-    static func encode(_ bytes: [UInt8]) -> String { Data(bytes).base64EncodedString() }
-}
-
-/// OIDs of the algorithms CSC clients name.
-enum OID {
-    static let sha256 = "2.16.840.1.101.3.4.2.1"
-    static let sha384 = "2.16.840.1.101.3.4.2.2"
-    static let sha512 = "2.16.840.1.101.3.4.2.3"
-    static let ecPublicKey = "1.2.840.10045.2.1"
-    static let ecdsaSHA256 = "1.2.840.10045.4.3.2"
-    static let ecdsaSHA384 = "1.2.840.10045.4.3.3"
-    static let ecdsaSHA512 = "1.2.840.10045.4.3.4"
-    static let rsaEncryption = "1.2.840.113549.1.1.1"
-    static let rsaPSS = "1.2.840.113549.1.1.10"
-    static let sha256WithRSA = "1.2.840.113549.1.1.11"
-    static let sha384WithRSA = "1.2.840.113549.1.1.12"
-    static let sha512WithRSA = "1.2.840.113549.1.1.13"
-    static let p256 = "1.2.840.10045.3.1.7"
-    static let p384 = "1.3.132.0.34"
-
+extension OID {
     static func hash(_ oid: String) -> HashAlgorithm? {
         switch oid {
         case self.sha256, "SHA256", "SHA-256", "sha256": return .sha256
@@ -143,13 +113,11 @@ enum OID {
             : [self.ecPublicKey, self.ecdsaSHA256, self.ecdsaSHA384, self.ecdsaSHA512]
     }
 
-    static let mgf1 = "1.2.840.113549.1.1.8"
-    static let sha1 = "1.3.14.3.2.26"
 
     /// RSASSA-PSS-params (RFC 4055 §3.1), base64 DER as CSC's `signAlgoParams`: the hash, MGF1's hash and the salt
     /// length, with the standard's defaults (SHA-1, MGF1 with SHA-1, 20 bytes) for fields left out.
     static func pssParameters(_ base64: String) throws -> (hash: String, mgfHash: String, saltLength: Int) {
-        guard let der = Base64.decodeLenient(base64) else { throw CSCError.invalidRequest("Invalid parameter signAlgoParams: not base64") }
+        guard let der = Base64Text.decodeLenient(base64) else { throw CSCError.invalidRequest("Invalid parameter signAlgoParams: not base64") }
         func algorithm(_ node: ASN1Node) throws -> (oid: String, parameters: ASN1Node?) {
             try DER.sequence(node, identifier: .sequence) { nodes in
                 let oid = try ASN1ObjectIdentifier(derEncoded: &nodes)

@@ -1,7 +1,7 @@
 import Foundation
 import Hummingbird
 import PKCS11
-import SigilloCore
+import SigilloDomain
 
 /// The holder's activation, as JSON on the public listener (the web page of a later issue uses the same service).
 struct ActivationController: Sendable {

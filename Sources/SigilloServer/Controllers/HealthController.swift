@@ -1,6 +1,6 @@
 import Hummingbird
 import PKCS11
-import SigilloCore
+import SigilloDomain
 
 /// `/health/live` (the process answers) and `/health/ready` (the token and the store answer).
 struct HealthController<Context: RequestContext>: Sendable {

@@ -1,7 +1,9 @@
 import Foundation
 import Hummingbird
 import NIOCore
-import SigilloCore
+import CSCProtocol
+import SigilloDomain
+import SigilloPKI
 
 /// The OCSP responder (RFC 6960 appendix A): `POST /ocsp` with an `application/ocsp-request` body, or
 /// `GET /ocsp/<base64 of the DER request, URL-encoded>`. Every answer is a DER `OCSPResponse`
@@ -36,7 +38,7 @@ struct OCSPController<Context: RequestContext>: Sendable {
         guard let range = path.range(of: "/ocsp/") else { return nil }
         let encoded = String(path[range.upperBound...])
         guard encoded.count <= 4 * Self.maxRequestSize / 3 + 4, let base64 = encoded.removingPercentEncoding,
-              let der = Base64.decodeLenient(base64.filter { !$0.isWhitespace }), !der.isEmpty else { return nil }
+              let der = Base64Text.decodeLenient(base64.filter { !$0.isWhitespace }), !der.isEmpty else { return nil }
         return der
     }
 

@@ -1,11 +1,12 @@
 import Hummingbird
 import NIOCore
-import SigilloCore
+import SigilloPKI
 
 /// What relying parties fetch without authentication: `GET /ca.cer` (the CA certificate, DER) and
 /// `GET /crl/ca.crl` (the current CRL, DER), the URLs written in every holder certificate.
 struct PKIController<Context: RequestContext>: Sendable {
-    let service: SigningService
+    let ca: CertificateAuthority
+    let crl: CRLPublisher
 
     func addRoutes(to router: Router<Context>) {
         router.get("/ca.cer", use: self.caCertificate)
@@ -13,11 +14,11 @@ struct PKIController<Context: RequestContext>: Sendable {
     }
 
     @Sendable func caCertificate(_ request: Request, context: Context) async throws -> Response {
-        Self.der(self.service.ca.certificateDER, contentType: "application/pkix-cert", maxAge: 86_400)
+        Self.der(self.ca.certificateDER, contentType: "application/pkix-cert", maxAge: 86_400)
     }
 
     @Sendable func crl(_ request: Request, context: Context) async throws -> Response {
-        let crl = try await self.service.crl.current()
+        let crl = try await self.crl.current()
         // Caches may keep it until it would be rebuilt anyway, and never past a few minutes (revocations are urgent).
         return Self.der(crl.der, contentType: "application/pkix-crl", maxAge: 300)
     }

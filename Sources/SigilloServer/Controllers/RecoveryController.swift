@@ -1,6 +1,6 @@
 import Foundation
 import Hummingbird
-import SigilloCore
+import SigilloDomain
 
 /// Lost credentials, the holder's status and renewal, as JSON on the public listener (`/recovery/v1/...`,
 /// `/selfservice/v1/status|renew`). The web pages (`WebController`) call the same service functions.

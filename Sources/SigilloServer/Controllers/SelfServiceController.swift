@@ -1,6 +1,6 @@
 import Foundation
 import Hummingbird
-import SigilloCore
+import SigilloDomain
 
 /// The holder's own emergency actions with the user code (lost phone or token): suspend or revoke every
 /// credential at once, without password or OTP. A lost user code cannot be recovered: the holder can still revoke

@@ -1,7 +1,7 @@
 import Foundation
 import Hummingbird
 import NIOCore
-import SigilloCore
+import SigilloDomain
 
 /// Renders every error as JSON `{"error": code, "error_description": text}` with a stable code.
 ///

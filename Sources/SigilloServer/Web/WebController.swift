@@ -2,7 +2,7 @@ import Foundation
 import Hummingbird
 import NIOCore
 import PKCS11
-import SigilloCore
+import SigilloDomain
 
 /// The holder's web pages on the public listener: activation from the invitation link, status, renewal and the
 /// lost-credential flows. Server-rendered HTML forms; the same service functions as the JSON routes.

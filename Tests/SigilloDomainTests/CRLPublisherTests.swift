@@ -1,0 +1,55 @@
+import Foundation
+import CSCClient
+import CSCProtocol
+import SigilloDomain
+import SigilloMail
+import SigilloCMS
+import SigilloPKI
+import SigilloSQLite
+import SigilloTestSupport
+import SwiftASN1
+import Testing
+import X509
+
+@Suite("CRL publisher: caching, freshness, numbers")
+struct CRLPublisherTests {
+    @Test("served from cache while nothing changes; rebuilt after a status change and when half its validity has passed")
+    func freshness() async throws {
+        let fixture = try await ServiceFixture()
+        let admin = AdminService(service: fixture.service)
+        let first = try await fixture.crl.current()
+        #expect(first.number == 1)
+        #expect(first.nextUpdate.timeIntervalSince(first.thisUpdate) == 86_400)
+        fixture.clock.advance(3_600)
+        let cached = try await fixture.crl.current()
+        #expect(cached.number == first.number && cached.der == first.der)
+
+        let active = try await fixture.activeHolder()
+        // An activation adds no CRL entry: still the same CRL.
+        #expect(try await fixture.crl.current().number == first.number)
+        _ = try await admin.suspend(credentialID: active.credential.id, actor: "operator:test")
+        let suspended = try await fixture.crl.current()
+        #expect(suspended.number == 2)
+        let stored = try #require(try await fixture.store.credential(id: active.credential.id))
+        #expect(stored.suspendedAt == Date(timeIntervalSince1970: fixture.clock.now.timeIntervalSince1970.rounded(.down)))
+
+        fixture.clock.advance(12 * 3_600 - 1)
+        #expect(try await fixture.crl.current().number == 2)
+        fixture.clock.advance(2)
+        let refreshed = try await fixture.crl.current()
+        #expect(refreshed.number == 3)
+        #expect(refreshed.thisUpdate > suspended.thisUpdate)
+
+        _ = try await admin.reinstate(credentialID: active.credential.id, actor: "operator:test")
+        #expect(try await fixture.crl.current().number == 4)
+        #expect(try await fixture.store.credential(id: active.credential.id)?.suspendedAt == nil)
+    }
+
+    @Test("OCSP: malformed bytes give a malformedRequest response")
+    func ocspEdges() async throws {
+        let fixture = try await ServiceFixture()
+        let responder = try OCSPResponder(ca: fixture.ca, store: fixture.store, clock: fixture.clock.serviceClock)
+        #expect(await responder.respond(to: [0x01, 0x02]) == OCSPResponder.errorResponse(.malformedRequest))
+        #expect(await responder.respond(to: []) == [0x30, 0x03, 0x0A, 0x01, 0x01])
+    }
+}

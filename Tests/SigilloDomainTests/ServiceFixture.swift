@@ -1,0 +1,103 @@
+import Foundation
+import PKCS11
+import CSCClient
+import CSCProtocol
+import SigilloDomain
+import SigilloMail
+import SigilloCMS
+import SigilloPKI
+import SigilloSQLite
+import SigilloTestSupport
+import Synchronization
+import X509
+
+/// The development notifier (outbox table and file), remembering messages so tests can read SMS codes.
+final class CapturingNotifier: Notifier {
+    private let messages = Mutex<[OutgoingMessage]>([])
+    let outbox: OutboxNotifier
+    init(outbox: OutboxNotifier) { self.outbox = outbox }
+    func send(_ message: OutgoingMessage) async throws {
+        try await self.outbox.send(message)
+        self.messages.withLock { $0.append(message) }
+    }
+    var last: OutgoingMessage? { self.messages.withLock { $0.last } }
+    /// Every mail sent so far, oldest first.
+    var mails: [OutgoingMessage] { self.messages.withLock { $0.filter { $0.channel == "email" } } }
+    /// The single-use code in the last mail's link (`...?code=XYZ`).
+    var lastLinkCode: String? {
+        guard let body = self.mails.last?.body, let range = body.range(of: "?code=") else { return nil }
+        return String(body[range.upperBound...].prefix { !$0.isWhitespace })
+    }
+    var lastCode: String? { self.last.flatMap(Self.code) }
+    /// Every SMS sent so far, oldest first.
+    var texts: [OutgoingMessage] { self.messages.withLock { $0.filter { $0.channel == "sms" } } }
+    /// The code in an SMS ("Sigillo: your code is 123456. …").
+    static func code(_ message: OutgoingMessage) -> String? {
+        message.body.split(separator: " ").first(where: { $0.count == 7 && $0.hasSuffix(".") }).map { String($0.dropLast()) }
+    }
+}
+
+/// A fresh token, database, CA and service for one test.
+struct ServiceFixture {
+    let token: TestToken
+    let store: SQLiteStore
+    let ca: CertificateAuthority
+    /// The CA's CRL, as the server builds it.
+    let crl: CRLPublisher
+    let clock: TestClock
+    let notifier: CapturingNotifier
+    let service: SigningService
+    var outboxFile: String { self.token.directory.appendingPathComponent("outbox.jsonl").path }
+    var databasePath: String { self.token.directory.appendingPathComponent("sigillo.sqlite").path }
+
+    init(multisign: Int = 100) async throws {
+        self.token = try TestToken(sessions: 2)
+        self.store = try SQLiteStore(path: self.token.directory.appendingPathComponent("sigillo.sqlite").path, vault: try await SeedVault.open(token: self.token.token))
+        self.clock = TestClock()
+        self.ca = try await CertificateAuthority.create(
+            token: self.token.token, name: try DistinguishedName { CountryName("IT"); OrganizationName("Sigillo Test"); CommonName("Sigillo Test CA") }, now: self.clock.now.addingTimeInterval(-60))
+        self.notifier = CapturingNotifier(outbox: OutboxNotifier(store: self.store, file: self.token.directory.appendingPathComponent("outbox.jsonl").path))
+        var settings = SigningService.Settings(publicBaseURL: "https://127.0.0.1:8443")
+        settings.defaultMultisign = multisign
+        // Cheap Argon2 parameters keep the suite fast; the production defaults are tested in PasswordTests.
+        self.crl = CRLPublisher(ca: self.ca, store: self.store, clock: self.clock.serviceClock)
+        self.service = SigningService(
+            store: self.store, signer: Signer(token: self.token.token), ca: self.ca, crl: self.crl, settings: settings, notifier: self.notifier,
+            passwords: PasswordHasher(parameters: Argon2Parameters(memoryKiB: 1024, iterations: 1, parallelism: 1)), clock: self.clock.serviceClock)
+    }
+
+    struct ActiveHolder {
+        let holder: Holder
+        let credential: Credential
+        let username: String
+        let password: String
+        let secret: [UInt8]
+    }
+
+    func newHolder(name: String = "Mario") async throws -> Holder {
+        let unique = UUID().uuidString.prefix(8).lowercased()
+        return try await self.service.createHolder(
+            givenName: name, surname: "Rossi", fiscalCode: TestData.fiscalCode(), email: "\(name.lowercased()).\(unique)@example.it",
+            mobile: "+39333\(Int.random(in: 1_000_000...9_999_999))", actor: "operator:test", recognized: true)
+    }
+
+    /// Creates, invites and activates a holder with a TOTP app; the clock moves one step afterwards.
+    func activeHolder(keyAlgorithm: KeyAlgorithm = .ecP256, name: String = "Mario") async throws -> ActiveHolder {
+        let holder = try await self.newHolder(name: name)
+        let invitation = try await self.service.invite(holderID: holder.id, actor: "operator:test")
+        let challenge = try await self.service.beginActivation(invitationCode: invitation.code, device: .totp())
+        let secret = challenge.secret!
+        let username = "\(name.lowercased())-\(UUID().uuidString.prefix(6).lowercased())"
+        let password = "correct horse battery"
+        let credential = try await self.service.completeActivation(
+            invitationCode: invitation.code, username: username, password: password, otp: TOTP.code(secret: secret, time: self.clock.now), keyAlgorithm: keyAlgorithm)
+        self.clock.advance(30)
+        return ActiveHolder(holder: try await self.store.holder(id: holder.id)!, credential: credential, username: username, password: password, secret: secret)
+    }
+
+    /// The current TOTP code of a holder's app; moves the clock to the next step so the next call gets a fresh code.
+    func otp(_ holder: ActiveHolder) -> String {
+        defer { self.clock.advance(30) }
+        return TOTP.code(secret: holder.secret, time: self.clock.now)
+    }
+}
