@@ -1,0 +1,11 @@
+import Foundation
+
+/// The audit log: an append-only SHA-256 hash chain.
+public protocol AuditStore: Sendable {
+    /// Appends an event to the hash chain.
+    func audit(_ event: AuditEvent, at time: Date) async throws
+    func auditRecords() async throws -> [AuditRecord]
+    /// The highest sequence number ever handed out to an audit event (SQLite's `sqlite_sequence`), even if that
+    /// row is gone: a chain that ends below it lost its last rows. Nil when no event was ever written.
+    func auditSequenceHighWater() async throws -> Int64?
+}

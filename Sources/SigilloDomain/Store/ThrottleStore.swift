@@ -1,0 +1,9 @@
+import Foundation
+
+/// Counters that bound abuse (SMS, mails), atomic across nodes.
+public protocol ThrottleStore: Sendable {
+    /// Counts `count` events under `key` and returns true when, with them, no more than `limit` were counted in the
+    /// `window` before `now`; returns false (and counts nothing) otherwise. Atomic: concurrent callers cannot all slip
+    /// under the limit.
+    func admit(throttle key: String, now: Date, window: TimeInterval, limit: Int, count: Int) async throws -> Bool
+}
