@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import PKCS11
+import SigilloBenchSupport
 import CSCClient
 import CSCProtocol
 import SigilloDomain
@@ -273,7 +274,7 @@ struct BenchRunner {
         var perCPU: [Double] = []
         for _ in 0..<rounds {
             let cpu = cpuSeconds(pid: getpid()) ?? 0
-            let rate = try await offPool { try BenchHSM.rawLoop(token: token, handle: handle, mechanism: mechanism, threads: threads, seconds: seconds) }
+            let rate = try await offPool { try RawSignLoop.signaturesPerSecond(token: token, key: handle, mechanism: mechanism, threads: threads, seconds: seconds) }
             let used = (cpuSeconds(pid: getpid()) ?? 0) - cpu
             rates.append(rate)
             perCPU.append(used > 0 ? rate * seconds / used : rate)
@@ -290,7 +291,7 @@ struct BenchRunner {
         var rates: [Double] = []
         for _ in 0..<3 {
             rates.append(try await offPool {
-                BenchHSM.threadLoop(threads: threads, seconds: seconds) { (step: { hasher.verify(password, encoded: encoded) }, finish: {}) }
+                ThreadLoop.stepsPerSecond(threads: threads, seconds: seconds) { (step: { hasher.verify(password, encoded: encoded) }, finish: {}) }
             })
         }
         return BenchHSM.median(rates)

@@ -1,8 +1,7 @@
 import ArgumentParser
-import CPKCS11
 import Foundation
 import PKCS11
-import Synchronization
+import SigilloBenchSupport
 
 @main
 struct Bench: AsyncParsableCommand {
@@ -84,7 +83,7 @@ struct BenchHSM: AsyncParsableCommand {
                 var wrapped: [Double] = []
                 for round in 1...self.rounds {
                     self.progress("\(algorithm.rawValue) \(threads) thread(s) round \(round)/\(self.rounds): raw loop")
-                    raw.append(try Self.rawLoop(token: token, handle: handle, mechanism: mechanism, threads: threads, seconds: self.seconds))
+                    raw.append(try RawSignLoop.signaturesPerSecond(token: token, key: handle, mechanism: mechanism, threads: threads, seconds: self.seconds))
                     self.progress("\(algorithm.rawValue) \(threads) thread(s) round \(round)/\(self.rounds): Signer batch")
                     wrapped.append(try await self.wrapperLoop(token: token, id: id, mechanism: mechanism))
                 }
@@ -119,64 +118,6 @@ struct BenchHSM: AsyncParsableCommand {
             return try TokenConfiguration(uri: uri, modulePath: self.module)
         }
         return try BenchHSMRoot.makeToken(label: "bench", module: self.module)
-    }
-
-    /// The baseline: each thread has its own session and loops on `C_SignInit` + `C_Sign` with the cached handle.
-    static func rawLoop(token: Token, handle: CK_OBJECT_HANDLE, mechanism: SignatureMechanism, threads: Int, seconds: Double) throws -> Double {
-        let module = token.module
-        let slot = token.slot
-        var input = [UInt8](repeating: 0x5A, count: 32)
-        var mechanismType = CK_MECHANISM_TYPE(CKM_ECDSA)
-        if case .rsaPKCS1v15 = mechanism {
-            // DigestInfo(SHA-256) ‖ digest, exactly what the wrapper hands to CKM_RSA_PKCS.
-            input = [0x30, 0x31, 0x30, 0x0D, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01, 0x05, 0x00, 0x04, 0x20] + input
-            mechanismType = CK_MECHANISM_TYPE(CKM_RSA_PKCS)
-        }
-        let data = input
-        let type = mechanismType
-        return threadLoop(threads: threads, seconds: seconds) {
-            let functions = module.functions
-            var session: CK_SESSION_HANDLE = 0
-            guard functions.pointee.C_OpenSession!(slot, CK_FLAGS(CKF_SERIAL_SESSION | CKF_RW_SESSION), nil, nil, &session) == UInt(CKR_OK) else {
-                return nil
-            }
-            var message = data
-            var signature = [UInt8](repeating: 0, count: 1024)
-            var ck = CK_MECHANISM(mechanism: type, pParameter: nil, ulParameterLen: 0)
-            let step = {
-                var length = CK_ULONG(signature.count)
-                guard functions.pointee.C_SignInit!(session, &ck, handle) == UInt(CKR_OK) else { return false }
-                return functions.pointee.C_Sign!(session, &message, CK_ULONG(message.count), &signature, &length) == UInt(CKR_OK)
-            }
-            return (step, { _ = functions.pointee.C_CloseSession!(session) })
-        }
-    }
-
-    /// Runs `threads` threads for `seconds`: each makes its worker once (nil: the thread gives up), then calls
-    /// its step until the time is up or the step fails, then its finish. Returns completed steps per second.
-    static func threadLoop(threads: Int, seconds: Double, worker makeWorker: @escaping @Sendable () -> (step: () -> Bool, finish: () -> Void)?) -> Double {
-        let stop = Atomic<Bool>(false)
-        let counts = Mutex<[Int]>([])
-        let group = DispatchGroup()
-        for _ in 0..<threads {
-            group.enter()
-            Thread {
-                defer { group.leave() }
-                guard let worker = makeWorker() else { return }
-                var count = 0
-                while !stop.load(ordering: .relaxed), worker.step() {
-                    count += 1
-                }
-                worker.finish()
-                counts.withLock { $0.append(count) }
-            }.start()
-        }
-        let start = DispatchTime.now()
-        Thread.sleep(forTimeInterval: seconds)
-        stop.store(true, ordering: .relaxed)
-        group.wait()
-        let elapsed = Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9
-        return Double(counts.withLock { $0.reduce(0, +) }) / elapsed
     }
 
     /// The wrapper: repeated `Signer.sign(digests:)` batches for the same duration.

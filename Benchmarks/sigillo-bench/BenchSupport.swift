@@ -97,7 +97,7 @@ final class BenchServer: Sendable {
     let tokenConfiguration: TokenConfiguration
     /// This process's own sessions on the same token (setup, raw baseline).
     let token: Token
-    let service: SigningService
+    let service: Domain
     private let child = Mutex<ChildProcess?>(nil)
 
     /// The running `sigillo serve` and its exit status, once.
@@ -115,7 +115,7 @@ final class BenchServer: Sendable {
     var tlsCAFile: String { self.directory.appendingPathComponent("tls-ca.pem").path }
     var pid: Int32? { self.child.withLock { $0?.process.processIdentifier } }
 
-    private init(directory: URL, configuration: ServerConfiguration, tokenConfiguration: TokenConfiguration, token: Token, service: SigningService) {
+    private init(directory: URL, configuration: ServerConfiguration, tokenConfiguration: TokenConfiguration, token: Token, service: Domain) {
         self.directory = directory
         self.configuration = configuration
         self.tokenConfiguration = tokenConfiguration
@@ -152,11 +152,11 @@ final class BenchServer: Sendable {
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         try encoder.encode(configuration).write(to: directory.appendingPathComponent("server.json"))
         let store = try SQLiteStore(path: configuration.database, vault: try await SeedVault.open(token: token, keyID: configuration.seedKeyID))
-        var settings = SigningService.Settings(publicBaseURL: configuration.publicBaseURL)
+        var settings = DomainSettings(publicBaseURL: configuration.publicBaseURL)
         settings.defaultMultisign = multisign
         var logger = Logger(label: "sigillo-bench")
         logger.logLevel = .warning
-        let service = SigningService(store: store, signer: Signer(token: token), ca: ca, crl: CRLPublisher(ca: ca, store: store), settings: settings,
+        let service = Domain(store: store, signer: Signer(token: token), ca: ca, crl: CRLPublisher(ca: ca, store: store), settings: settings,
                                      notifier: OutboxNotifier(store: store, file: nil), logger: logger)
         return BenchServer(directory: directory, configuration: configuration, tokenConfiguration: tokenConfiguration, token: token, service: service)
     }
@@ -175,15 +175,15 @@ final class BenchServer: Sendable {
 
     private func activateHolder(name: String, algorithm: KeyAlgorithm) async throws -> BenchAccount {
         let unique = "\(name)-\(UUID().uuidString.prefix(6).lowercased())"
-        let holder = try await self.service.createHolder(
+        let holder = try await self.service.enrollment.createHolder(
             givenName: "Bench", surname: "Client", fiscalCode: Self.fiscalCode(), email: "bench.\(unique)@example.it",
             mobile: "+39333\(Int.random(in: 1_000_000...9_999_999))", actor: "operator:bench", recognized: true)
-        let invitation = try await self.service.invite(holderID: holder.id, actor: "operator:bench")
+        let invitation = try await self.service.enrollment.invite(holderID: holder.id, actor: "operator:bench")
         let secret = (0..<20).map { _ in UInt8.random(in: .min ... .max) }
-        _ = try await self.service.beginActivation(invitationCode: invitation.code, device: .hotp(serial: "BENCH-\(unique)", secret: secret))
+        _ = try await self.service.enrollment.beginActivation(invitationCode: invitation.code, device: .hotp(serial: "BENCH-\(unique)", secret: secret))
         let username = "bench-\(unique)"
         let password = "bench " + UUID().uuidString
-        let credential = try await self.service.completeActivation(
+        let credential = try await self.service.enrollment.completeActivation(
             invitationCode: invitation.code, username: username, password: password, otp: HOTP.code(secret: secret, counter: 0), keyAlgorithm: algorithm)
         return BenchAccount(username: username, password: password, secret: secret, credential: credential)
     }

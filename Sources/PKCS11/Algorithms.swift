@@ -1,4 +1,4 @@
-import CPKCS11
+internal import CPKCS11
 
 /// Key pair algorithms generated inside the token.
 public enum KeyAlgorithm: String, CaseIterable, Hashable, Sendable, Codable {
@@ -8,6 +8,7 @@ public enum KeyAlgorithm: String, CaseIterable, Hashable, Sendable, Codable {
     case rsa3072 = "rsa-3072"
     case rsa4096 = "rsa-4096"
 
+    /// Whether this is an RSA key (otherwise an EC key).
     public var isRSA: Bool {
         switch self {
         case .rsa2048, .rsa3072, .rsa4096: return true
@@ -58,6 +59,7 @@ public enum HashAlgorithm: String, CaseIterable, Hashable, Sendable, Codable {
     case sha384
     case sha512
 
+    /// The digest's length in bytes.
     public var digestLength: Int {
         switch self {
         case .sha256: return 32
@@ -72,8 +74,9 @@ public enum HashAlgorithm: String, CaseIterable, Hashable, Sendable, Codable {
         self = match
     }
 
-    /// The DER prefix of PKCS#1 v1.5 `DigestInfo` for this hash (RFC 8017 §9.2 note 1).
-    var digestInfoPrefix: [UInt8] {
+    /// The DER prefix of PKCS#1 v1.5 `DigestInfo` for this hash (RFC 8017 §9.2 note 1). Package-visible for the
+    /// raw benchmark loop, which must hand `C_Sign` exactly what the wrapper does.
+    package var digestInfoPrefix: [UInt8] {
         switch self {
         case .sha256: return [0x30, 0x31, 0x30, 0x0D, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01, 0x05, 0x00, 0x04, 0x20]
         case .sha384: return [0x30, 0x41, 0x30, 0x0D, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x02, 0x05, 0x00, 0x04, 0x30]
@@ -107,12 +110,14 @@ public enum SignatureMechanism: Hashable, Sendable {
     /// RSASSA-PSS with MGF1 of the same hash and a salt as long as the digest (`CKM_RSA_PKCS_PSS`).
     case rsaPSS(HashAlgorithm)
 
+    /// The hash algorithm of the digests signed.
     public var hash: HashAlgorithm {
         switch self {
         case .ecdsa(let hash), .rsaPKCS1v15(let hash), .rsaPSS(let hash): return hash
         }
     }
 
+    /// Whether the mechanism needs an RSA key (otherwise an EC key).
     public var isRSA: Bool {
         if case .ecdsa = self { return false }
         return true

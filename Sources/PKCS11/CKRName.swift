@@ -1,7 +1,8 @@
-import CPKCS11
+internal import CPKCS11
 
 /// The symbolic name of a PKCS#11 return value (`CKR_PIN_INCORRECT`), or its hex value for vendor codes.
-public func ckrName(_ rv: CK_RV) -> String {
+/// Public as `ReturnValue.name`.
+func ckrName(_ rv: CK_RV) -> String {
     switch rv {
     case UInt(CKR_OK): return "CKR_OK"
     case UInt(CKR_CANCEL): return "CKR_CANCEL"

@@ -1,10 +1,11 @@
-import CPKCS11
+internal import CPKCS11
 
 /// An error from the PKCS#11 layer, with a stable code.
 ///
-/// Errors that come from the module carry the function that failed and its `CK_RV` name
-/// (`C_Login: CKR_PIN_INCORRECT`). The `CK_RV` belongs in logs, never in a client's response.
+/// Errors that come from the module carry the function that failed and its return value's name
+/// (`C_Login: CKR_PIN_INCORRECT`). The return value belongs in logs, never in a client's response.
 public struct PKCS11Error: Error, Hashable, CustomStringConvertible, Sendable {
+    /// What went wrong, as callers act on it.
     public enum Code: String, Hashable, Sendable {
         /// The module file could not be loaded (missing, not a PKCS#11 library).
         case moduleLoadFailed
@@ -34,15 +35,17 @@ public struct PKCS11Error: Error, Hashable, CustomStringConvertible, Sendable {
         case moduleError
     }
 
+    /// The stable code.
     public let code: Code
     /// The PKCS#11 function that failed, if the error came from the module.
     public let function: String?
     /// The return value of that function, if any.
-    public let rv: CK_RV?
+    public let rv: ReturnValue?
     /// Human-readable detail, never containing secrets.
     public let detail: String
 
-    public init(_ code: Code, function: String? = nil, rv: CK_RV? = nil, detail: String) {
+    /// An error with `code`; `function` and `rv` when the module reported it.
+    public init(_ code: Code, function: String? = nil, rv: ReturnValue? = nil, detail: String) {
         self.code = code
         self.function = function
         self.rv = rv
@@ -50,8 +53,9 @@ public struct PKCS11Error: Error, Hashable, CustomStringConvertible, Sendable {
     }
 
     /// The `CK_RV` name, e.g. `CKR_DEVICE_REMOVED`.
-    public var rvName: String? { self.rv.map(ckrName) }
+    public var rvName: String? { self.rv?.name }
 
+    /// `PKCS11Error.<code>: <detail> (<function>: <CKR name>)`.
     public var description: String {
         var text = "PKCS11Error.\(self.code.rawValue): \(self.detail)"
         if let function = self.function, let name = self.rvName {
@@ -77,7 +81,7 @@ public struct PKCS11Error: Error, Hashable, CustomStringConvertible, Sendable {
         default:
             code = Self.isTokenLoss(rv) ? .tokenUnavailable : .moduleError
         }
-        return PKCS11Error(code, function: function, rv: rv, detail: detail ?? "\(function) failed with \(ckrName(rv))")
+        return PKCS11Error(code, function: function, rv: ReturnValue(rawValue: UInt(rv)), detail: detail ?? "\(function) failed with \(ckrName(rv))")
     }
 
     /// Return values meaning the session or the token went away: the pool re-opens and logs in again.

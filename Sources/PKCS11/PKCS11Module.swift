@@ -1,4 +1,4 @@
-import CPKCS11
+internal import CPKCS11
 import Foundation
 import Synchronization
 
@@ -12,9 +12,11 @@ import Synchronization
 /// `@unchecked Sendable`: the function list pointer is immutable after load and the module was initialised
 /// for OS locking, so its functions may be called from any thread.
 public final class PKCS11Module: @unchecked Sendable {
+    /// The path the module was loaded from.
     public let path: String
-    /// The module's function list. Exposed for the raw benchmark loop; everything else goes through the wrapper.
-    public let functions: UnsafeMutablePointer<CK_FUNCTION_LIST>
+    /// The module's function list. Other targets of the package reach it only through `function(_:_:)`
+    /// (PackageAccess.swift); nothing public exposes it.
+    let functions: UnsafeMutablePointer<CK_FUNCTION_LIST>
 
     private static let loaded = Mutex<[String: PKCS11Module]>([:])
 
@@ -71,17 +73,8 @@ public final class PKCS11Module: @unchecked Sendable {
         }
     }()
 
-    /// Returns a function from the list, or `functionNotSupported` when the module left it out.
-    @inline(__always)
-    func function<F>(_ keyPath: KeyPath<CK_FUNCTION_LIST, F?>, _ name: String) throws(PKCS11Error) -> F {
-        guard let function = self.functions.pointee[keyPath: keyPath] else {
-            throw PKCS11Error(.functionNotSupported, function: name, detail: "the module does not implement \(name)")
-        }
-        return function
-    }
-
     /// The slots whose token is present and initialised, with their labels.
-    public func tokens() throws(PKCS11Error) -> [(slot: CK_SLOT_ID, label: String, serial: String)] {
+    public func tokens() throws(PKCS11Error) -> [(slot: SlotID, label: String, serial: String)] {
         let getSlotList = try self.function(\.C_GetSlotList, "C_GetSlotList")
         let getTokenInfo = try self.function(\.C_GetTokenInfo, "C_GetTokenInfo")
         var count: CK_ULONG = 0
@@ -90,14 +83,14 @@ public final class PKCS11Module: @unchecked Sendable {
         if count > 0 {
             try check(slots.withUnsafeMutableBufferPointer { getSlotList(CK_BBOOL(CK_TRUE), $0.baseAddress, &count) }, "C_GetSlotList")
         }
-        var result: [(slot: CK_SLOT_ID, label: String, serial: String)] = []
+        var result: [(slot: SlotID, label: String, serial: String)] = []
         for slot in slots.prefix(Int(count)) {
             var info = CK_TOKEN_INFO()
             guard getTokenInfo(slot, &info) == UInt(CKR_OK) else { continue }
             guard info.flags & UInt(CKF_TOKEN_INITIALIZED) != 0 else { continue }
             let label = withUnsafeBytes(of: info.label) { paddedString($0) }
             let serial = withUnsafeBytes(of: info.serialNumber) { paddedString($0) }
-            result.append((slot, label, serial))
+            result.append((SlotID(rawValue: UInt(slot)), label, serial))
         }
         return result
     }
@@ -105,7 +98,7 @@ public final class PKCS11Module: @unchecked Sendable {
     /// The slot of the initialised token with this label.
     ///
     /// - Throws: `tokenNotFound` when no such token is present.
-    public func slot(forTokenLabel label: String) throws(PKCS11Error) -> CK_SLOT_ID {
+    public func slot(forTokenLabel label: String) throws(PKCS11Error) -> SlotID {
         let tokens = try self.tokens()
         guard let token = tokens.first(where: { $0.label == label }) else {
             throw PKCS11Error(.tokenNotFound, detail: "no initialised token labelled '\(label)' in \(self.path)")
@@ -117,7 +110,7 @@ public final class PKCS11Module: @unchecked Sendable {
     /// sets its user PIN. Used by set-up tooling and tests; production tokens are initialised by their vendor tools.
     ///
     /// - Returns: the slot of the new token.
-    public func initializeToken(label: String, soPIN: String, userPIN: String) throws(PKCS11Error) -> CK_SLOT_ID {
+    public func initializeToken(label: String, soPIN: String, userPIN: String) throws(PKCS11Error) -> SlotID {
         // Two initialisations at once would race for the same free slot.
         try self.initializing.withLock { _ throws(PKCS11Error) in
             try self.initializeTokenLocked(label: label, soPIN: soPIN, userPIN: userPIN)
@@ -126,7 +119,7 @@ public final class PKCS11Module: @unchecked Sendable {
 
     private let initializing = Mutex<Void>(())
 
-    private func initializeTokenLocked(label: String, soPIN: String, userPIN: String) throws(PKCS11Error) -> CK_SLOT_ID {
+    private func initializeTokenLocked(label: String, soPIN: String, userPIN: String) throws(PKCS11Error) -> SlotID {
         let getSlotList = try self.function(\.C_GetSlotList, "C_GetSlotList")
         let getTokenInfo = try self.function(\.C_GetTokenInfo, "C_GetTokenInfo")
         let initToken = try self.function(\.C_InitToken, "C_InitToken")
@@ -149,7 +142,7 @@ public final class PKCS11Module: @unchecked Sendable {
             paddedLabel.withUnsafeMutableBufferPointer { initToken(slot, soBuffer.baseAddress, CK_ULONG(soBuffer.count), $0.baseAddress) }
         }, "C_InitToken")
 
-        let session = try Session(module: self, slot: slot)
+        let session = try Session(module: self, slot: SlotID(rawValue: UInt(slot)))
         defer { session.close() }
         try session.login(userType: CK_USER_TYPE(CKU_SO), pin: soPIN)
         let initPIN = try self.function(\.C_InitPIN, "C_InitPIN")
@@ -157,7 +150,14 @@ public final class PKCS11Module: @unchecked Sendable {
         defer { user.zeroize() }
         try check(user.withUnsafeMutableBufferPointer { initPIN(session.handle, $0.baseAddress, CK_ULONG($0.count)) }, "C_InitPIN")
         try session.logout()
-        return slot
+        return SlotID(rawValue: UInt(slot))
+    }
+
+    /// Closes every session of this process on `slot` (`C_CloseAllSessions`), which also logs the process out of
+    /// the token: what a removed device does to a pool. For tests of the recovery path.
+    package func closeAllSessions(slot: SlotID) throws(PKCS11Error) {
+        let closeAll = try self.function(\.C_CloseAllSessions, "C_CloseAllSessions")
+        try check(closeAll(CK_SLOT_ID(slot.rawValue)), "C_CloseAllSessions")
     }
 }
 

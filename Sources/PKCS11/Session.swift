@@ -1,20 +1,20 @@
-import CPKCS11
+internal import CPKCS11
 
 /// One PKCS#11 session. Used by one thread at a time (the worker that owns it), never shared.
 public final class Session {
     let module: PKCS11Module
-    public let handle: CK_SESSION_HANDLE
+    let handle: CK_SESSION_HANDLE
     private var closed = false
     // The hot path's two functions, looked up once per session rather than per signature.
     private let signInitFunction: CK_C_SignInit?
     private let signFunction: CK_C_Sign?
 
     /// Opens a read/write session on `slot`.
-    init(module: PKCS11Module, slot: CK_SLOT_ID) throws(PKCS11Error) {
+    init(module: PKCS11Module, slot: SlotID) throws(PKCS11Error) {
         self.module = module
         let open = try module.function(\.C_OpenSession, "C_OpenSession")
         var handle: CK_SESSION_HANDLE = 0
-        try check(open(slot, CK_FLAGS(CKF_SERIAL_SESSION | CKF_RW_SESSION), nil, nil, &handle), "C_OpenSession")
+        try check(open(CK_SLOT_ID(slot.rawValue), CK_FLAGS(CKF_SERIAL_SESSION | CKF_RW_SESSION), nil, nil, &handle), "C_OpenSession")
         self.handle = handle
         self.signInitFunction = module.functions.pointee.C_SignInit
         self.signFunction = module.functions.pointee.C_Sign
@@ -59,7 +59,7 @@ public final class Session {
     // MARK: Objects
 
     /// Handles of the objects matching every attribute of `template`.
-    public func findObjects(_ template: [Attribute]) throws(PKCS11Error) -> [CK_OBJECT_HANDLE] {
+    public func findObjects(_ template: [Attribute]) throws(PKCS11Error) -> [ObjectHandle] {
         let initFind = try self.module.function(\.C_FindObjectsInit, "C_FindObjectsInit")
         let find = try self.module.function(\.C_FindObjects, "C_FindObjects")
         let final = try self.module.function(\.C_FindObjectsFinal, "C_FindObjectsFinal")
@@ -67,13 +67,13 @@ public final class Session {
             try check(initFind(self.handle, pointer, count), "C_FindObjectsInit")
         }
         defer { _ = final(self.handle) }
-        var handles: [CK_OBJECT_HANDLE] = []
+        var handles: [ObjectHandle] = []
         var batch = [CK_OBJECT_HANDLE](repeating: 0, count: 64)
         while true {
             var found: CK_ULONG = 0
             try check(batch.withUnsafeMutableBufferPointer { find(self.handle, $0.baseAddress, 64, &found) }, "C_FindObjects")
             if found == 0 { break }
-            handles.append(contentsOf: batch.prefix(Int(found)))
+            handles.append(contentsOf: batch.prefix(Int(found)).map { ObjectHandle(rawValue: UInt($0)) })
         }
         return handles
     }
@@ -81,12 +81,13 @@ public final class Session {
     /// The value of one attribute (two-call convention: size, then value).
     ///
     /// - Throws: a `PKCS11Error` with `CKR_ATTRIBUTE_SENSITIVE` for secret values of sensitive keys.
-    public func attribute(_ type: CK_ATTRIBUTE_TYPE, of object: CK_OBJECT_HANDLE) throws(PKCS11Error) -> [UInt8] {
+    public func attribute(_ type: AttributeType, of object: ObjectHandle) throws(PKCS11Error) -> [UInt8] {
         let get = try self.module.function(\.C_GetAttributeValue, "C_GetAttributeValue")
-        var attribute = CK_ATTRIBUTE(type: type, pValue: nil, ulValueLen: 0)
+        let object = CK_OBJECT_HANDLE(object.rawValue)
+        var attribute = CK_ATTRIBUTE(type: CK_ATTRIBUTE_TYPE(type.rawValue), pValue: nil, ulValueLen: 0)
         try check(get(self.handle, object, &attribute, 1), "C_GetAttributeValue")
         if attribute.ulValueLen == CK_ULONG.max {
-            throw PKCS11Error(.moduleError, function: "C_GetAttributeValue", rv: CK_RV(CKR_ATTRIBUTE_TYPE_INVALID), detail: "attribute unavailable")
+            throw PKCS11Error(.moduleError, function: "C_GetAttributeValue", rv: .attributeTypeInvalid, detail: "attribute unavailable")
         }
         var value = [UInt8](repeating: 0, count: Int(attribute.ulValueLen))
         let rv = value.withUnsafeMutableBytes { buffer in
@@ -97,33 +98,34 @@ public final class Session {
         return Array(value.prefix(Int(attribute.ulValueLen)))
     }
 
-    public func destroy(_ object: CK_OBJECT_HANDLE) throws(PKCS11Error) {
+    /// Destroys the object `object` in the token.
+    public func destroy(_ object: ObjectHandle) throws(PKCS11Error) {
         let destroy = try self.module.function(\.C_DestroyObject, "C_DestroyObject")
-        try check(destroy(self.handle, object), "C_DestroyObject")
+        try check(destroy(self.handle, CK_OBJECT_HANDLE(object.rawValue)), "C_DestroyObject")
     }
 
     /// Generates a key pair in the token. The private key is sensitive, non-extractable and sign-only;
     /// both halves carry `CKA_ID = id` and `CKA_LABEL = label`.
-    func generateKeyPair(id: [UInt8], label: String, algorithm: KeyAlgorithm) throws(PKCS11Error) -> (publicKey: CK_OBJECT_HANDLE, privateKey: CK_OBJECT_HANDLE) {
+    func generateKeyPair(id: [UInt8], label: String, algorithm: KeyAlgorithm) throws(PKCS11Error) -> (publicKey: ObjectHandle, privateKey: ObjectHandle) {
         let generate = try self.module.function(\.C_GenerateKeyPair, "C_GenerateKeyPair")
         var publicTemplate: [Attribute] = [
-            .bool(CKA_TOKEN, true), .bool(CKA_PRIVATE, false), .bool(CKA_VERIFY, true),
-            .bytes(CKA_ID, id), .bytes(CKA_LABEL, Array(label.utf8)),
+            .bool(.token, true), .bool(.private, false), .bool(.verify, true),
+            .bytes(.id, id), .bytes(.label, Array(label.utf8)),
         ]
         let privateTemplate: [Attribute] = [
-            .bool(CKA_TOKEN, true), .bool(CKA_PRIVATE, true), .bool(CKA_SENSITIVE, true),
-            .bool(CKA_EXTRACTABLE, false), .bool(CKA_SIGN, true), .bool(CKA_DECRYPT, false),
-            .bool(CKA_UNWRAP, false), .bool(CKA_DERIVE, false),
-            .bytes(CKA_ID, id), .bytes(CKA_LABEL, Array(label.utf8)),
+            .bool(.token, true), .bool(.private, true), .bool(.sensitive, true),
+            .bool(.extractable, false), .bool(.sign, true), .bool(.decrypt, false),
+            .bool(.unwrap, false), .bool(.derive, false),
+            .bytes(.id, id), .bytes(.label, Array(label.utf8)),
         ]
         let mechanismType: CK_MECHANISM_TYPE
         if let curve = algorithm.curveOIDDER {
             mechanismType = CK_MECHANISM_TYPE(CKM_EC_KEY_PAIR_GEN)
-            publicTemplate.append(.bytes(CKA_EC_PARAMS, curve))
+            publicTemplate.append(.bytes(.ecParams, curve))
         } else {
             mechanismType = CK_MECHANISM_TYPE(CKM_RSA_PKCS_KEY_PAIR_GEN)
-            publicTemplate.append(.ulong(CKA_MODULUS_BITS, CK_ULONG(algorithm.bits)))
-            publicTemplate.append(.bytes(CKA_PUBLIC_EXPONENT, [0x01, 0x00, 0x01]))
+            publicTemplate.append(.ulong(.modulusBits, UInt(algorithm.bits)))
+            publicTemplate.append(.bytes(.publicExponent, [0x01, 0x00, 0x01]))
         }
         var mechanism = CK_MECHANISM(mechanism: mechanismType, pParameter: nil, ulParameterLen: 0)
         var publicKey: CK_OBJECT_HANDLE = 0
@@ -133,34 +135,34 @@ public final class Session {
                 try check(generate(self.handle, &mechanism, publicPointer, publicCount, privatePointer, privateCount, &publicKey, &privateKey), "C_GenerateKeyPair")
             }
         }
-        return (publicKey, privateKey)
+        return (ObjectHandle(rawValue: UInt(publicKey)), ObjectHandle(rawValue: UInt(privateKey)))
     }
 
     /// Generates a 256-bit generic secret key in the token for HMAC-SHA-256: sensitive, non-extractable, sign-only,
     /// with `CKA_ID = id` and `CKA_LABEL = label`.
-    func generateHMACKey(id: [UInt8], label: String) throws(PKCS11Error) -> CK_OBJECT_HANDLE {
+    func generateHMACKey(id: [UInt8], label: String) throws(PKCS11Error) -> ObjectHandle {
         let generate = try self.module.function(\.C_GenerateKey, "C_GenerateKey")
         let template: [Attribute] = [
-            .ulong(CKA_CLASS, CK_ULONG(CKO_SECRET_KEY)), .ulong(CKA_KEY_TYPE, CK_ULONG(CKK_GENERIC_SECRET)), .ulong(CKA_VALUE_LEN, 32),
-            .bool(CKA_TOKEN, true), .bool(CKA_PRIVATE, true), .bool(CKA_SENSITIVE, true), .bool(CKA_EXTRACTABLE, false),
-            .bool(CKA_SIGN, true), .bool(CKA_VERIFY, false), .bool(CKA_ENCRYPT, false), .bool(CKA_DECRYPT, false),
-            .bool(CKA_WRAP, false), .bool(CKA_UNWRAP, false), .bool(CKA_DERIVE, false),
-            .bytes(CKA_ID, id), .bytes(CKA_LABEL, Array(label.utf8)),
+            .objectClass(.secretKey), .ulong(.keyType, UInt(CKK_GENERIC_SECRET)), .ulong(.valueLength, 32),
+            .bool(.token, true), .bool(.private, true), .bool(.sensitive, true), .bool(.extractable, false),
+            .bool(.sign, true), .bool(.verify, false), .bool(.encrypt, false), .bool(.decrypt, false),
+            .bool(.wrap, false), .bool(.unwrap, false), .bool(.derive, false),
+            .bytes(.id, id), .bytes(.label, Array(label.utf8)),
         ]
         var mechanism = CK_MECHANISM(mechanism: CK_MECHANISM_TYPE(CKM_GENERIC_SECRET_KEY_GEN), pParameter: nil, ulParameterLen: 0)
         var key: CK_OBJECT_HANDLE = 0
         try Attribute.withTemplate(template) { pointer, count throws(PKCS11Error) in
             try check(generate(self.handle, &mechanism, pointer, count, &key), "C_GenerateKey")
         }
-        return key
+        return ObjectHandle(rawValue: UInt(key))
     }
 
     /// HMAC-SHA-256 of `data` with the secret key `key` (`CKM_SHA256_HMAC`).
-    func hmacSHA256(key: CK_OBJECT_HANDLE, data: [UInt8]) throws(PKCS11Error) -> [UInt8] {
+    func hmacSHA256(key: ObjectHandle, data: [UInt8]) throws(PKCS11Error) -> [UInt8] {
         let signInit = try self.module.function(\.C_SignInit, "C_SignInit")
         let sign = try self.module.function(\.C_Sign, "C_Sign")
         var mechanism = CK_MECHANISM(mechanism: CK_MECHANISM_TYPE(CKM_SHA256_HMAC), pParameter: nil, ulParameterLen: 0)
-        try check(signInit(self.handle, &mechanism, key), "C_SignInit")
+        try check(signInit(self.handle, &mechanism, CK_OBJECT_HANDLE(key.rawValue)), "C_SignInit")
         var output = [UInt8](repeating: 0, count: 32)
         var length = CK_ULONG(output.count)
         var input = data
@@ -177,7 +179,7 @@ public final class Session {
     ///
     /// `scratch` must hold at least the key's raw signature length; it is reused across calls so the hot
     /// path allocates only the returned signature.
-    func sign(key: CK_OBJECT_HANDLE, mechanism: SignatureMechanism, digest: UnsafeRawBufferPointer, scratch: inout [UInt8]) throws(PKCS11Error) -> [UInt8] {
+    func sign(key: ObjectHandle, mechanism: SignatureMechanism, digest: UnsafeRawBufferPointer, scratch: inout [UInt8]) throws(PKCS11Error) -> [UInt8] {
         guard let signInit = self.signInitFunction, let sign = self.signFunction else {
             throw PKCS11Error(.functionNotSupported, function: "C_Sign", detail: "the module does not implement C_SignInit/C_Sign")
         }
@@ -196,7 +198,7 @@ public final class Session {
                     mechanism: CK_MECHANISM_TYPE(CKM_RSA_PKCS_PSS), pParameter: UnsafeMutableRawPointer(pssPointer),
                     ulParameterLen: CK_ULONG(MemoryLayout<CK_RSA_PKCS_PSS_PARAMS>.size))
             }
-            return signInit(self.handle, &ck, key)
+            return signInit(self.handle, &ck, CK_OBJECT_HANDLE(key.rawValue))
         }
         try check(rv, "C_SignInit")
 
@@ -233,47 +235,5 @@ public final class Session {
             UnsafeMutableRawBufferPointer(rebasing: buffer[prefix.count...]).copyMemory(from: digest)
             return body(UnsafeRawBufferPointer(buffer))
         }
-    }
-}
-
-/// A PKCS#11 attribute for templates.
-public struct Attribute: Sendable {
-    public let type: CK_ATTRIBUTE_TYPE
-    public let value: [UInt8]
-
-    public init(type: CK_ATTRIBUTE_TYPE, value: [UInt8]) {
-        self.type = type
-        self.value = value
-    }
-
-    public static func bool(_ type: some BinaryInteger, _ value: Bool) -> Attribute {
-        Attribute(type: CK_ATTRIBUTE_TYPE(type), value: [value ? 1 : 0])
-    }
-
-    public static func ulong(_ type: some BinaryInteger, _ value: CK_ULONG) -> Attribute {
-        Attribute(type: CK_ATTRIBUTE_TYPE(type), value: withUnsafeBytes(of: value) { Array($0) })
-    }
-
-    public static func bytes(_ type: some BinaryInteger, _ value: [UInt8]) -> Attribute {
-        Attribute(type: CK_ATTRIBUTE_TYPE(type), value: value)
-    }
-
-    /// Lays out `template` as a `CK_ATTRIBUTE` array whose values live for the duration of `body`.
-    static func withTemplate<T>(_ template: [Attribute], _ body: (UnsafeMutablePointer<CK_ATTRIBUTE>, CK_ULONG) throws(PKCS11Error) -> T) throws(PKCS11Error) -> T {
-        let total = template.reduce(0) { $0 + $1.value.count }
-        let storage = UnsafeMutableRawBufferPointer.allocate(byteCount: max(total, 1), alignment: 8)
-        defer { storage.deallocate() }
-        let attributes = UnsafeMutablePointer<CK_ATTRIBUTE>.allocate(capacity: max(template.count, 1))
-        defer { attributes.deallocate() }
-        var offset = 0
-        for (index, attribute) in template.enumerated() {
-            let destination = storage.baseAddress! + offset
-            attribute.value.withUnsafeBytes { source in
-                if source.count > 0 { destination.copyMemory(from: source.baseAddress!, byteCount: source.count) }
-            }
-            attributes[index] = CK_ATTRIBUTE(type: attribute.type, pValue: destination, ulValueLen: CK_ULONG(attribute.value.count))
-            offset += attribute.value.count
-        }
-        return try body(attributes, CK_ULONG(template.count))
     }
 }

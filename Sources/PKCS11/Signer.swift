@@ -1,4 +1,3 @@
-import CPKCS11
 import Synchronization
 
 /// The hash-and-sign hot path: signs batches of digests in parallel on the token's session pool.
@@ -98,29 +97,35 @@ final class SignBatch: @unchecked Sendable {
             while true {
                 do {
                     let session = try worker.currentSession()
-                    if key == nil {
-                        let entry = try worker.token.resolve(self.credential, session: session)
+                    let entry: KeyEntry
+                    if let key {
+                        entry = key
+                    } else {
+                        entry = try worker.token.resolve(self.credential, session: session)
                         guard entry.algorithm.isRSA == self.mechanism.isRSA else {
                             throw PKCS11Error(.mechanismMismatch, detail: "key '\(self.credential)' is \(entry.algorithm.rawValue); cannot sign with \(self.mechanism)")
                         }
                         key = entry
                     }
                     let signature = try self.digests[index].withUnsafeBytes { digest in
-                        try session.sign(key: key!.handle, mechanism: self.mechanism, digest: digest, scratch: &worker.scratch)
+                        try session.sign(key: entry.handle, mechanism: self.mechanism, digest: digest, scratch: &worker.scratch)
                     }
                     (self.results.baseAddress! + index).pointee = signature
                     break
-                } catch let error as PKCS11Error where !recovered && error.code == .tokenUnavailable {
-                    // The session went away: re-open, log in again and retry this digest once.
-                    recovered = true
-                    worker.dropSession()
-                    worker.token.invalidateKeyCache()
-                    key = nil
-                } catch let error as PKCS11Error where !recovered && (error.rv == UInt(CKR_KEY_HANDLE_INVALID) || error.rv == UInt(CKR_OBJECT_HANDLE_INVALID)) {
-                    // A stale cached handle: look the key up again once.
-                    recovered = true
-                    worker.token.forgetKey(self.credential)
-                    key = nil
+                } catch let error as PKCS11Error where !recovered {
+                    // Each worker recovers once per batch; after that, errors go through.
+                    if worker.recover(from: error) {
+                        // The session went away: re-opened and logged in again on the next pass; retry this digest.
+                        recovered = true
+                        key = nil
+                    } else if error.rv == .keyHandleInvalid || error.rv == .objectHandleInvalid {
+                        // A stale cached handle: look the key up again once.
+                        recovered = true
+                        worker.token.forgetKey(self.credential)
+                        key = nil
+                    } else {
+                        throw error
+                    }
                 }
             }
         }

@@ -1,10 +1,12 @@
-import CPKCS11
+internal import CPKCS11
 import Foundation
 import Synchronization
 
 /// A key pair's private half as the hot path needs it: its handle and algorithm.
 public struct KeyEntry: Hashable, Sendable {
-    public let handle: CK_OBJECT_HANDLE
+    /// The private key's handle in the token.
+    public let handle: ObjectHandle
+    /// The key's algorithm and size.
     public let algorithm: KeyAlgorithm
 }
 
@@ -18,9 +20,11 @@ public struct KeyEntry: Hashable, Sendable {
 /// `@unchecked Sendable`: the mutable state is in `Mutex`es; the module functions are thread-safe
 /// (initialised with `CKF_OS_LOCKING_OK`); sessions are confined to their worker threads.
 public final class Token: @unchecked Sendable {
+    /// How the token was opened.
     public let configuration: TokenConfiguration
+    /// The loaded module the token is reached through.
     public let module: PKCS11Module
-    private let currentSlot: Mutex<CK_SLOT_ID>
+    private let currentSlot: Mutex<SlotID>
     private let pin: SecretBytes
     private let pool = WorkerPool()
     private let keys = Mutex<[String: KeyEntry]>([:])
@@ -30,12 +34,12 @@ public final class Token: @unchecked Sendable {
     private let closed = Atomic<Bool>(false)
 
     /// The slot the token is in now (it may change if the token is removed and comes back).
-    public var slot: CK_SLOT_ID { self.currentSlot.withLock { $0 } }
+    public var slot: SlotID { self.currentSlot.withLock { $0 } }
 
     /// Number of sessions, and of worker threads.
     public var sessionCount: Int { self.pool.count }
 
-    private init(configuration: TokenConfiguration, module: PKCS11Module, slot: CK_SLOT_ID, pin: SecretBytes) {
+    private init(configuration: TokenConfiguration, module: PKCS11Module, slot: SlotID, pin: SecretBytes) {
         self.configuration = configuration
         self.module = module
         self.currentSlot = Mutex(slot)
@@ -134,7 +138,7 @@ public final class Token: @unchecked Sendable {
     public func generateKeyPair(id: String, algorithm: KeyAlgorithm, label: String? = nil) async throws -> [UInt8] {
         try await self.withSession { session throws(PKCS11Error) in
             let idBytes = Array(id.utf8)
-            guard try session.findObjects([.ulong(CKA_CLASS, CK_ULONG(CKO_PRIVATE_KEY)), .bytes(CKA_ID, idBytes)]).isEmpty else {
+            guard try session.findObjects([.objectClass(.privateKey), .bytes(.id, idBytes)]).isEmpty else {
                 throw PKCS11Error(.keyAlreadyExists, detail: "a key with id '\(id)' is already in the token")
             }
             let pair = try self.objectWrites.withLock { _ throws(PKCS11Error) in
@@ -149,7 +153,7 @@ public final class Token: @unchecked Sendable {
     public func publicKey(id: String) async throws -> [UInt8] {
         try await self.withSession(retry: true) { session throws(PKCS11Error) in
             let entry = try self.resolve(id, session: session)
-            guard let handle = try session.findObjects([.ulong(CKA_CLASS, CK_ULONG(CKO_PUBLIC_KEY)), .bytes(CKA_ID, Array(id.utf8))]).first else {
+            guard let handle = try session.findObjects([.objectClass(.publicKey), .bytes(.id, Array(id.utf8))]).first else {
                 throw PKCS11Error(.keyNotFound, detail: "no public key with id '\(id)' in the token")
             }
             return try Self.subjectPublicKeyInfo(session: session, publicKey: handle, algorithm: entry.algorithm)
@@ -178,7 +182,7 @@ public final class Token: @unchecked Sendable {
     public func destroyKeyPair(id: String) async throws -> Int {
         try await self.withSession { session throws(PKCS11Error) in
             self.keys.withLock { _ = $0.removeValue(forKey: id) }
-            let objects = try session.findObjects([.bytes(CKA_ID, Array(id.utf8))])
+            let objects = try session.findObjects([.bytes(.id, Array(id.utf8))])
             try self.objectWrites.withLock { _ throws(PKCS11Error) in
                 for object in objects { try session.destroy(object) }
             }
@@ -192,7 +196,7 @@ public final class Token: @unchecked Sendable {
     public func generateHMACKey(id: String) async throws {
         try await self.withSession { session throws(PKCS11Error) in
             let idBytes = Array(id.utf8)
-            guard try session.findObjects([.ulong(CKA_CLASS, CK_ULONG(CKO_SECRET_KEY)), .bytes(CKA_ID, idBytes)]).isEmpty else {
+            guard try session.findObjects([.objectClass(.secretKey), .bytes(.id, idBytes)]).isEmpty else {
                 throw PKCS11Error(.keyAlreadyExists, detail: "a secret key with id '\(id)' is already in the token")
             }
             _ = try self.objectWrites.withLock { _ throws(PKCS11Error) in try session.generateHMACKey(id: idBytes, label: id) }
@@ -204,7 +208,7 @@ public final class Token: @unchecked Sendable {
     /// - Throws: `keyNotFound` when no secret key has this id.
     public func hmacSHA256(keyID id: String, data: [UInt8]) async throws -> [UInt8] {
         try await self.withSession(retry: true) { session throws(PKCS11Error) in
-            let found = try session.findObjects([.ulong(CKA_CLASS, CK_ULONG(CKO_SECRET_KEY)), .bytes(CKA_ID, Array(id.utf8))])
+            let found = try session.findObjects([.objectClass(.secretKey), .bytes(.id, Array(id.utf8))])
             guard let key = found.first else { throw PKCS11Error(.keyNotFound, detail: "no secret key with id '\(id)' in the token") }
             return try session.hmacSHA256(key: key, data: data)
         }
@@ -213,20 +217,20 @@ public final class Token: @unchecked Sendable {
     /// The cached entry for `id`, looking it up in the token on a miss (not on the hot path).
     func resolve(_ id: String, session: Session) throws(PKCS11Error) -> KeyEntry {
         if let entry = self.keys.withLock({ $0[id] }) { return entry }
-        let found = try session.findObjects([.ulong(CKA_CLASS, CK_ULONG(CKO_PRIVATE_KEY)), .bytes(CKA_ID, Array(id.utf8))])
+        let found = try session.findObjects([.objectClass(.privateKey), .bytes(.id, Array(id.utf8))])
         guard let handle = found.first else {
             throw PKCS11Error(.keyNotFound, detail: "no key with id '\(id)' in the token")
         }
         guard found.count == 1 else {
             throw PKCS11Error(.moduleError, detail: "\(found.count) private keys share the id '\(id)'")
         }
-        let keyTypeBytes = try session.attribute(CK_ATTRIBUTE_TYPE(CKA_KEY_TYPE), of: handle)
+        let keyTypeBytes = try session.attribute(.keyType, of: handle)
         let keyType = keyTypeBytes.withUnsafeBytes { $0.loadUnaligned(as: CK_KEY_TYPE.self) }
         var algorithm: KeyAlgorithm?
         if keyType == UInt(CKK_EC) {
-            algorithm = KeyAlgorithm.identify(keyType: keyType, ecParams: try session.attribute(CK_ATTRIBUTE_TYPE(CKA_EC_PARAMS), of: handle), modulusBits: nil)
+            algorithm = KeyAlgorithm.identify(keyType: keyType, ecParams: try session.attribute(.ecParams, of: handle), modulusBits: nil)
         } else if keyType == UInt(CKK_RSA) {
-            let modulus = try session.attribute(CK_ATTRIBUTE_TYPE(CKA_MODULUS), of: handle)
+            let modulus = try session.attribute(.modulus, of: handle)
             algorithm = KeyAlgorithm.identify(keyType: keyType, ecParams: nil, modulusBits: modulus.drop(while: { $0 == 0 }).count * 8)
         }
         guard let algorithm else {
@@ -253,14 +257,14 @@ public final class Token: @unchecked Sendable {
     /// Number of handles in the cache (for tests and metrics).
     public var cachedKeyCount: Int { self.keys.withLock { $0.count } }
 
-    private static func subjectPublicKeyInfo(session: Session, publicKey: CK_OBJECT_HANDLE, algorithm: KeyAlgorithm) throws(PKCS11Error) -> [UInt8] {
+    private static func subjectPublicKeyInfo(session: Session, publicKey: ObjectHandle, algorithm: KeyAlgorithm) throws(PKCS11Error) -> [UInt8] {
         if let curve = algorithm.curveOIDDER {
-            let point = try session.attribute(CK_ATTRIBUTE_TYPE(CKA_EC_POINT), of: publicKey)
+            let point = try session.attribute(.ecPoint, of: publicKey)
             // The standard says DER OCTET STRING; some modules return the bare point.
             return DER.ecSubjectPublicKeyInfo(curveOID: curve, point: DER.octetStringContent(point) ?? point)
         }
-        let modulus = try session.attribute(CK_ATTRIBUTE_TYPE(CKA_MODULUS), of: publicKey)
-        let exponent = try session.attribute(CK_ATTRIBUTE_TYPE(CKA_PUBLIC_EXPONENT), of: publicKey)
+        let modulus = try session.attribute(.modulus, of: publicKey)
+        let exponent = try session.attribute(.publicExponent, of: publicKey)
         return DER.rsaSubjectPublicKeyInfo(modulus: modulus, exponent: exponent)
     }
 }
@@ -287,26 +291,37 @@ final class Worker: @unchecked Sendable {
         return session
     }
 
-    /// Forgets a session the token no longer knows.
-    func dropSession() {
-        self.session?.close()
-        self.session = nil
-    }
-
+    /// Closes the worker's session (at pool stop, or when the token no longer knows it).
     func closeSession() {
         self.session?.close()
         self.session = nil
     }
 
+    /// The one recovery path after a failed token call, used by `withSession` and by the signing batches.
+    ///
+    /// When `error` says the session or the token went away (`tokenUnavailable`: `CKR_SESSION_HANDLE_INVALID`,
+    /// `CKR_DEVICE_REMOVED`, ...) the session is dropped, so the next `currentSession()` re-opens one and logs in
+    /// again (`Token.reopenSession`, which also finds the token in another slot), and every cached key handle is
+    /// forgotten, since a token that comes back may number its objects differently.
+    ///
+    /// - Returns: true when the worker recovered (the caller may retry once); false for any other error,
+    ///   which leaves the session and the cache as they are.
+    func recover(from error: PKCS11Error) -> Bool {
+        guard error.code == .tokenUnavailable else { return false }
+        self.closeSession()
+        self.token.invalidateKeyCache()
+        return true
+    }
+
+    /// Runs `body` with the worker's session; after a token loss, re-opens it and runs `body` once more if `retry`.
     func withSession<T>(retry: Bool, _ body: (Session) throws(PKCS11Error) -> T) throws(PKCS11Error) -> T {
         var attempt = 0
         while true {
             let session = try self.currentSession()
             do {
                 return try body(session)
-            } catch where error.code == .tokenUnavailable {
-                self.dropSession()
-                self.token.invalidateKeyCache()
+            } catch {
+                guard self.recover(from: error) else { throw error }
                 attempt += 1
                 if !retry || attempt > 1 { throw error }
             }

@@ -15,7 +15,8 @@ public struct SigilloServices: Sendable {
     public let token: Token
     public let store: any Store
     public let ca: CertificateAuthority
-    public let service: SigningService
+    /// Every use case, by capability.
+    public let domain: Domain
     /// The CA's current CRL.
     public let crl: CRLPublisher
     /// The OCSP responder for the CA's certificates.
@@ -50,11 +51,11 @@ public struct SigilloServices: Sendable {
         let dispatcher = MailDispatcher(store: store, transport: mail.transport, from: mail.from, clock: clock, logger: logger)
         let mailer = OutboxMailer(store: store, clock: clock, dispatcher: dispatcher)
         let crl = CRLPublisher(ca: ca, store: store, clock: clock)
-        let service = SigningService(
-            store: store, signer: Signer(token: token), ca: ca, crl: crl, settings: SigningService.Settings(publicBaseURL: configuration.publicBaseURL),
+        let domain = Domain(
+            store: store, signer: Signer(token: token), ca: ca, crl: crl, settings: DomainSettings(publicBaseURL: configuration.publicBaseURL),
             notifier: OutboxNotifier(store: store, file: configuration.outboxFile), mailer: mailer, passwords: passwords, clock: clock, logger: logger)
         let ocsp = try OCSPResponder(ca: ca, store: store, clock: clock)
-        return SigilloServices(token: token, store: store, ca: ca, service: service, crl: crl, ocsp: ocsp, mailer: mailer, mailDispatcher: dispatcher)
+        return SigilloServices(token: token, store: store, ca: ca, domain: domain, crl: crl, ocsp: ocsp, mailer: mailer, mailDispatcher: dispatcher)
     }
 }
 
@@ -73,12 +74,15 @@ public enum SigilloApplication {
         let router = Router(context: SigilloContext.self)
         router.add(middleware: JSONErrorMiddleware())
         HealthController(token: services.token, store: services.store).addRoutes(to: router)
-        CSCController(service: services.service, name: "Sigillo").addRoutes(to: router)
-        ActivationController(service: services.service).addRoutes(to: router)
-        let admin = AdminService(service: services.service)
-        SelfServiceController(service: services.service, admin: admin).addRoutes(to: router)
-        RecoveryController(service: services.service).addRoutes(to: router)
-        WebController(service: services.service, admin: admin).addRoutes(to: router)
+        let domain = services.domain
+        CSCController(
+            authentication: domain.authentication, authorization: domain.authorization, signing: domain.signing,
+            caCertificateDER: services.ca.certificateDER, clock: domain.clock, name: "Sigillo"
+        ).addRoutes(to: router)
+        ActivationController(enrollment: domain.enrollment).addRoutes(to: router)
+        SelfServiceController(authentication: domain.authentication, recovery: domain.recovery, lifecycle: domain.lifecycle).addRoutes(to: router)
+        RecoveryController(recovery: domain.recovery, lifecycle: domain.lifecycle).addRoutes(to: router)
+        WebController(enrollment: domain.enrollment, recovery: domain.recovery, lifecycle: domain.lifecycle).addRoutes(to: router)
         PKIController(ca: services.ca, crl: services.crl).addRoutes(to: router)
         OCSPController(responder: services.ocsp).addRoutes(to: router)
         return router

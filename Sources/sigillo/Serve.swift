@@ -40,7 +40,7 @@ struct Serve: AsyncParsableCommand {
         let admin = try AdminApplication.make(configuration: configuration, services: services, logger: logger)
         logger.info("admin listener (mutual TLS)", metadata: ["address": "\(configuration.adminHost):\(configuration.adminPort)", "ca": "\(configuration.adminCA)"])
         // The expiry jobs (states, reminders, expiry notices) and the daily CRL, hourly.
-        let scheduler = LifecycleScheduler(service: services.service, logger: logger)
+        let scheduler = LifecycleScheduler(lifecycle: services.domain.lifecycle, crl: services.crl, logger: logger)
         // Both listeners, the mail dispatcher and the scheduler in one group: SIGTERM/SIGINT stop all gracefully;
         // one failing stops the others.
         let group = ServiceGroup(configuration: .init(services: [app, admin, services.mailDispatcher, scheduler],

@@ -1,4 +1,3 @@
-import CPKCS11
 import Crypto
 import _CryptoExtras
 import Foundation
@@ -94,14 +93,14 @@ struct TokenTests {
         let fixture = try TestToken()
         _ = try await fixture.token.generateKeyPair(id: "ec", algorithm: .ecP256)
         _ = try await fixture.token.generateKeyPair(id: "rsa", algorithm: .rsa2048)
-        for (id, secret) in [("ec", CKA_VALUE), ("rsa", CKA_PRIVATE_EXPONENT)] {
+        for (id, secret) in [("ec", AttributeType.value), ("rsa", AttributeType.privateExponent)] {
             let handle = try await fixture.token.keyEntry(id: id).handle
-            let outcome: (rv: CK_RV?, sensitive: [UInt8], extractable: [UInt8]) = try await fixture.token.withSession { session throws(PKCS11Error) in
-                var rv: CK_RV?
-                do throws(PKCS11Error) { _ = try session.attribute(CK_ATTRIBUTE_TYPE(secret), of: handle) } catch { rv = error.rv }
-                return (rv, try session.attribute(CK_ATTRIBUTE_TYPE(CKA_SENSITIVE), of: handle), try session.attribute(CK_ATTRIBUTE_TYPE(CKA_EXTRACTABLE), of: handle))
+            let outcome: (rv: ReturnValue?, sensitive: [UInt8], extractable: [UInt8]) = try await fixture.token.withSession { session throws(PKCS11Error) in
+                var rv: ReturnValue?
+                do throws(PKCS11Error) { _ = try session.attribute(secret, of: handle) } catch { rv = error.rv }
+                return (rv, try session.attribute(.sensitive, of: handle), try session.attribute(.extractable, of: handle))
             }
-            #expect(outcome.rv == CK_RV(CKR_ATTRIBUTE_SENSITIVE), "reading the secret of \(id) must fail with CKR_ATTRIBUTE_SENSITIVE")
+            #expect(outcome.rv == .attributeSensitive, "reading the secret of \(id) must fail with CKR_ATTRIBUTE_SENSITIVE")
             #expect(outcome.sensitive == [1])
             #expect(outcome.extractable == [0])
         }
@@ -175,8 +174,7 @@ struct TokenTests {
         let signer = Signer(token: fixture.token)
         let message = Data("after".utf8)
         // Close every session of the token behind the pool's back (as a removed device would) — this also logs out.
-        let rv = fixture.token.module.functions.pointee.C_CloseAllSessions!(fixture.token.slot)
-        #expect(rv == CK_RV(CKR_OK))
+        try fixture.token.module.closeAllSessions(slot: fixture.token.slot)
         let signatures = try await signer.sign(digests: Array(repeating: Array(SHA256.hash(data: message)), count: 20), credential: "k", mechanism: .ecdsa(.sha256))
         for signature in signatures {
             #expect(try verify(signature, message: message, publicKey: spki, mechanism: .ecdsa(.sha256)))

@@ -16,7 +16,7 @@ struct CRLPublisherTests {
     @Test("served from cache while nothing changes; rebuilt after a status change and when half its validity has passed")
     func freshness() async throws {
         let fixture = try await ServiceFixture()
-        let admin = AdminService(service: fixture.service)
+        let admin = fixture.service.lifecycle
         let first = try await fixture.crl.current()
         #expect(first.number == 1)
         #expect(first.nextUpdate.timeIntervalSince(first.thisUpdate) == 86_400)

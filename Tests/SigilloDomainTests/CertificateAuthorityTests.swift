@@ -238,13 +238,13 @@ struct CertificateAuthorityTests {
     static func expectNotExtractable(_ fixture: TestToken, keyID: String, isRSA: Bool) async throws {
         let handle = try await fixture.token.keyEntry(id: keyID).handle
         // CKA_VALUE (EC) or CKA_PRIVATE_EXPONENT (RSA); CKA_SENSITIVE; CKA_EXTRACTABLE; CKR_ATTRIBUTE_SENSITIVE.
-        let secret: UInt = isRSA ? 0x123 : 0x11
-        let outcome: (rv: UInt?, sensitive: [UInt8], extractable: [UInt8]) = try await fixture.token.withSession { session throws(PKCS11Error) in
-            var rv: UInt?
+        let secret: AttributeType = isRSA ? .privateExponent : .value
+        let outcome: (rv: ReturnValue?, sensitive: [UInt8], extractable: [UInt8]) = try await fixture.token.withSession { session throws(PKCS11Error) in
+            var rv: ReturnValue?
             do throws(PKCS11Error) { _ = try session.attribute(secret, of: handle) } catch { rv = error.rv }
-            return (rv, try session.attribute(0x103, of: handle), try session.attribute(0x162, of: handle))
+            return (rv, try session.attribute(.sensitive, of: handle), try session.attribute(.extractable, of: handle))
         }
-        #expect(outcome.rv == 0x11, "reading the CA private key must fail with CKR_ATTRIBUTE_SENSITIVE")
+        #expect(outcome.rv?.rawValue == 0x11, "reading the CA private key must fail with CKR_ATTRIBUTE_SENSITIVE")
         #expect(outcome.sensitive == [1] && outcome.extractable == [0])
         let hexID = Array(keyID.utf8).map { String(format: "%02x", $0) }.joined()
         let listed = try run("pkcs11-tool", ["--module", TestHSM.modulePath, "--token-label", fixture.label, "--login", "--pin", fixture.userPIN, "--list-objects", "--type", "privkey", "--id", hexID], environment: try fixture.isolatedEnvironment())

@@ -19,18 +19,18 @@ struct LifecycleTests {
     func enrolment() async throws {
         let fixture = try await ServiceFixture()
         let service = fixture.service
-        let holder = try await service.createHolder(
+        let holder = try await service.enrollment.createHolder(
             givenName: "Anna", surname: "Neri", fiscalCode: TestData.fiscalCode(), email: "anna@example.it", mobile: "+393331112223", actor: "op")
         #expect(holder.state == .created)
-        #expect(await errorCode { _ = try await service.invite(holderID: holder.id, actor: "op") } == .illegalTransition)
-        #expect(await errorCode { _ = try await service.advanceEnrolment(holderID: holder.id, to: .recognized, actor: "op") } == .illegalTransition)
-        #expect(await errorCode { _ = try await service.advanceEnrolment(holderID: holder.id, to: .active, actor: "op") } == .illegalTransition)
-        #expect(await errorCode { _ = try await service.advanceEnrolment(holderID: "h-nobody", to: .paymentRegistered, actor: "op") } == .notFound)
+        #expect(await errorCode { _ = try await service.enrollment.invite(holderID: holder.id, actor: "op") } == .illegalTransition)
+        #expect(await errorCode { _ = try await service.enrollment.advanceEnrolment(holderID: holder.id, to: .recognized, actor: "op") } == .illegalTransition)
+        #expect(await errorCode { _ = try await service.enrollment.advanceEnrolment(holderID: holder.id, to: .active, actor: "op") } == .illegalTransition)
+        #expect(await errorCode { _ = try await service.enrollment.advanceEnrolment(holderID: "h-nobody", to: .paymentRegistered, actor: "op") } == .notFound)
         for step in [HolderState.paymentRegistered, .awaitingProcessing, .awaitingDocuments, .recognized] {
-            #expect(try await service.advanceEnrolment(holderID: holder.id, to: step, actor: "op").state == step)
+            #expect(try await service.enrollment.advanceEnrolment(holderID: holder.id, to: step, actor: "op").state == step)
         }
-        #expect(await errorCode { _ = try await service.advanceEnrolment(holderID: holder.id, to: .awaitingDocuments, actor: "op") } == .illegalTransition)
-        let invitation = try await service.invite(holderID: holder.id, actor: "op")
+        #expect(await errorCode { _ = try await service.enrollment.advanceEnrolment(holderID: holder.id, to: .awaitingDocuments, actor: "op") } == .illegalTransition)
+        let invitation = try await service.enrollment.invite(holderID: holder.id, actor: "op")
         #expect(try await fixture.store.holder(id: holder.id)?.state == .invited)
         // The invitation went out by mail with its link.
         #expect(fixture.notifier.mails.last?.recipient == "anna@example.it")
@@ -40,30 +40,30 @@ struct LifecycleTests {
         #expect(audit[2].event.details == "from=created to=payment_registered")
 
         // Cancelling the order kills the invitation.
-        let revoked = try await service.revokeHolder(holderID: holder.id, reason: .cessationOfOperation, actor: "op")
+        let revoked = try await service.lifecycle.revokeHolder(holderID: holder.id, reason: .cessationOfOperation, actor: "op")
         #expect(revoked.state == .revoked)
-        #expect(await errorCode { _ = try await service.beginActivation(invitationCode: invitation.code, device: .totp()) } == .invitationUsed)
-        #expect(await errorCode { _ = try await service.revokeHolder(holderID: holder.id, reason: .unspecified, actor: "op") } == .illegalTransition)
+        #expect(await errorCode { _ = try await service.enrollment.beginActivation(invitationCode: invitation.code, device: .totp()) } == .invitationUsed)
+        #expect(await errorCode { _ = try await service.lifecycle.revokeHolder(holderID: holder.id, reason: .unspecified, actor: "op") } == .illegalTransition)
     }
 
     @Test("an invitation older than 12 months says so and points to a new order")
     func expiredInvitation() async throws {
         let fixture = try await ServiceFixture()
         let holder = try await fixture.newHolder(name: "Ugo")
-        let invitation = try await fixture.service.invite(holderID: holder.id, actor: "op")
+        let invitation = try await fixture.service.enrollment.invite(holderID: holder.id, actor: "op")
         fixture.clock.advance(364 * 86_400)
-        #expect(try await fixture.service.invitationHolder(code: invitation.code).holder.id == holder.id)
+        #expect(try await fixture.service.enrollment.invitationHolder(code: invitation.code).holder.id == holder.id)
         fixture.clock.advance(2 * 86_400)
         do {
-            _ = try await fixture.service.invitationHolder(code: invitation.code)
+            _ = try await fixture.service.enrollment.invitationHolder(code: invitation.code)
             Issue.record("an expired invitation opened")
         } catch let error as SigilloError {
             #expect(error.code == .invitationExpired)
             #expect(error.message.contains("new order"))
         }
         // The operator may invite again: a fresh 12 months.
-        let again = try await fixture.service.invite(holderID: holder.id, actor: "op")
-        _ = try await fixture.service.beginActivation(invitationCode: again.code, device: .totp())
+        let again = try await fixture.service.enrollment.invite(holderID: holder.id, actor: "op")
+        _ = try await fixture.service.enrollment.beginActivation(invitationCode: again.code, device: .totp())
     }
 
     @Test("reminders on day -90, -80, … -10, expiry notice on day 0; active → active_expiring → expired; idempotent")
@@ -81,8 +81,8 @@ struct LifecycleTests {
             // Noon of each day before the end, twice: the second run must send nothing.
             let target = notAfter.addingTimeInterval(-Double(day) * 86_400)
             fixture.clock.advance(target.timeIntervalSince(fixture.clock.now))
-            let first = try await fixture.service.runLifecycleJobs()
-            let second = try await fixture.service.runLifecycleJobs()
+            let first = try await fixture.service.lifecycle.runLifecycleJobs()
+            let second = try await fixture.service.lifecycle.runLifecycleJobs()
             #expect(second.remindersSent == 0 && second.expiredNotices == 0)
             if first.remindersSent + first.expiredNotices > 0 { reminderDays.append(day) }
             states.append(try await fixture.store.holder(id: active.holder.id)!.state)
@@ -101,7 +101,7 @@ struct LifecycleTests {
         #expect(states.last == .expired)
         // An expired holder cannot sign.
         #expect(await errorCode {
-            _ = try await fixture.service.authorize(holderID: active.holder.id, credentialID: active.credential.id, numSignatures: 1,
+            _ = try await fixture.service.authorization.authorize(holderID: active.holder.id, credentialID: active.credential.id, numSignatures: 1,
                                                     hashes: [Array(SHA256.hash(data: Data("x".utf8)))], hashAlgorithm: .sha256, password: active.password, otp: fixture.otp(active))
         } == .certificateInvalid)
         let transitions = try await fixture.store.auditRecords().filter { $0.event.action == "holder.transition" && $0.event.target == active.holder.id }
@@ -113,7 +113,7 @@ struct LifecycleTests {
         let fixture = try await ServiceFixture()
         let active = try await fixture.activeHolder(name: "Eva")
         fixture.clock.advance(active.credential.notAfter.timeIntervalSince(fixture.clock.now) - 35 * 86_400)
-        let report = try await fixture.service.runLifecycleJobs()
+        let report = try await fixture.service.lifecycle.runLifecycleJobs()
         #expect(report.remindersSent == 1 && report.stateChanges == 1)
         #expect(fixture.notifier.mails.last?.subject?.contains("35") == true)
         #expect(try await fixture.store.credential(id: active.credential.id)?.lastReminderDays == 40)
@@ -123,14 +123,14 @@ struct LifecycleTests {
     func renewal() async throws {
         let fixture = try await ServiceFixture()
         let active = try await fixture.activeHolder(name: "Leo")
-        #expect(await errorCode { _ = try await fixture.service.renew(username: active.username, password: active.password, otp: fixture.otp(active)) } == .illegalTransition)
+        #expect(await errorCode { _ = try await fixture.service.lifecycle.renew(username: active.username, password: active.password, otp: fixture.otp(active)) } == .illegalTransition)
         fixture.clock.advance(active.credential.notAfter.timeIntervalSince(fixture.clock.now) - 50 * 86_400)
-        _ = try await fixture.service.runLifecycleJobs()
+        _ = try await fixture.service.lifecycle.runLifecycleJobs()
         #expect(try await fixture.store.holder(id: active.holder.id)?.state == .expiring)
-        #expect(await errorCode { _ = try await fixture.service.renew(username: active.username, password: "wrong password!", otp: fixture.otp(active)) } == .invalidPassword)
-        #expect(await errorCode { _ = try await fixture.service.renew(username: active.username, password: active.password, otp: "000000") } == .invalidOTP)
+        #expect(await errorCode { _ = try await fixture.service.lifecycle.renew(username: active.username, password: "wrong password!", otp: fixture.otp(active)) } == .invalidPassword)
+        #expect(await errorCode { _ = try await fixture.service.lifecycle.renew(username: active.username, password: active.password, otp: "000000") } == .invalidOTP)
 
-        let renewed = try await fixture.service.renew(username: active.username, password: active.password, otp: fixture.otp(active))
+        let renewed = try await fixture.service.lifecycle.renew(username: active.username, password: active.password, otp: fixture.otp(active))
         #expect(renewed.id != active.credential.id && renewed.keyAlgorithm == active.credential.keyAlgorithm)
         #expect(renewed.notBefore > active.credential.notBefore)
         #expect(Calendar(identifier: .gregorian).dateComponents([.year], from: renewed.notBefore, to: renewed.notAfter).year == 3)
@@ -143,14 +143,14 @@ struct LifecycleTests {
         // Same password and OTP device sign with the new credential; the old one is gone.
         let digest = Array(SHA256.hash(data: Data("renewed".utf8)))
         let message = SHA256.hash(data: Data("renewed".utf8))
-        let authorization = try await fixture.service.authorize(holderID: active.holder.id, credentialID: renewed.id, numSignatures: 1, hashes: [digest],
+        let authorization = try await fixture.service.authorization.authorize(holderID: active.holder.id, credentialID: renewed.id, numSignatures: 1, hashes: [digest],
                                                                 hashAlgorithm: .sha256, password: active.password, otp: fixture.otp(active))
-        let signatures = try await fixture.service.signHash(holderID: active.holder.id, credentialID: renewed.id, sad: authorization.sad, hashes: [digest], mechanism: .ecdsa(.sha256))
+        let signatures = try await fixture.service.signing.signHash(holderID: active.holder.id, credentialID: renewed.id, sad: authorization.sad, hashes: [digest], mechanism: .ecdsa(.sha256))
         let publicKey = try #require(P256.Signing.PublicKey(try Certificate(derEncoded: renewed.certificateDER).publicKey))
         #expect(publicKey.isValidSignature(try P256.Signing.ECDSASignature(derRepresentation: signatures[0]), for: message))
         // No more reminders for the renewed holder until the new certificate nears its end.
         fixture.clock.advance(60 * 86_400)
-        let report = try await fixture.service.runLifecycleJobs()
+        let report = try await fixture.service.lifecycle.runLifecycleJobs()
         #expect(report.remindersSent == 0 && report.expiredNotices == 0)
         #expect(try await fixture.store.holder(id: active.holder.id)?.state == .active)
     }
@@ -158,7 +158,7 @@ struct LifecycleTests {
     @Test("hardware tokens: imported from the seed file, bound by serial and a code; one token, one holder")
     func hardwareInventory() async throws {
         let fixture = try await ServiceFixture()
-        let admin = AdminService(service: fixture.service)
+        let admin = fixture.service.administration
         let seed = (0..<20).map { UInt8($0) }
         let hex = seed.map { String(format: "%02x", $0) }.joined()
         #expect(await errorCode { _ = try await admin.importHardwareTokens(csv: "HW-1,\(hex)\nHW-2,zz", actor: "op") } == .invalidRequest)
@@ -169,19 +169,19 @@ struct LifecycleTests {
         #expect(try await fixture.store.hardwareToken(serial: "HW-2")?.digits == 8)
 
         let holder = try await fixture.newHolder(name: "Tea")
-        let invitation = try await fixture.service.invite(holderID: holder.id, actor: "op")
-        #expect(await errorCode { _ = try await fixture.service.beginActivation(invitationCode: invitation.code, device: .hardware(serial: "HW-404")) } == .invalidRequest)
-        let challenge = try await fixture.service.beginActivation(invitationCode: invitation.code, device: .hardware(serial: "HW-1"))
+        let invitation = try await fixture.service.enrollment.invite(holderID: holder.id, actor: "op")
+        #expect(await errorCode { _ = try await fixture.service.enrollment.beginActivation(invitationCode: invitation.code, device: .hardware(serial: "HW-404")) } == .invalidRequest)
+        let challenge = try await fixture.service.enrollment.beginActivation(invitationCode: invitation.code, device: .hardware(serial: "HW-1"))
         #expect(challenge.kind == .hotp && challenge.secret == nil)
-        _ = try await fixture.service.activate(invitationCode: invitation.code, username: "tea", password: "correct horse battery", otp: HOTP.code(secret: seed, counter: 0))
+        _ = try await fixture.service.enrollment.activate(invitationCode: invitation.code, username: "tea", password: "correct horse battery", otp: HOTP.code(secret: seed, counter: 0))
         #expect(try await fixture.store.activeOTPDevice(holderID: holder.id)?.serial == "HW-1")
 
         // The same token cannot be bound by a second holder.
         let other = try await fixture.newHolder(name: "Ada")
-        let second = try await fixture.service.invite(holderID: other.id, actor: "op")
-        _ = try await fixture.service.beginActivation(invitationCode: second.code, device: .hardware(serial: "HW-1"))
+        let second = try await fixture.service.enrollment.invite(holderID: other.id, actor: "op")
+        _ = try await fixture.service.enrollment.beginActivation(invitationCode: second.code, device: .hardware(serial: "HW-1"))
         #expect(await errorCode {
-            _ = try await fixture.service.activate(invitationCode: second.code, username: "ada", password: "correct horse battery", otp: HOTP.code(secret: seed, counter: 1))
+            _ = try await fixture.service.enrollment.activate(invitationCode: second.code, username: "ada", password: "correct horse battery", otp: HOTP.code(secret: seed, counter: 1))
         } == .conflict)
     }
 }

@@ -14,8 +14,8 @@ import Testing
 /// Lost username, password, OTP device, user code; change of mobile number.
 @Suite("Lost credentials")
 struct RecoveryTests {
-    func authorize(_ fixture: ServiceFixture, _ active: ServiceFixture.ActiveHolder, password: String, otp: String) async throws -> SigningService.Authorization {
-        try await fixture.service.authorize(holderID: active.holder.id, credentialID: active.credential.id, numSignatures: 1,
+    func authorize(_ fixture: ServiceFixture, _ active: ServiceFixture.ActiveHolder, password: String, otp: String) async throws -> SignatureAuthorization {
+        try await fixture.service.authorization.authorize(holderID: active.holder.id, credentialID: active.credential.id, numSignatures: 1,
                                             hashes: [Array(SHA256.hash(data: Data("doc".utf8)))], hashAlgorithm: .sha256, password: password, otp: otp)
     }
 
@@ -24,19 +24,19 @@ struct RecoveryTests {
         let fixture = try await ServiceFixture()
         let active = try await fixture.activeHolder(name: "Sara")
         let before = fixture.notifier.mails.count
-        try await fixture.service.remindUsername(email: "nobody@example.it")
+        try await fixture.service.recovery.remindUsername(email: "nobody@example.it")
         #expect(fixture.notifier.mails.count == before)
-        try await fixture.service.remindUsername(email: " " + active.holder.email.uppercased())
+        try await fixture.service.recovery.remindUsername(email: " " + active.holder.email.uppercased())
         let mail = try #require(fixture.notifier.mails.last)
         #expect(mail.recipient == active.holder.email && mail.body.contains(active.username))
         // Three reminders in 15 minutes at most; the fourth gets the same silence, and is audited as throttled.
-        try await fixture.service.remindUsername(email: active.holder.email)
-        try await fixture.service.remindUsername(email: active.holder.email)
-        try await fixture.service.remindUsername(email: active.holder.email)
+        try await fixture.service.recovery.remindUsername(email: active.holder.email)
+        try await fixture.service.recovery.remindUsername(email: active.holder.email)
+        try await fixture.service.recovery.remindUsername(email: active.holder.email)
         #expect(fixture.notifier.mails.count == before + 3)
         #expect(try await fixture.store.auditRecords().filter { $0.event.action == "recovery.username" && $0.event.outcome == "throttled" }.count == 1)
         fixture.clock.advance(901)
-        try await fixture.service.remindUsername(email: active.holder.email)
+        try await fixture.service.recovery.remindUsername(email: active.holder.email)
         #expect(fixture.notifier.mails.count == before + 4)
     }
 
@@ -44,12 +44,12 @@ struct RecoveryTests {
     func passwordReset() async throws {
         let fixture = try await ServiceFixture()
         let active = try await fixture.activeHolder(name: "Pia")
-        let session = try await fixture.service.issueAccessToken(username: active.username, password: active.password)
+        let session = try await fixture.service.authentication.issueAccessToken(username: active.username, password: active.password)
         let sad = try await self.authorize(fixture, active, password: active.password, otp: fixture.otp(active)).sad
 
-        try await fixture.service.requestPasswordReset(usernameOrEmail: "nobody")
+        try await fixture.service.recovery.requestPasswordReset(usernameOrEmail: "nobody")
         let mailsBefore = fixture.notifier.mails.count
-        try await fixture.service.requestPasswordReset(usernameOrEmail: active.username)
+        try await fixture.service.recovery.requestPasswordReset(usernameOrEmail: active.username)
         #expect(fixture.notifier.mails.count == mailsBefore + 1)
         let code = try #require(fixture.notifier.lastLinkCode)
         #expect(fixture.notifier.mails.last?.body.contains("https://127.0.0.1:8443/recovery/password?code=") == true)
@@ -57,38 +57,38 @@ struct RecoveryTests {
         let database = try Data(contentsOf: URL(fileURLWithPath: fixture.databasePath))
         #expect(database.range(of: Data(code.utf8)) == nil)
 
-        #expect(try await fixture.service.openPasswordReset(code: code).otpKind == .totp)
-        #expect(await errorCode { try await fixture.service.resetPassword(code: code, otp: fixture.otp(active), newPassword: "short") } == .weakPassword)
-        #expect(await errorCode { try await fixture.service.resetPassword(code: code, otp: "000000", newPassword: "a brand new secret") } == .invalidOTP)
+        #expect(try await fixture.service.recovery.openPasswordReset(code: code).otpKind == .totp)
+        #expect(await errorCode { try await fixture.service.recovery.resetPassword(code: code, otp: fixture.otp(active), newPassword: "short") } == .weakPassword)
+        #expect(await errorCode { try await fixture.service.recovery.resetPassword(code: code, otp: "000000", newPassword: "a brand new secret") } == .invalidOTP)
         #expect(try await fixture.store.credential(id: active.credential.id)?.otpFailures == 1)
-        #expect(await errorCode { try await fixture.service.resetPassword(code: "not-a-code", otp: fixture.otp(active), newPassword: "a brand new secret") } == .notFound)
+        #expect(await errorCode { try await fixture.service.recovery.resetPassword(code: "not-a-code", otp: fixture.otp(active), newPassword: "a brand new secret") } == .notFound)
 
-        try await fixture.service.resetPassword(code: code, otp: fixture.otp(active), newPassword: "a brand new secret")
+        try await fixture.service.recovery.resetPassword(code: code, otp: fixture.otp(active), newPassword: "a brand new secret")
         #expect(fixture.notifier.mails.last?.subject?.contains("password cambiata") == true)
         // Sessions and SADs of the holder are gone; the old password no longer works, the new one does.
-        #expect(await errorCode { _ = try await fixture.service.holderID(accessToken: session.token) } == .invalidToken)
+        #expect(await errorCode { _ = try await fixture.service.authentication.holderID(accessToken: session.token) } == .invalidToken)
         #expect(await errorCode {
-            _ = try await fixture.service.signHash(holderID: active.holder.id, credentialID: active.credential.id, sad: sad,
+            _ = try await fixture.service.signing.signHash(holderID: active.holder.id, credentialID: active.credential.id, sad: sad,
                                                    hashes: [Array(SHA256.hash(data: Data("doc".utf8)))], mechanism: .ecdsa(.sha256))
         } == .invalidSAD)
-        #expect(await errorCode { _ = try await fixture.service.login(username: active.username, password: active.password) } == .invalidPassword)
-        _ = try await fixture.service.login(username: active.username, password: "a brand new secret")
+        #expect(await errorCode { _ = try await fixture.service.authentication.login(username: active.username, password: active.password) } == .invalidPassword)
+        _ = try await fixture.service.authentication.login(username: active.username, password: "a brand new secret")
         // The link is single use.
-        #expect(await errorCode { try await fixture.service.resetPassword(code: code, otp: fixture.otp(active), newPassword: "another new secret") } == .linkExpired)
+        #expect(await errorCode { try await fixture.service.recovery.resetPassword(code: code, otp: fixture.otp(active), newPassword: "another new secret") } == .linkExpired)
 
         // A link older than one hour no longer works.
-        try await fixture.service.requestPasswordReset(usernameOrEmail: active.holder.email)
+        try await fixture.service.recovery.requestPasswordReset(usernameOrEmail: active.holder.email)
         let late = try #require(fixture.notifier.lastLinkCode)
         fixture.clock.advance(3601)
-        #expect(await errorCode { _ = try await fixture.service.openPasswordReset(code: late) } == .linkExpired)
-        #expect(await errorCode { try await fixture.service.resetPassword(code: late, otp: fixture.otp(active), newPassword: "another new secret") } == .linkExpired)
+        #expect(await errorCode { _ = try await fixture.service.recovery.openPasswordReset(code: late) } == .linkExpired)
+        #expect(await errorCode { try await fixture.service.recovery.resetPassword(code: late, otp: fixture.otp(active), newPassword: "another new secret") } == .linkExpired)
 
         // Three links in 15 minutes at most: more requests answer the same but send nothing.
         let sent = fixture.notifier.mails.count
-        for _ in 0..<5 { try await fixture.service.requestPasswordReset(usernameOrEmail: active.username) }
+        for _ in 0..<5 { try await fixture.service.recovery.requestPasswordReset(usernameOrEmail: active.username) }
         #expect(fixture.notifier.mails.count == sent + 3)
         fixture.clock.advance(901)
-        try await fixture.service.requestPasswordReset(usernameOrEmail: active.username)
+        try await fixture.service.recovery.requestPasswordReset(usernameOrEmail: active.username)
         #expect(fixture.notifier.mails.count == sent + 4)
     }
 
@@ -96,23 +96,23 @@ struct RecoveryTests {
     func deviceRebind() async throws {
         let fixture = try await ServiceFixture()
         let holder = try await fixture.newHolder(name: "Gino")
-        let invitation = try await fixture.service.invite(holderID: holder.id, actor: "op")
-        let challenge = try await fixture.service.beginActivation(invitationCode: invitation.code, device: .totp())
-        let activated = try await fixture.service.activate(invitationCode: invitation.code, username: "gino", password: "correct horse battery",
+        let invitation = try await fixture.service.enrollment.invite(holderID: holder.id, actor: "op")
+        let challenge = try await fixture.service.enrollment.beginActivation(invitationCode: invitation.code, device: .totp())
+        let activated = try await fixture.service.enrollment.activate(invitationCode: invitation.code, username: "gino", password: "correct horse battery",
                                                           otp: TOTP.code(secret: challenge.secret!, time: fixture.clock.now))
         fixture.clock.advance(30)
         let old = ServiceFixture.ActiveHolder(holder: holder, credential: activated.credential, username: "gino", password: "correct horse battery", secret: challenge.secret!)
 
-        #expect(await errorCode { _ = try await fixture.service.beginDeviceRebind(username: "gino", password: "correct horse battery", userCode: "AAAA-BBBB-CCCC-DDDD", device: .totp()) } == .invalidRequest)
-        #expect(await errorCode { _ = try await fixture.service.beginDeviceRebind(username: "gino", password: "wrong password!", userCode: activated.userCode, device: .totp()) } == .invalidPassword)
-        let rebind = try await fixture.service.beginDeviceRebind(username: "gino", password: "correct horse battery", userCode: activated.userCode, device: .totp())
+        #expect(await errorCode { _ = try await fixture.service.recovery.beginDeviceRebind(username: "gino", password: "correct horse battery", userCode: "AAAA-BBBB-CCCC-DDDD", device: .totp()) } == .invalidRequest)
+        #expect(await errorCode { _ = try await fixture.service.recovery.beginDeviceRebind(username: "gino", password: "wrong password!", userCode: activated.userCode, device: .totp()) } == .invalidPassword)
+        let rebind = try await fixture.service.recovery.beginDeviceRebind(username: "gino", password: "correct horse battery", userCode: activated.userCode, device: .totp())
         let newSecret = try #require(rebind.challenge.secret)
         // Until the new device is proven, the old one still works.
         _ = try await self.authorize(fixture, old, password: old.password, otp: fixture.otp(old))
-        #expect(await errorCode { try await fixture.service.completeDeviceRebind(token: rebind.token, otp: "000000") } == .invalidOTP)
-        try await fixture.service.completeDeviceRebind(token: rebind.token, otp: TOTP.code(secret: newSecret, time: fixture.clock.now))
+        #expect(await errorCode { try await fixture.service.recovery.completeDeviceRebind(token: rebind.token, otp: "000000") } == .invalidOTP)
+        try await fixture.service.recovery.completeDeviceRebind(token: rebind.token, otp: TOTP.code(secret: newSecret, time: fixture.clock.now))
         fixture.clock.advance(30)
-        #expect(await errorCode { try await fixture.service.completeDeviceRebind(token: rebind.token, otp: TOTP.code(secret: newSecret, time: fixture.clock.now)) } == .linkExpired)
+        #expect(await errorCode { try await fixture.service.recovery.completeDeviceRebind(token: rebind.token, otp: TOTP.code(secret: newSecret, time: fixture.clock.now)) } == .linkExpired)
         // The old device's code is refused; the new one's accepted.
         #expect(await errorCode { _ = try await self.authorize(fixture, old, password: old.password, otp: TOTP.code(secret: old.secret, time: fixture.clock.now)) } == .invalidOTP)
         let renewed = ServiceFixture.ActiveHolder(holder: holder, credential: activated.credential, username: "gino", password: "correct horse battery", secret: newSecret)
@@ -121,16 +121,16 @@ struct RecoveryTests {
 
         // An operator re-binds to a hardware token after an identity check; the holder proves it with its code.
         let seed = Array(repeating: UInt8(0x42), count: 20)
-        let byOperator = try await fixture.service.operatorBeginDeviceRebind(holderID: holder.id, device: .hotp(serial: "HW-0001", secret: seed), actor: "CN=operator")
-        try await fixture.service.completeDeviceRebind(token: byOperator.token, otp: HOTP.code(secret: seed, counter: 0))
+        let byOperator = try await fixture.service.recovery.operatorBeginDeviceRebind(holderID: holder.id, device: .hotp(serial: "HW-0001", secret: seed), actor: "CN=operator")
+        try await fixture.service.recovery.completeDeviceRebind(token: byOperator.token, otp: HOTP.code(secret: seed, counter: 0))
         #expect(await errorCode { _ = try await self.authorize(fixture, renewed, password: renewed.password, otp: fixture.otp(renewed)) } == .invalidOTP)
         _ = try await self.authorize(fixture, renewed, password: renewed.password, otp: HOTP.code(secret: seed, counter: 1))
         let audit = try await fixture.store.auditRecords()
         #expect(audit.contains { $0.event.action == "otp.rebind.begin" && $0.event.actor == "CN=operator" })
         // A binding token left unused expires.
-        let stale = try await fixture.service.operatorBeginDeviceRebind(holderID: holder.id, device: .totp(), actor: "CN=operator")
-        fixture.clock.advance(SigningService.deviceRebindValidity + 1)
-        #expect(await errorCode { try await fixture.service.completeDeviceRebind(token: stale.token, otp: TOTP.code(secret: stale.challenge.secret!, time: fixture.clock.now)) } == .linkExpired)
+        let stale = try await fixture.service.recovery.operatorBeginDeviceRebind(holderID: holder.id, device: .totp(), actor: "CN=operator")
+        fixture.clock.advance(Recovery.deviceRebindValidity + 1)
+        #expect(await errorCode { try await fixture.service.recovery.completeDeviceRebind(token: stale.token, otp: TOTP.code(secret: stale.challenge.secret!, time: fixture.clock.now)) } == .linkExpired)
     }
 
     @Test("change of mobile number: a code to the old number and one to the new, both needed; taken or malformed numbers refused")
@@ -139,13 +139,13 @@ struct RecoveryTests {
         let active = try await fixture.activeHolder(name: "Ada")
         let other = try await fixture.activeHolder(name: "Eva")
         let oldMobile = active.holder.mobile
-        let change = { (new: String) in try await fixture.service.beginMobileChange(username: active.username, password: active.password, newMobile: new) }
+        let change = { (new: String) in try await fixture.service.recovery.beginMobileChange(username: active.username, password: active.password, newMobile: new) }
         #expect(await errorCode { _ = try await change("3409998877") } == .invalidRequest)
         #expect(await errorCode { _ = try await change(oldMobile) } == .invalidRequest)
         #expect(await errorCode { _ = try await change(other.holder.mobile) } == .conflict)
-        #expect(await errorCode { _ = try await fixture.service.beginMobileChange(username: active.username, password: "wrong password!", newMobile: "+393409998877") } == .invalidPassword)
+        #expect(await errorCode { _ = try await fixture.service.recovery.beginMobileChange(username: active.username, password: "wrong password!", newMobile: "+393409998877") } == .invalidPassword)
         let complete = { (old: String, new: String) in
-            try await fixture.service.completeMobileChange(username: active.username, password: active.password, oldNumberCode: old, newNumberCode: new)
+            try await fixture.service.recovery.completeMobileChange(username: active.username, password: active.password, oldNumberCode: old, newNumberCode: new)
         }
         /// Starts the change and returns the codes sent to the old and to the new number.
         let begin = { () async throws -> (old: String, new: String) in
@@ -181,13 +181,13 @@ struct RecoveryTests {
     func lostUserCode() async throws {
         let fixture = try await ServiceFixture()
         let active = try await fixture.activeHolder(name: "Ivo")
-        #expect(await errorCode { _ = try await fixture.service.authenticateForRevocation(username: active.username, password: active.password, otp: "000000") } == .invalidOTP)
-        let holder = try await fixture.service.authenticateForRevocation(username: active.username, password: active.password, otp: fixture.otp(active))
-        let revoked = try await fixture.service.revokeHolder(holderID: holder.id, reason: .cessationOfOperation, actor: "holder:\(holder.id)")
+        #expect(await errorCode { _ = try await fixture.service.recovery.authenticateForRevocation(username: active.username, password: active.password, otp: "000000") } == .invalidOTP)
+        let holder = try await fixture.service.recovery.authenticateForRevocation(username: active.username, password: active.password, otp: fixture.otp(active))
+        let revoked = try await fixture.service.lifecycle.revokeHolder(holderID: holder.id, reason: .cessationOfOperation, actor: "holder:\(holder.id)")
         #expect(revoked.state == .revoked)
         #expect(try await fixture.store.credential(id: active.credential.id)?.status == .revoked)
         #expect(try await !fixture.token.token.containsKey(id: active.credential.tokenKeyID))
         #expect(fixture.notifier.mails.last?.subject?.contains("revocato") == true)
-        #expect(await errorCode { _ = try await fixture.service.login(username: active.username, password: active.password) } == .credentialDisabled)
+        #expect(await errorCode { _ = try await fixture.service.authentication.login(username: active.username, password: active.password) } == .credentialDisabled)
     }
 }

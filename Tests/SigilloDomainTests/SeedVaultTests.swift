@@ -1,4 +1,3 @@
-import CPKCS11
 import Crypto
 import Foundation
 import PKCS11
@@ -24,7 +23,7 @@ struct SeedVaultTests {
         let holder = try await fixture.activeHolder()
         let hardwareSeed = (0..<20).map { _ in UInt8.random(in: 0...255) }
         let hex = hardwareSeed.map { String(format: "%02x", $0) }.joined()
-        _ = try await AdminService(service: fixture.service).importHardwareTokens(csv: "HW-77,\(hex)", actor: "op")
+        _ = try await fixture.service.administration.importHardwareTokens(csv: "HW-77,\(hex)", actor: "op")
         return (holder, hardwareSeed)
     }
 
@@ -43,10 +42,10 @@ struct SeedVaultTests {
         #expect(try await reopened.activeOTPDevice(holderID: holder.holder.id)?.secret == holder.secret)
         // The key never leaves the token.
         let key = try await fixture.token.token.withSession { session throws(PKCS11Error) in
-            try session.findObjects([.ulong(CKA_CLASS, CK_ULONG(CKO_SECRET_KEY)), .bytes(CKA_ID, Array(SeedVault.defaultKeyID.utf8))])
+            try session.findObjects([.objectClass(.secretKey), .bytes(.id, Array(SeedVault.defaultKeyID.utf8))])
         }
         #expect(key.count == 1)
-        let value = try? await fixture.token.token.withSession { session throws(PKCS11Error) in try session.attribute(CK_ATTRIBUTE_TYPE(CKA_VALUE), of: key[0]) }
+        let value = try? await fixture.token.token.withSession { session throws(PKCS11Error) in try session.attribute(.value, of: key[0]) }
         #expect(value == nil)
     }
 
@@ -66,7 +65,7 @@ struct SeedVaultTests {
         await #expect(throws: SigilloError.self) { _ = try await fixture.store.activeOTPDevice(holderID: other.holder.id) }
         // The holder whose seed was copied still signs in; the other gets a clear refusal, not a signature.
         let error = await #expect(throws: SigilloError.self) {
-            _ = try await fixture.service.authorize(holderID: other.holder.id, credentialID: other.credential.id, numSignatures: 1,
+            _ = try await fixture.service.authorization.authorize(holderID: other.holder.id, credentialID: other.credential.id, numSignatures: 1,
                                                     hashes: [Array(SHA256.hash(data: Data("x".utf8)))], hashAlgorithm: .sha256,
                                                     password: other.password, otp: fixture.otp(other))
         }

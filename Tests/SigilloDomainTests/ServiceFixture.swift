@@ -46,7 +46,7 @@ struct ServiceFixture {
     let crl: CRLPublisher
     let clock: TestClock
     let notifier: CapturingNotifier
-    let service: SigningService
+    let service: Domain
     var outboxFile: String { self.token.directory.appendingPathComponent("outbox.jsonl").path }
     var databasePath: String { self.token.directory.appendingPathComponent("sigillo.sqlite").path }
 
@@ -57,11 +57,11 @@ struct ServiceFixture {
         self.ca = try await CertificateAuthority.create(
             token: self.token.token, name: try DistinguishedName { CountryName("IT"); OrganizationName("Sigillo Test"); CommonName("Sigillo Test CA") }, now: self.clock.now.addingTimeInterval(-60))
         self.notifier = CapturingNotifier(outbox: OutboxNotifier(store: self.store, file: self.token.directory.appendingPathComponent("outbox.jsonl").path))
-        var settings = SigningService.Settings(publicBaseURL: "https://127.0.0.1:8443")
+        var settings = DomainSettings(publicBaseURL: "https://127.0.0.1:8443")
         settings.defaultMultisign = multisign
         // Cheap Argon2 parameters keep the suite fast; the production defaults are tested in PasswordTests.
         self.crl = CRLPublisher(ca: self.ca, store: self.store, clock: self.clock.serviceClock)
-        self.service = SigningService(
+        self.service = Domain(
             store: self.store, signer: Signer(token: self.token.token), ca: self.ca, crl: self.crl, settings: settings, notifier: self.notifier,
             passwords: PasswordHasher(parameters: Argon2Parameters(memoryKiB: 1024, iterations: 1, parallelism: 1)), clock: self.clock.serviceClock)
     }
@@ -76,7 +76,7 @@ struct ServiceFixture {
 
     func newHolder(name: String = "Mario") async throws -> Holder {
         let unique = UUID().uuidString.prefix(8).lowercased()
-        return try await self.service.createHolder(
+        return try await self.service.enrollment.createHolder(
             givenName: name, surname: "Rossi", fiscalCode: TestData.fiscalCode(), email: "\(name.lowercased()).\(unique)@example.it",
             mobile: "+39333\(Int.random(in: 1_000_000...9_999_999))", actor: "operator:test", recognized: true)
     }
@@ -84,12 +84,12 @@ struct ServiceFixture {
     /// Creates, invites and activates a holder with a TOTP app; the clock moves one step afterwards.
     func activeHolder(keyAlgorithm: KeyAlgorithm = .ecP256, name: String = "Mario") async throws -> ActiveHolder {
         let holder = try await self.newHolder(name: name)
-        let invitation = try await self.service.invite(holderID: holder.id, actor: "operator:test")
-        let challenge = try await self.service.beginActivation(invitationCode: invitation.code, device: .totp())
+        let invitation = try await self.service.enrollment.invite(holderID: holder.id, actor: "operator:test")
+        let challenge = try await self.service.enrollment.beginActivation(invitationCode: invitation.code, device: .totp())
         let secret = challenge.secret!
         let username = "\(name.lowercased())-\(UUID().uuidString.prefix(6).lowercased())"
         let password = "correct horse battery"
-        let credential = try await self.service.completeActivation(
+        let credential = try await self.service.enrollment.completeActivation(
             invitationCode: invitation.code, username: username, password: password, otp: TOTP.code(secret: secret, time: self.clock.now), keyAlgorithm: keyAlgorithm)
         self.clock.advance(30)
         return ActiveHolder(holder: try await self.store.holder(id: holder.id)!, credential: credential, username: username, password: password, secret: secret)

@@ -16,9 +16,9 @@ struct ActivationRouteTests {
     func activateThenSign() async throws {
         let fixture = try TestToken()
         try await LiveServer.with(fixture) { server in
-            let service = server.services.service
-            let holder = try await service.createHolder(givenName: "Giulia", surname: "Bianchi", fiscalCode: TestData.fiscalCode(), email: "giulia@example.it", mobile: "+393471234567", actor: "operator:test", recognized: true)
-            let invitation = try await service.invite(holderID: holder.id, actor: "operator:test")
+            let service = server.services.domain
+            let holder = try await service.enrollment.createHolder(givenName: "Giulia", surname: "Bianchi", fiscalCode: TestData.fiscalCode(), email: "giulia@example.it", mobile: "+393471234567", actor: "operator:test", recognized: true)
+            let invitation = try await service.enrollment.invite(holderID: holder.id, actor: "operator:test")
             let connection = ["--server", server.baseURL, "--ca", server.tlsCAFile]
             let begin = try await runOffPool(SignCLITests.sigillo, ["activate", "begin", "--code", invitation.code, "--json"] + connection)
             #expect(begin.status == 0, "\(begin.output)")
@@ -48,9 +48,9 @@ struct ActivationRouteTests {
     func refusals() async throws {
         let fixture = try TestToken()
         try await LiveServer.with(fixture) { server in
-            let service = server.services.service
-            let holder = try await service.createHolder(givenName: "Ivo", surname: "Neri", fiscalCode: TestData.fiscalCode(), email: "ivo@example.it", mobile: "+393471234568", actor: "op", recognized: true)
-            let invitation = try await service.invite(holderID: holder.id, actor: "op")
+            let service = server.services.domain
+            let holder = try await service.enrollment.createHolder(givenName: "Ivo", surname: "Neri", fiscalCode: TestData.fiscalCode(), email: "ivo@example.it", mobile: "+393471234568", actor: "op", recognized: true)
+            let invitation = try await service.enrollment.invite(holderID: holder.id, actor: "op")
             let unknown = try await server.post("/activation/v1/begin", ["code": "AAAAAAAA", "device": "totp"])
             #expect(unknown.status == 404 && unknown.error == "not_found")
             let huge = try await server.post("/activation/v1/begin", ["code": String(repeating: "A", count: 100_000), "device": "totp"])

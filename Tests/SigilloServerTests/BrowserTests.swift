@@ -24,10 +24,10 @@ struct BrowserTests {
         let relay = try await TestSMTPRelay.sink(folder: try TestHSM.makeTemporaryDirectory())
         defer { Task { await relay.stop() } }
         try await LiveServer.with(fixture, mailRelayPort: relay.port) { server in
-            let service = server.services.service
-            let holder = try await service.createHolder(givenName: "Bruna", surname: "Fontana", fiscalCode: TestData.fiscalCode(), email: "bruna@example.it",
+            let service = server.services.domain
+            let holder = try await service.enrollment.createHolder(givenName: "Bruna", surname: "Fontana", fiscalCode: TestData.fiscalCode(), email: "bruna@example.it",
                                                         mobile: "+393471230077", actor: "op", recognized: true)
-            let invitation = try await service.invite(holderID: holder.id, actor: "op")
+            let invitation = try await service.enrollment.invite(holderID: holder.id, actor: "op")
             var environment = ProcessInfo.processInfo.environment
             environment["SIGILLO_PASSWORD"] = "correct horse battery"
             environment["SIGILLO_NEW_PASSWORD"] = "a brand new secret"
@@ -43,9 +43,9 @@ struct BrowserTests {
             }
             // What the browser did is real: the holder is active, the new password logs in, the user code works.
             #expect(try await server.services.store.holder(id: holder.id)?.state == .active)
-            _ = try await service.login(username: "bruna", password: "a brand new secret")
+            _ = try await service.authentication.login(username: "bruna", password: "a brand new secret")
             let userCode = try #require(result.output.split(separator: "\n").first { $0.hasPrefix("USERCODE ") }?.dropFirst("USERCODE ".count))
-            _ = try await service.checkUserCode(username: "bruna", userCode: String(userCode))
+            _ = try await service.authentication.checkUserCode(username: "bruna", userCode: String(userCode))
             // The invitation went through the relay too, with its link.
             let received = try relay.receivedDescriptions().compactMap { try JSONSerialization.jsonObject(with: Data(contentsOf: $0)) as? [String: Any] }
             #expect(received.contains { ($0["body"] as? String)?.contains("/activate?code=\(invitation.code)") == true })

@@ -59,29 +59,29 @@ extension LiveServer {
 
     /// Creates and activates a holder through the domain service (the operator and activation steps).
     func activate(name: String = "Mario", keyAlgorithm: KeyAlgorithm = .ecP256, device: OTPKind = .hotp) async throws -> Account {
-        let service = self.services.service
+        let service = self.services.domain
         let unique = UUID().uuidString.prefix(8).lowercased()
-        let holder = try await service.createHolder(
+        let holder = try await service.enrollment.createHolder(
             givenName: name, surname: "Rossi", fiscalCode: TestData.fiscalCode(), email: "\(name.lowercased()).\(unique)@example.it",
             mobile: "+39333\(Int.random(in: 1_000_000...9_999_999))", actor: "operator:test", recognized: true)
-        let invitation = try await service.invite(holderID: holder.id, actor: "operator:test")
+        let invitation = try await service.enrollment.invite(holderID: holder.id, actor: "operator:test")
         let username = "\(name.lowercased())-\(unique)"
         let password = "correct horse battery"
         if device == .hotp {
             let secret = TOTP.generateSecret()
-            _ = try await service.beginActivation(invitationCode: invitation.code, device: .hotp(serial: "HW-\(unique)", secret: secret))
-            let credential = try await service.completeActivation(invitationCode: invitation.code, username: username, password: password, otp: HOTP.code(secret: secret, counter: 0), keyAlgorithm: keyAlgorithm)
+            _ = try await service.enrollment.beginActivation(invitationCode: invitation.code, device: .hotp(serial: "HW-\(unique)", secret: secret))
+            let credential = try await service.enrollment.completeActivation(invitationCode: invitation.code, username: username, password: password, otp: HOTP.code(secret: secret, counter: 0), keyAlgorithm: keyAlgorithm)
             return Account(holder: holder, credential: credential, username: username, password: password, kind: .hotp, secret: secret, counter: 1, totp: TOTPDevice(secret: []))
         }
         if device == .sms {
-            _ = try await service.beginActivation(invitationCode: invitation.code, device: .sms)
-            let credential = try await service.completeActivation(invitationCode: invitation.code, username: username, password: password, otp: try self.lastSMSCode(), keyAlgorithm: keyAlgorithm)
+            _ = try await service.enrollment.beginActivation(invitationCode: invitation.code, device: .sms)
+            let credential = try await service.enrollment.completeActivation(invitationCode: invitation.code, username: username, password: password, otp: try self.lastSMSCode(), keyAlgorithm: keyAlgorithm)
             return Account(holder: holder, credential: credential, username: username, password: password, kind: .sms, secret: [], counter: 0, totp: TOTPDevice(secret: []))
         }
-        let challenge = try await service.beginActivation(invitationCode: invitation.code, device: .totp())
+        let challenge = try await service.enrollment.beginActivation(invitationCode: invitation.code, device: .totp())
         let secret = challenge.secret!
         var totp = TOTPDevice(secret: secret)
-        let credential = try await service.completeActivation(
+        let credential = try await service.enrollment.completeActivation(
             invitationCode: invitation.code, username: username, password: password, otp: await totp.next(), keyAlgorithm: keyAlgorithm)
         return Account(holder: holder, credential: credential, username: username, password: password, kind: .totp, secret: secret, counter: 0, totp: totp)
     }

@@ -43,7 +43,7 @@ struct OCSPTests {
     func statuses() async throws {
         let fixture = try TestToken()
         try await LiveServer.with(fixture) { server in
-            let admin = AdminService(service: server.services.service)
+            let admin = server.services.domain.lifecycle
             let good = try await server.activate(name: "Mario")
             let revoked = try await server.activate(name: "Luigi", keyAlgorithm: .rsa2048)
             let held = try await server.activate(name: "Anna")

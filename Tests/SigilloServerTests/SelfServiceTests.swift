@@ -15,10 +15,10 @@ import Testing
 struct SelfServiceTests {
     /// Activates through the public route, which shows the user code once.
     func activate(_ server: LiveServer, name: String) async throws -> (username: String, credentialID: String, userCode: String, totp: TOTPDevice) {
-        let service = server.services.service
-        let holder = try await service.createHolder(givenName: name, surname: "Galli", fiscalCode: TestData.fiscalCode(), email: "\(name.lowercased())@example.it",
+        let service = server.services.domain
+        let holder = try await service.enrollment.createHolder(givenName: name, surname: "Galli", fiscalCode: TestData.fiscalCode(), email: "\(name.lowercased())@example.it",
                                                     mobile: "+39347\(Int.random(in: 1_000_000...9_999_999))", actor: "op", recognized: true)
-        let invitation = try await service.invite(holderID: holder.id, actor: "op")
+        let invitation = try await service.enrollment.invite(holderID: holder.id, actor: "op")
         let begun = try await server.post("/activation/v1/begin", ["code": invitation.code, "device": "totp"])
         var totp = TOTPDevice(secret: try #require((begun.json["secret"] as? String).flatMap(Base32.decode)))
         let done = try await server.post("/activation/v1/complete", ["code": invitation.code, "username": name.lowercased(), "password": "correct horse battery",

@@ -54,13 +54,13 @@ struct WebPageTests {
     func activationPage() async throws {
         let fixture = try TestToken()
         try await LiveServer.with(fixture) { server in
-            let service = server.services.service
-            let holder = try await service.createHolder(givenName: "Nora", surname: "Galli", fiscalCode: TestData.fiscalCode(), email: "nora@example.it",
+            let service = server.services.domain
+            let holder = try await service.enrollment.createHolder(givenName: "Nora", surname: "Galli", fiscalCode: TestData.fiscalCode(), email: "nora@example.it",
                                                         mobile: "+393471230001", actor: "op", recognized: true)
-            let invitation = try await service.invite(holderID: holder.id, actor: "op")
+            let invitation = try await service.enrollment.invite(holderID: holder.id, actor: "op")
             // The invitation mail carries the link to the page.
             let mail = try #require(try await server.services.store.mails().last)
-            #expect(mail.recipient == "nora@example.it" && mail.body.contains("\(server.services.service.settings.publicBaseURL)/activate?code=\(invitation.code)"))
+            #expect(mail.recipient == "nora@example.it" && mail.body.contains("\(server.services.domain.settings.publicBaseURL)/activate?code=\(invitation.code)"))
 
             let unknown = try await server.page("/activate?code=NOPE")
             #expect(unknown.status == 404 && unknown.element("error") != nil)
@@ -85,7 +85,7 @@ struct WebPageTests {
             #expect(userCode.count == 19 && done.html.contains("non può essere recuperato"))
             #expect(try await server.services.store.holder(id: holder.id)?.state == .active)
             // The page's user code works for self-service; the invitation does not work twice.
-            _ = try await service.checkUserCode(username: "nora", userCode: userCode)
+            _ = try await service.authentication.checkUserCode(username: "nora", userCode: userCode)
             let again = try await server.page("/activate?code=\(invitation.code)")
             #expect(again.status == 410 && again.element("error")?.isEmpty == false)
 
@@ -172,10 +172,10 @@ struct WebPageClockTests {
         let fixture = try TestToken()
         let clock = TestClock()
         try await LiveServer.with(fixture, clock: clock.serviceClock) { server in
-            let service = server.services.service
-            let holder = try await service.createHolder(givenName: "Elio", surname: "Riva", fiscalCode: TestData.fiscalCode(), email: "elio@example.it",
+            let service = server.services.domain
+            let holder = try await service.enrollment.createHolder(givenName: "Elio", surname: "Riva", fiscalCode: TestData.fiscalCode(), email: "elio@example.it",
                                                         mobile: "+393471230002", actor: "op", recognized: true)
-            let invitation = try await service.invite(holderID: holder.id, actor: "op")
+            let invitation = try await service.enrollment.invite(holderID: holder.id, actor: "op")
             clock.advance(366 * 86_400)
             let page = try await server.page("/activate?code=\(invitation.code)")
             #expect(page.status == 410 && page.element("error") != nil)

@@ -28,7 +28,7 @@ public enum AdminApplication {
         let router = Router(context: AdminContext.self)
         router.add(middleware: JSONErrorMiddleware())
         router.add(middleware: OperatorMiddleware())
-        AdminController(admin: AdminService(service: services.service)).addRoutes(to: router)
+        AdminController(admin: services.domain.administration, lifecycle: services.domain.lifecycle, recovery: services.domain.recovery, auditTrail: services.domain.auditTrail).addRoutes(to: router)
         return router
     }
 

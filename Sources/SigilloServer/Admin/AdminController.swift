@@ -7,7 +7,10 @@ import X509
 /// The admin API (`/admin/v1/...`), JSON in and out. Every handler acts as the operator whose client
 /// certificate opened the connection.
 struct AdminController: Sendable {
-    let admin: AdminService
+    let admin: Administration
+    let lifecycle: CredentialLifecycle
+    let recovery: Recovery
+    let auditTrail: AuditTrail
 
     func addRoutes(to router: Router<AdminContext>) {
         let group = router.group("admin/v1")
@@ -42,7 +45,7 @@ struct AdminController: Sendable {
         }
         group.post("holders/:id/revoke") { request, context in
             let body = try await Self.decode(AdminAPI.Revoke.self, request, context)
-            let holder = try await self.admin.revokeHolder(holderID: try context.parameters.require("id"), reason: try Self.reason(body.reason), actor: try context.requireOperator())
+            let holder = try await self.lifecycle.revokeHolder(holderID: try context.parameters.require("id"), reason: try Self.reason(body.reason), actor: try context.requireOperator())
             return try Self.json(AdminAPI.HolderView(holder))
         }
         group.post("holders/:id/rebind") { request, context in
@@ -56,7 +59,7 @@ struct AdminController: Sendable {
         group.post("rebind/complete") { request, context in
             let body = try await Self.decode(AdminAPI.RebindComplete.self, request, context)
             _ = try context.requireOperator()
-            try await self.admin.service.completeDeviceRebind(token: body.token, otp: body.otp)
+            try await self.recovery.completeDeviceRebind(token: body.token, otp: body.otp)
             return try Self.json(["status": "bound"])
         }
         group.post("hardware-tokens") { request, context in
@@ -72,17 +75,17 @@ struct AdminController: Sendable {
             return try Self.json(AdminAPI.CredentialList(credentials: credentials.map(Self.view)))
         }
         group.post("credentials/:id/unlock") { _, context in
-            try Self.json(Self.view(try await self.admin.unlock(credentialID: try context.parameters.require("id"), actor: try context.requireOperator())))
+            try Self.json(Self.view(try await self.lifecycle.unlock(credentialID: try context.parameters.require("id"), actor: try context.requireOperator())))
         }
         group.post("credentials/:id/suspend") { _, context in
-            try Self.json(Self.view(try await self.admin.suspend(credentialID: try context.parameters.require("id"), actor: try context.requireOperator())))
+            try Self.json(Self.view(try await self.lifecycle.suspend(credentialID: try context.parameters.require("id"), actor: try context.requireOperator())))
         }
         group.post("credentials/:id/reinstate") { _, context in
-            try Self.json(Self.view(try await self.admin.reinstate(credentialID: try context.parameters.require("id"), actor: try context.requireOperator())))
+            try Self.json(Self.view(try await self.lifecycle.reinstate(credentialID: try context.parameters.require("id"), actor: try context.requireOperator())))
         }
         group.post("credentials/:id/revoke") { request, context in
             let body = try await Self.decode(AdminAPI.Revoke.self, request, context)
-            let credential = try await self.admin.revoke(credentialID: try context.parameters.require("id"), reason: try Self.reason(body.reason), actor: try context.requireOperator())
+            let credential = try await self.lifecycle.revoke(credentialID: try context.parameters.require("id"), reason: try Self.reason(body.reason), actor: try context.requireOperator())
             return try Self.json(Self.view(credential))
         }
         group.get("crl") { _, context in
@@ -92,10 +95,10 @@ struct AdminController: Sendable {
             return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: crl.der)))
         }
         group.get("audit/verify") { _, context in
-            try Self.json(try await self.admin.verifyAudit(actor: try context.requireOperator()))
+            try Self.json(try await self.auditTrail.verify(actor: try context.requireOperator()))
         }
         group.get("audit/export") { _, context in
-            let records = try await self.admin.exportAudit(actor: try context.requireOperator())
+            let records = try await self.auditTrail.export(actor: try context.requireOperator())
             let encoder = Self.encoder(pretty: false)
             var data = Data()
             for record in records {

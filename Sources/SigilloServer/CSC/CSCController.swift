@@ -6,70 +6,37 @@ import CSCProtocol
 import SigilloDomain
 import X509
 
-/// The request context: the CSC body limit.
-public struct SigilloContext: RequestContext {
-    public var coreContext: CoreRequestContextStorage
-
-    public init(source: Source) {
-        self.coreContext = .init(source: source)
-    }
-
-    /// Bodies larger than this get 413: a signHash of thousands of SHA-512 hashes fits easily.
-    public var maxUploadSize: Int { 1 << 20 }
-}
-
-/// CSC API errors in the `{"error", "error_description"}` shape.
-enum CSCError {
-    static func invalidRequest(_ description: String) -> APIError {
-        APIError(status: .badRequest, code: "invalid_request", description: description)
-    }
-
-    /// Maps a domain error to the CSC shape of `version` (v1 `invalid_pin`/`invalid_otp`, v2 `invalid_authentication_data`).
-    static func from(_ error: SigilloError, version: Int) -> APIError {
-        switch error.code {
-        case .invalidPassword:
-            return APIError(status: .badRequest, code: version == 1 ? "invalid_pin" : "invalid_authentication_data", description: error.message)
-        case .invalidOTP, .otpReplayed:
-            return APIError(status: .badRequest, code: version == 1 ? "invalid_otp" : "invalid_authentication_data", description: error.message)
-        case .pinLocked: return APIError(status: .forbidden, code: "pin_locked", description: "PIN locked")
-        case .otpLocked: return APIError(status: .forbidden, code: "otp_locked", description: "OTP locked")
-        case .invalidToken: return APIError(status: .unauthorized, code: "invalid_token", description: error.message)
-        case .expiredToken: return APIError(status: .unauthorized, code: "expired_token", description: error.message)
-        case .notFound: return APIError(status: .badRequest, code: "invalid_request", description: "Invalid parameter credentialID")
-        case .tooManySignatures: return APIError(status: .badRequest, code: "invalid_request", description: "Numbers of signatures is too high")
-        case .invalidSAD: return APIError(status: .badRequest, code: "invalid_request", description: "Invalid SAD: \(error.message)")
-        case .expiredSAD: return APIError(status: .badRequest, code: "invalid_request", description: "SAD expired")
-        case .credentialDisabled, .certificateInvalid: return APIError(status: .forbidden, code: error.code.rawValue, description: error.message)
-        case .tokenUnavailable: return APIError(status: .serviceUnavailable, code: "temporarily_unavailable", description: error.message)
-        case .tooManyRequests: return APIError(status: .tooManyRequests, code: "too_many_requests", description: error.message)
-        case .internalError: return APIError(status: .internalServerError, code: "internal_error", description: "internal error")
-        default: return APIError(status: .badRequest, code: error.code == .invalidRequest ? "invalid_request" : error.code.rawValue, description: error.message)
-        }
-    }
-}
-
 /// The Cloud Signature Consortium API, v1 (`/csc/v1/...`) and v2 (`/csc/v2/...`).
 struct CSCController: Sendable {
-    let service: SigningService
+    let authentication: Authentication
+    let authorization: Authorization
+    let signing: Signing
+    /// The CA certificate, DER (`certificates: "chain"`).
+    let caCertificateDER: [UInt8]
+    let clock: ServiceClock
     let name: String
 
     func addRoutes(to router: Router<SigilloContext>) {
         for version in [1, 2] {
-            let group = router.group("csc/v\(version)")
-            group.post("info") { request, context in try await self.handle(version, request, context) { _ in self.info(version: version) } }
-            group.post("auth/login") { request, context in try await self.handle(version, request, context) { _ in try await self.login(request) } }
-            group.post("auth/revoke") { request, context in try await self.handle(version, request, context) { body in try await self.revoke(request, body) } }
-            group.post("credentials/list") { request, context in try await self.handle(version, request, context) { _ in try await self.list(request) } }
-            group.post("credentials/info") { request, context in try await self.handle(version, request, context) { body in try await self.credentialInfo(request, body) } }
-            group.post("credentials/authorize") { request, context in try await self.handle(version, request, context) { body in try await self.authorize(request, body) } }
-            group.post("credentials/sendOTP") { request, context in try await self.handle(version, request, context) { body in try await self.sendOTP(request, body) } }
-            group.post("credentials/extendTransaction") { request, context in try await self.handle(version, request, context) { body in try await self.extend(request, body) } }
-            group.post("signatures/signHash") { request, context in try await self.handle(version, request, context) { body in try await self.signHash(request, body) } }
+            let open = router.group("csc/v\(version)")
+            open.post("info") { request, context in try await self.handle(version, request, context) { _ in self.info(version: version) } }
+            open.post("auth/login") { request, context in try await self.handle(version, request, context) { _ in try await self.login(request) } }
+            // Everything else needs a bearer token: the authenticator puts its holder on the context.
+            let holder = router.group("csc/v\(version)")
+                .add(middleware: BearerAuthenticator(authentication: self.authentication))
+                .group(context: HolderContext.self)
+            holder.post("auth/revoke") { request, context in try await self.handle(version, request, context) { body in try await self.revoke(context.identity, body) } }
+            holder.post("credentials/list") { request, context in try await self.handle(version, request, context) { _ in try await self.list(context.identity) } }
+            holder.post("credentials/info") { request, context in try await self.handle(version, request, context) { body in try await self.credentialInfo(context.identity, body) } }
+            holder.post("credentials/authorize") { request, context in try await self.handle(version, request, context) { body in try await self.authorize(context.identity, body) } }
+            holder.post("credentials/sendOTP") { request, context in try await self.handle(version, request, context) { body in try await self.sendOTP(context.identity, body) } }
+            holder.post("credentials/extendTransaction") { request, context in try await self.handle(version, request, context) { body in try await self.extend(context.identity, body) } }
+            holder.post("signatures/signHash") { request, context in try await self.handle(version, request, context) { body in try await self.signHash(context.identity, body) } }
         }
     }
 
     /// Decodes the body (an empty body is `{}`), runs the handler, renders errors in the version's shape.
-    private func handle(_ version: Int, _ request: Request, _ context: SigilloContext, _ body: (CSCRequest) async throws -> Response) async throws -> Response {
+    private func handle(_ version: Int, _ request: Request, _ context: some RequestContext, _ body: (CSCRequest) async throws -> Response) async throws -> Response {
         // Too large a body ends in JSONErrorMiddleware as 413.
         let buffer = try await request.body.collect(upTo: context.maxUploadSize)
         let decoded: CSCRequest
@@ -86,15 +53,6 @@ struct CSCController: Sendable {
         } catch let error as SigilloError {
             throw CSCError.from(error, version: version)
         }
-    }
-
-    private func holderID(_ request: Request) async throws -> String {
-        guard let header = request.headers[.authorization], header.prefix(7).lowercased() == "bearer " else {
-            throw APIError(status: .unauthorized, code: "invalid_token", description: "Missing bearer access token")
-        }
-        let token = header.dropFirst(7)
-        let blank = token.first?.isWhitespace == true || token.last?.isWhitespace == true
-        return try await self.service.holderID(accessToken: blank ? token.trimmingCharacters(in: .whitespaces) : String(token))
     }
 
     // MARK: Methods
@@ -126,34 +84,30 @@ struct CSCController: Sendable {
             throw APIError(status: .unauthorized, code: "invalid_request", description: "HTTP Basic authentication (username:password) is required")
         }
         do {
-            let login = try await self.service.issueAccessToken(username: String(text[..<colon]), password: String(text[text.index(after: colon)...]))
+            let login = try await self.authentication.issueAccessToken(username: String(text[..<colon]), password: String(text[text.index(after: colon)...]))
             return Self.json(.object(["access_token": .string(login.token), "token_type": .string("Bearer"), "expires_in": .number(login.expiresIn)]))
         } catch let error as SigilloError where error.code == .invalidPassword {
             throw APIError(status: .unauthorized, code: "authentication_error", description: "Invalid username or password")
         }
     }
 
-    private func revoke(_ request: Request, _ body: CSCRequest) async throws -> Response {
-        _ = try await self.holderID(request)
-        let current = String(request.headers[.authorization]?.dropFirst(7) ?? "").trimmingCharacters(in: .whitespaces)
-        try await self.service.revokeAccessToken(body.token ?? current)
+    private func revoke(_ identity: BearerIdentity, _ body: CSCRequest) async throws -> Response {
+        try await self.authentication.revokeAccessToken(body.token ?? identity.accessToken)
         return Response(status: .noContent)
     }
 
-    private func list(_ request: Request) async throws -> Response {
-        let holderID = try await self.holderID(request)
-        let credentials = try await self.service.store.credentials(holderID: holderID).filter { $0.status != .revoked }
+    private func list(_ identity: BearerIdentity) async throws -> Response {
+        let holderID = identity.holderID
+        let credentials = try await self.authorization.credentials(holderID: holderID)
         return Self.json(.object(["credentialIDs": .array(credentials.map { .string($0.id) })]))
     }
 
-    private func credentialInfo(_ request: Request, _ body: CSCRequest) async throws -> Response {
-        let holderID = try await self.holderID(request)
+    private func credentialInfo(_ identity: BearerIdentity, _ body: CSCRequest) async throws -> Response {
+        let holderID = identity.holderID
         let id = try body.requireCredentialID()
-        guard let credential = try await self.service.store.credential(id: id), credential.holderID == holderID else {
-            throw CSCError.invalidRequest("Invalid parameter credentialID")
-        }
+        let credential = try await self.authorization.credential(id, holderID: holderID)
         let certificate = try Certificate(derEncoded: credential.certificateDER)
-        let now = Date()
+        let now = self.clock.now()
         let certStatus: String
         switch credential.status {
         case .revoked: certStatus = "revoked"
@@ -163,7 +117,7 @@ struct CSCController: Sendable {
         var cert: [String: JSONValue] = ["status": .string(certStatus)]
         switch body.certificates ?? "single" {
         case "none": break
-        case "chain": cert["certificates"] = .array([.string(Base64Text.encode(credential.certificateDER)), .string(Base64Text.encode(self.service.ca.certificateDER))])
+        case "chain": cert["certificates"] = .array([.string(Base64Text.encode(credential.certificateDER)), .string(Base64Text.encode(self.caCertificateDER))])
         case "single": cert["certificates"] = .array([.string(Base64Text.encode(credential.certificateDER))])
         default: throw CSCError.invalidRequest("Invalid parameter certificates")
         }
@@ -192,19 +146,19 @@ struct CSCController: Sendable {
             "lang": .string("en-US"),
         ]
         if body.authInfo != false {
-            let device = try await self.service.store.activeOTPDevice(holderID: holderID)
+            let kind = try await self.authorization.otpKind(holderID: holderID)
             info["PIN"] = .object(["presence": .string("true"), "format": .string("A"), "label": .string("Password"), "description": .string("The holder's password")])
             info["OTP"] = .object([
-                "presence": .string("true"), "type": .string(device?.kind == .sms ? "online" : "offline"), "format": .string("N"),
-                "label": .string("OTP"), "description": .string(device?.kind == .sms ? "Code sent by SMS" : "Code from the holder's OTP device"),
-                "ID": .string(device?.kind.rawValue ?? "totp"),
+                "presence": .string("true"), "type": .string(kind == .sms ? "online" : "offline"), "format": .string("N"),
+                "label": .string("OTP"), "description": .string(kind == .sms ? "Code sent by SMS" : "Code from the holder's OTP device"),
+                "ID": .string(kind?.rawValue ?? "totp"),
             ])
         }
         return Self.json(.object(info))
     }
 
-    private func authorize(_ request: Request, _ body: CSCRequest) async throws -> Response {
-        let holderID = try await self.holderID(request)
+    private func authorize(_ identity: BearerIdentity, _ body: CSCRequest) async throws -> Response {
+        let holderID = identity.holderID
         let id = try body.requireCredentialID()
         let digests = try body.digests()
         guard let numSignatures = body.numSignatures else { throw CSCError.invalidRequest("Missing (or invalid type) integer parameter numSignatures") }
@@ -219,26 +173,26 @@ struct CSCController: Sendable {
         let (pin, otp) = body.credentials()
         guard let pin, !pin.isEmpty else { throw CSCError.invalidRequest("Missing (or invalid type) string parameter PIN") }
         guard let otp, !otp.isEmpty else { throw CSCError.invalidRequest("Missing (or invalid type) string parameter OTP") }
-        let authorization = try await self.service.authorize(
+        let authorization = try await self.authorization.authorize(
             holderID: holderID, credentialID: id, numSignatures: numSignatures, hashes: digests, hashAlgorithm: hashAlgorithm, password: pin, otp: otp)
         return Self.json(.object(["SAD": .string(authorization.sad), "expiresIn": .number(authorization.expiresIn)]))
     }
 
-    private func sendOTP(_ request: Request, _ body: CSCRequest) async throws -> Response {
-        let holderID = try await self.holderID(request)
-        try await self.service.sendOTP(holderID: holderID, credentialID: try body.requireCredentialID())
+    private func sendOTP(_ identity: BearerIdentity, _ body: CSCRequest) async throws -> Response {
+        let holderID = identity.holderID
+        try await self.authorization.sendOTP(holderID: holderID, credentialID: try body.requireCredentialID())
         return Response(status: .noContent)
     }
 
-    private func extend(_ request: Request, _ body: CSCRequest) async throws -> Response {
-        let holderID = try await self.holderID(request)
+    private func extend(_ identity: BearerIdentity, _ body: CSCRequest) async throws -> Response {
+        let holderID = identity.holderID
         guard let sad = body.SAD else { throw CSCError.invalidRequest("Missing (or invalid type) string parameter SAD") }
-        let authorization = try await self.service.extendTransaction(holderID: holderID, credentialID: try body.requireCredentialID(), sad: sad)
+        let authorization = try await self.authorization.extendTransaction(holderID: holderID, credentialID: try body.requireCredentialID(), sad: sad)
         return Self.json(.object(["SAD": .string(authorization.sad), "expiresIn": .number(authorization.expiresIn)]))
     }
 
-    private func signHash(_ request: Request, _ body: CSCRequest) async throws -> Response {
-        let holderID = try await self.holderID(request)
+    private func signHash(_ identity: BearerIdentity, _ body: CSCRequest) async throws -> Response {
+        let holderID = identity.holderID
         let id = try body.requireCredentialID()
         guard let sad = body.SAD, !sad.isEmpty else { throw CSCError.invalidRequest("Missing (or invalid type) string parameter SAD") }
         let digests = try body.digests()
@@ -248,7 +202,7 @@ struct CSCController: Sendable {
         guard digests.allSatisfy({ $0.count == mechanism.hash.digestLength }) else {
             throw CSCError.invalidRequest("Invalid hash length: \(mechanism.hash.rawValue) digests are \(mechanism.hash.digestLength) bytes")
         }
-        let signatures = try await self.service.signHash(holderID: holderID, credentialID: id, sad: sad, hashes: digests, mechanism: mechanism)
+        let signatures = try await self.signing.signHash(holderID: holderID, credentialID: id, sad: sad, hashes: digests, mechanism: mechanism)
         return Self.json(.object(["signatures": .array(signatures.map { .string(Base64Text.encode($0)) })]))
     }
 

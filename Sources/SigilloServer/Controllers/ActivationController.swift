@@ -5,7 +5,7 @@ import SigilloDomain
 
 /// The holder's activation, as JSON on the public listener (the web page of a later issue uses the same service).
 struct ActivationController: Sendable {
-    let service: SigningService
+    let enrollment: Enrollment
 
     struct BeginRequest: Decodable {
         var code: String
@@ -33,12 +33,12 @@ struct ActivationController: Sendable {
     @Sendable func begin(_ request: Request, context: SigilloContext) async throws -> Response {
         let body = try await Self.decode(BeginRequest.self, request, context)
         let device = try Self.deviceChoice(kind: body.device, serial: body.serial, seedHex: body.seed, digits: body.digits)
-        let challenge = try await self.service.beginActivation(invitationCode: body.code, device: device)
+        let challenge = try await self.enrollment.beginActivation(invitationCode: body.code, device: device)
         return CSCController.json(.object(Self.challengeJSON(challenge)))
     }
 
     /// The device a holder or operator chose: `totp` (app), `sms`, or `hotp` (hardware) with serial and seed.
-    static func deviceChoice(kind: String, serial: String?, seedHex: String?, digits: Int? = nil) throws -> SigningService.DeviceChoice {
+    static func deviceChoice(kind: String, serial: String?, seedHex: String?, digits: Int? = nil) throws -> DeviceChoice {
         switch kind.lowercased() {
         case "totp", "app": return .totp(digits: digits ?? 6)
         case "sms": return .sms
@@ -54,7 +54,7 @@ struct ActivationController: Sendable {
     }
 
     /// What the holder needs to prove a new device, as JSON.
-    static func challengeJSON(_ challenge: SigningService.ActivationChallenge) -> [String: JSONValue] {
+    static func challengeJSON(_ challenge: ActivationChallenge) -> [String: JSONValue] {
         var answer: [String: JSONValue] = ["device": .string(challenge.kind.rawValue)]
         if let uri = challenge.otpauthURI { answer["otpauthURI"] = .string(uri) }
         if let secret = challenge.secret { answer["secret"] = .string(Base32.encode(secret, padding: false)) }
@@ -71,7 +71,7 @@ struct ActivationController: Sendable {
             }
             algorithm = chosen
         }
-        let activated = try await self.service.activate(invitationCode: body.code, username: body.username, password: body.password, otp: body.otp, keyAlgorithm: algorithm)
+        let activated = try await self.enrollment.activate(invitationCode: body.code, username: body.username, password: body.password, otp: body.otp, keyAlgorithm: algorithm)
         let credential = activated.credential
         return CSCController.json(.object([
             "userCode": .string(activated.userCode),

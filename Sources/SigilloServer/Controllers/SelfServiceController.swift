@@ -6,8 +6,9 @@ import SigilloDomain
 /// credential at once, without password or OTP. A lost user code cannot be recovered: the holder can still revoke
 /// with username, password and OTP (or an operator revokes), and a new order follows.
 struct SelfServiceController: Sendable {
-    let service: SigningService
-    let admin: AdminService
+    let authentication: Authentication
+    let recovery: Recovery
+    let lifecycle: CredentialLifecycle
 
     struct Body: Decodable {
         var username: String
@@ -35,27 +36,16 @@ struct SelfServiceController: Sendable {
         }
         let holder: Holder
         if let userCode = body.userCode {
-            holder = try await self.service.checkUserCode(username: body.username, userCode: userCode)
+            holder = try await self.authentication.checkUserCode(username: body.username, userCode: userCode)
         } else if revoke, let password = body.password, let otp = body.otp {
-            holder = try await self.service.authenticateForRevocation(username: body.username, password: password, otp: otp)
+            holder = try await self.recovery.authenticateForRevocation(username: body.username, password: password, otp: otp)
         } else {
             throw SigilloError(.invalidRequest, revoke ? "give the user code, or password and OTP" : "give the user code")
         }
         let actor = "holder:\(holder.id)"
-        var changed: [JSONValue] = []
-        for credential in try await self.service.store.credentials(holderID: holder.id) {
-            switch (revoke, credential.status) {
-            case (_, .revoked):
-                continue
-            case (false, .suspended):
-                continue
-            case (false, .active):
-                _ = try await self.admin.suspend(credentialID: credential.id, actor: actor)
-            case (true, _):
-                _ = try await self.admin.revoke(credentialID: credential.id, reason: reason, actor: actor)
-            }
-            changed.append(.string(credential.id))
-        }
-        return CSCController.json(.object(["status": .string(revoke ? "revoked" : "suspended"), "credentials": .array(changed)]))
+        let changed = revoke
+            ? try await self.lifecycle.revokeAll(holderID: holder.id, reason: reason, actor: actor)
+            : try await self.lifecycle.suspendAll(holderID: holder.id, actor: actor)
+        return CSCController.json(.object(["status": .string(revoke ? "revoked" : "suspended"), "credentials": .array(changed.map { .string($0) })]))
     }
 }

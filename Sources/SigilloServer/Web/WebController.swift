@@ -7,8 +7,9 @@ import SigilloDomain
 /// The holder's web pages on the public listener: activation from the invitation link, status, renewal and the
 /// lost-credential flows. Server-rendered HTML forms; the same service functions as the JSON routes.
 struct WebController: Sendable {
-    let service: SigningService
-    let admin: AdminService
+    let enrollment: Enrollment
+    let recovery: Recovery
+    let lifecycle: CredentialLifecycle
 
     typealias Form = [String: String]
 
@@ -19,7 +20,7 @@ struct WebController: Sendable {
         router.get("activate") { request, _ in
             try await self.guarded(title: "Attivazione / activation") {
                 let code = request.uri.queryParameters.get("code") ?? ""
-                let holder = try await self.service.invitationHolder(code: code)
+                let holder = try await self.enrollment.invitationHolder(code: code)
                 return Self.page("activate-device", title: "Attivazione / activation", [
                     "code": code, "name": holder.holder.fullName, "mobileEnd": String(holder.holder.mobile.suffix(3)),
                     "expires": Self.day(holder.expiresAt),
@@ -30,7 +31,7 @@ struct WebController: Sendable {
             try await self.guarded(title: "Attivazione / activation") {
                 let form = try await Self.form(request, context)
                 let device = try ActivationController.deviceChoice(kind: form["device"] ?? "", serial: form["serial"], seedHex: form["seed"])
-                let challenge = try await self.service.beginActivation(invitationCode: form["code"] ?? "", device: device)
+                let challenge = try await self.enrollment.beginActivation(invitationCode: form["code"] ?? "", device: device)
                 return Self.proofPage(challenge, title: "Attivazione: prova il dispositivo / prove your device", action: "/activate/complete",
                                       hidden: ["code": form["code"] ?? ""], chooseCredentials: true)
             }
@@ -39,7 +40,7 @@ struct WebController: Sendable {
             try await self.guarded(title: "Attivazione / activation") {
                 let form = try await Self.form(request, context)
                 let password = try Self.confirmed(form["password"], form["password2"])
-                let activated = try await self.service.activate(
+                let activated = try await self.enrollment.activate(
                     invitationCode: form["code"] ?? "", username: form["username"] ?? "", password: password, otp: form["otp"] ?? "")
                 return Self.page("activated", title: "Attivazione completata / activation complete", [
                     "userCode": activated.userCode, "username": (form["username"] ?? "").lowercased(), "credentialID": activated.credential.id,
@@ -55,7 +56,7 @@ struct WebController: Sendable {
         router.post("status") { request, context in
             try await self.guarded(title: "Stato dell'utenza / account state") {
                 let form = try await Self.form(request, context)
-                let status = try await self.service.status(username: form["username"] ?? "", password: form["password"] ?? "")
+                let status = try await self.recovery.status(username: form["username"] ?? "", password: form["password"] ?? "")
                 return Self.page("status", title: "Stato dell'utenza / account state", [
                     "state": status.holder.state.rawValue, "stateLabel": status.holder.state.label, "expiring": status.holder.state == .expiring,
                     "credentials": status.credentials.map {
@@ -73,7 +74,7 @@ struct WebController: Sendable {
         router.post("renew") { request, context in
             try await self.guarded(title: "Rinnovo del certificato / certificate renewal") {
                 let form = try await Self.form(request, context)
-                let credential = try await self.service.renew(username: form["username"] ?? "", password: form["password"] ?? "", otp: form["otp"] ?? "")
+                let credential = try await self.lifecycle.renew(username: form["username"] ?? "", password: form["password"] ?? "", otp: form["otp"] ?? "")
                 return Self.message("Certificato rinnovato / certificate renewed", kind: "ok",
                                     "Nuovo certificato \(credential.serialNumber) valido fino al \(Self.day(credential.notAfter)). Il precedente è revocato (sostituito).")
             }
@@ -91,7 +92,7 @@ struct WebController: Sendable {
         }
         router.post("recovery/username") { request, context in
             try await self.guarded(title: "Nome utente dimenticato / forgotten username") {
-                try await self.service.remindUsername(email: try await Self.form(request, context)["email"] ?? "")
+                try await self.recovery.remindUsername(email: try await Self.form(request, context)["email"] ?? "")
                 return Self.message("Nome utente dimenticato / forgotten username", kind: "ok", Self.mailSent)
             }
         }
@@ -102,7 +103,7 @@ struct WebController: Sendable {
                     return Self.form("Password dimenticata / forgotten password", action: "/recovery/password/request", asks: ["askAccount"], button: "Invia il link / send the link",
                                      intro: "Riceverai per email un link valido un'ora. / You'll get a link by mail, valid for one hour.")
                 }
-                let link = try await self.service.openPasswordReset(code: code, sendSMS: true)
+                let link = try await self.recovery.openPasswordReset(code: code, sendSMS: true)
                 return Self.form("Nuova password / new password", action: "/recovery/password", asks: ["askNewPassword", "askOTP"], button: "Cambia password / change password",
                                  intro: link.otpKind == .sms ? "Ti abbiamo inviato un codice via SMS. / We sent you a code by SMS." : "Serve anche un codice OTP del tuo dispositivo.",
                                  hidden: ["code": code])
@@ -110,7 +111,7 @@ struct WebController: Sendable {
         }
         router.post("recovery/password/request") { request, context in
             try await self.guarded(title: "Password dimenticata / forgotten password") {
-                try await self.service.requestPasswordReset(usernameOrEmail: try await Self.form(request, context)["account"] ?? "")
+                try await self.recovery.requestPasswordReset(usernameOrEmail: try await Self.form(request, context)["account"] ?? "")
                 return Self.message("Password dimenticata / forgotten password", kind: "ok", Self.mailSent)
             }
         }
@@ -118,7 +119,7 @@ struct WebController: Sendable {
             try await self.guarded(title: "Nuova password / new password") {
                 let form = try await Self.form(request, context)
                 let password = try Self.confirmed(form["newPassword"], form["newPassword2"])
-                try await self.service.resetPassword(code: form["code"] ?? "", otp: form["otp"] ?? "", newPassword: password)
+                try await self.recovery.resetPassword(code: form["code"] ?? "", otp: form["otp"] ?? "", newPassword: password)
                 return Self.message("Password cambiata / password changed", kind: "ok",
                                     "La nuova password è attiva; le sessioni aperte sono state chiuse. / The new password is active; open sessions were ended.")
             }
@@ -133,7 +134,7 @@ struct WebController: Sendable {
             try await self.guarded(title: "Nuovo dispositivo OTP / new OTP device") {
                 let form = try await Self.form(request, context)
                 let device = try ActivationController.deviceChoice(kind: form["device"] ?? "", serial: form["serial"], seedHex: form["seed"])
-                let rebind = try await self.service.beginDeviceRebind(
+                let rebind = try await self.recovery.beginDeviceRebind(
                     username: form["username"] ?? "", password: form["password"] ?? "", userCode: form["userCode"] ?? "", device: device)
                 return Self.proofPage(rebind.challenge, title: "Nuovo dispositivo: prova / prove the new device", action: "/recovery/device/complete",
                                       hidden: ["token": rebind.token], chooseCredentials: false)
@@ -142,7 +143,7 @@ struct WebController: Sendable {
         router.post("recovery/device/complete") { request, context in
             try await self.guarded(title: "Nuovo dispositivo OTP / new OTP device") {
                 let form = try await Self.form(request, context)
-                try await self.service.completeDeviceRebind(token: form["token"] ?? "", otp: form["otp"] ?? "")
+                try await self.recovery.completeDeviceRebind(token: form["token"] ?? "", otp: form["otp"] ?? "")
                 return Self.message("Nuovo dispositivo OTP / new OTP device", kind: "ok",
                                     "Il nuovo dispositivo è attivo; il precedente non funziona più. / The new device is active; the old one no longer works.")
             }
@@ -155,8 +156,8 @@ struct WebController: Sendable {
         router.post("recovery/usercode") { request, context in
             try await self.guarded(title: "Codice utente smarrito / lost user code") {
                 let form = try await Self.form(request, context)
-                let holder = try await self.service.authenticateForRevocation(username: form["username"] ?? "", password: form["password"] ?? "", otp: form["otp"] ?? "")
-                _ = try await self.admin.revokeHolder(holderID: holder.id, reason: .cessationOfOperation, actor: "holder:\(holder.id)")
+                let holder = try await self.recovery.authenticateForRevocation(username: form["username"] ?? "", password: form["password"] ?? "", otp: form["otp"] ?? "")
+                _ = try await self.lifecycle.revokeHolder(holderID: holder.id, reason: .cessationOfOperation, actor: "holder:\(holder.id)")
                 return Self.message("Certificato revocato / certificate revoked", kind: "ok",
                                     "La revoca è definitiva. Per firmare di nuovo serve un nuovo ordine. / Revocation is final; a new order is needed to sign again.")
             }
@@ -171,7 +172,7 @@ struct WebController: Sendable {
         router.post("recovery/mobile/begin") { request, context in
             try await self.guarded(title: "Cambio del numero di cellulare / change of mobile number") {
                 let form = try await Self.form(request, context)
-                let started = try await self.service.beginMobileChange(username: form["username"] ?? "", password: form["password"] ?? "", newMobile: form["mobile"] ?? "")
+                let started = try await self.recovery.beginMobileChange(username: form["username"] ?? "", password: form["password"] ?? "", newMobile: form["mobile"] ?? "")
                 return Self.form("Cambio del numero di cellulare / change of mobile number", action: "/recovery/mobile",
                                  asks: ["askUsername", "askPassword", "askOTP", "askNewNumberOTP"], button: "Cambia numero / change number",
                                  intro: "Codici inviati ai numeri che terminano con \(started.oldNumberEnd) (attuale) e \(started.newNumberEnd) (nuovo). / "
@@ -181,7 +182,7 @@ struct WebController: Sendable {
         router.post("recovery/mobile") { request, context in
             try await self.guarded(title: "Cambio del numero di cellulare / change of mobile number") {
                 let form = try await Self.form(request, context)
-                let holder = try await self.service.completeMobileChange(
+                let holder = try await self.recovery.completeMobileChange(
                     username: form["username"] ?? "", password: form["password"] ?? "", oldNumberCode: form["otp"] ?? "", newNumberCode: form["newNumberOtp"] ?? "")
                 return Self.message("Numero cambiato / number changed", kind: "ok", "Il numero registrato ora termina con \(holder.mobile.suffix(3)).")
             }
@@ -237,7 +238,7 @@ struct WebController: Sendable {
         self.page("login", title: title, self.formValues(action: action, asks: asks, button: button, intro: intro, hidden: hidden))
     }
 
-    static func proofPage(_ challenge: SigningService.ActivationChallenge, title: String, action: String, hidden: [String: String], chooseCredentials: Bool) -> Response {
+    static func proofPage(_ challenge: ActivationChallenge, title: String, action: String, hidden: [String: String], chooseCredentials: Bool) -> Response {
         var values: [String: Any] = [
             "action": action, "chooseCredentials": chooseCredentials,
             "hidden": hidden.sorted { $0.key < $1.key }.map { ["name": $0.key, "value": $0.value] },

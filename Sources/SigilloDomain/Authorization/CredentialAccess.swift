@@ -1,0 +1,33 @@
+import Foundation
+
+/// Looks up a holder's credentials as the use cases need them.
+struct CredentialAccess: Sendable {
+    let store: any CredentialStore
+    let clock: ServiceClock
+
+    /// The credential if it belongs to the holder, is active and its certificate is valid now.
+    func usable(_ credentialID: String, holderID: String) async throws -> Credential {
+        guard let credential = try await self.store.credential(id: credentialID), credential.holderID == holderID else {
+            throw SigilloError(.notFound, "unknown credential")
+        }
+        switch credential.status {
+        case .active: break
+        case .suspended: throw SigilloError(.credentialDisabled, "the credential is suspended")
+        case .revoked: throw SigilloError(.credentialDisabled, "the credential is revoked")
+        }
+        let now = self.clock.now()
+        guard now >= credential.notBefore, now < credential.notAfter else {
+            throw SigilloError(.certificateInvalid, "the certificate is not valid now (valid \(credential.notBefore) to \(credential.notAfter))")
+        }
+        return credential
+    }
+
+    /// The credential whose counters stand for the holder's (the newest active one, else the newest at all).
+    func primary(_ holder: Holder) async throws -> Credential {
+        let credentials = try await self.store.credentials(holderID: holder.id)
+        guard let credential = credentials.last(where: { $0.status == .active }) ?? credentials.last(where: { $0.status == .suspended }) else {
+            throw SigilloError(.credentialDisabled, "the account has no usable credential")
+        }
+        return credential
+    }
+}

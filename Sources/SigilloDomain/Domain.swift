@@ -1,0 +1,63 @@
+import Foundation
+import Logging
+import PKCS11
+
+/// Every use case of the service, by capability, built once from the store, the token and the CA. Each capability
+/// is a small value holding only the narrow stores and shared values (audit log, OTP verifier, SMS sender, holder
+/// keys, holder mail) it needs; the server hands each controller the capabilities it serves.
+///
+/// No signature is made unless the holder proved password and OTP for exactly the digests being signed, within the
+/// SAD's lifetime and count, on an active credential with a valid certificate (`Authorization`, then `Signing`).
+public struct Domain: Sendable {
+    public let enrollment: Enrollment
+    public let authentication: Authentication
+    public let authorization: Authorization
+    public let signing: Signing
+    public let recovery: Recovery
+    public let lifecycle: CredentialLifecycle
+    public let administration: Administration
+    public let auditTrail: AuditTrail
+    public let settings: DomainSettings
+    /// The certificate authority (its certificate ends every holder's chain).
+    public let ca: any CertificateIssuer
+    /// The CA's revocation list.
+    public let crl: any RevocationList
+    public let clock: ServiceClock
+
+    /// - Parameter mailer: where mails go; by default through `notifier` (channel `email`), as tests that read the
+    ///   notifier want. The server passes the SMTP outbox (`OutboxMailer`).
+    public init(store: any Store, signer: Signer, ca: any CertificateIssuer, crl: any RevocationList, settings: DomainSettings, notifier: any Notifier,
+                mailer: (any Mailer)? = nil, passwords: PasswordHasher = PasswordHasher(), clock: ServiceClock = .system,
+                blocking: BlockingExecutor = BlockingExecutor(), logger: Logger = Logger(label: "sigillo.core")) {
+        let audit = AuditLog(store: store, clock: clock)
+        let failures = FailureCounter(store: store, audit: audit)
+        let otp = OTPVerifier(store: store, failures: failures, clock: clock)
+        let sms = SMSSender(store: store, notifier: notifier, audit: audit, clock: clock, codeLifetime: settings.smsCodeLifetime)
+        let devices = OTPDevices(store: store, sms: sms, issuer: settings.otpIssuer)
+        let mail = HolderMail(mailer: mailer ?? NotifierMailer(notifier: notifier, clock: clock), publicBaseURL: settings.publicBaseURL)
+        let keys = HolderKeys(signer: signer, logger: logger)
+        let credentials = CredentialAccess(store: store, clock: clock)
+        let states = HolderStates(store: store, audit: audit, clock: clock)
+        let authentication = Authentication(store: store, passwords: passwords, blocking: blocking, audit: audit, clock: clock)
+        self.authentication = authentication
+        self.enrollment = Enrollment(
+            store: store, devices: devices, keys: keys, ca: ca, passwords: passwords, blocking: blocking, mail: mail, audit: audit, clock: clock, settings: settings)
+        self.authorization = Authorization(
+            store: store, credentials: credentials, otp: otp, failures: failures, sms: sms, passwords: passwords, blocking: blocking, audit: audit,
+            clock: clock, settings: settings)
+        self.signing = Signing(store: store, credentials: credentials, keys: keys, audit: audit, clock: clock)
+        self.recovery = Recovery(
+            store: store, authentication: authentication, credentials: credentials, otp: otp, failures: failures, devices: devices, sms: sms,
+            states: states, passwords: passwords, blocking: blocking, mail: mail, audit: audit, clock: clock)
+        self.lifecycle = CredentialLifecycle(
+            store: store, authentication: authentication, credentials: credentials, otp: otp, states: states, keys: keys, ca: ca, crl: crl,
+            mail: mail, audit: audit, clock: clock, settings: settings, logger: logger)
+        self.administration = Administration(
+            store: store, enrollment: self.enrollment, lifecycle: self.lifecycle, recovery: self.recovery, crl: crl, audit: audit, clock: clock)
+        self.auditTrail = AuditTrail(store: store, audit: audit)
+        self.settings = settings
+        self.ca = ca
+        self.crl = crl
+        self.clock = clock
+    }
+}

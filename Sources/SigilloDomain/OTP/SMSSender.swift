@@ -1,0 +1,42 @@
+import Foundation
+
+/// Sends SMS codes to holders, counted against the SMS limit, and keeps their digests.
+struct SMSSender: Sendable {
+    let store: any OTPStore & ThrottleStore
+    let notifier: any Notifier
+    let audit: AuditLog
+    let clock: ServiceClock
+    /// How long a code works.
+    let codeLifetime: TimeInterval
+
+    /// Counts `count` SMS for the holder against the limit: SMS cost money and reach a phone, so at most five codes
+    /// in 15 minutes, whichever route asks (sendOTP, activation, reset link, mobile change).
+    /// - Throws: `tooManyRequests` (nothing counted) when they would go over it.
+    func admit(to holder: Holder, count: Int = 1) async throws {
+        guard try await self.store.admit(throttle: "sms/\(holder.id)", now: self.clock.now(), window: 900, limit: 5, count: count) else {
+            try await self.audit.record(holder.id, "otp.sms.send", target: holder.id, outcome: "throttled")
+            throw SigilloError(.tooManyRequests, "too many SMS codes were sent in the last 15 minutes; try again later")
+        }
+    }
+
+    /// Sends a new SMS code to the holder's number, counted against the SMS limit, as the holder's pending SMS code.
+    func sendCode(to holder: Holder) async throws {
+        try await self.admit(to: holder)
+        try await self.textCode(to: holder)
+    }
+
+    /// Sends a new SMS code, already counted against the limit, to the holder's number (or to `number`, a new one
+    /// being proven) and stores its hash with `keep` (by default as the holder's pending SMS code).
+    func textCode(to holder: Holder, number: String? = nil, keep: ((_ codeHash: [UInt8], _ expiresAt: Date) async throws -> Void)? = nil) async throws {
+        let now = self.clock.now()
+        let code = SMSCode.generate(digits: 6)
+        let expiresAt = now.addingTimeInterval(self.codeLifetime)
+        if let keep {
+            try await keep(Secrets.digest(code), expiresAt)
+        } else {
+            try await self.store.storeSMSCode(holderID: holder.id, codeHash: Secrets.digest(code), expiresAt: expiresAt)
+        }
+        try await self.notifier.send(OutgoingMessage(channel: "sms", recipient: number ?? holder.mobile, body: "Sigillo: your code is \(code). It is valid for 5 minutes.", createdAt: now))
+        try await self.audit.record(holder.id, "otp.sms.send", target: holder.id, outcome: "ok", details: number == nil ? "" : "to the new number")
+    }
+}

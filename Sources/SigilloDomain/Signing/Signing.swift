@@ -1,0 +1,45 @@
+import Foundation
+import PKCS11
+
+/// The hot path (CSC `signatures/signHash`): a SAD's hashes signed in the token, nothing else.
+public struct Signing: Sendable {
+    let store: any SADStore
+    let credentials: CredentialAccess
+    let keys: HolderKeys
+    let audit: AuditLog
+    let clock: ServiceClock
+
+    /// Signs `hashes` under a SAD (CSC `signatures/signHash`): every hash must be one the SAD authorized,
+    /// the SAD must have that many signatures left, and the credential and its certificate must be valid now.
+    ///
+    /// - Returns: the signatures in input order.
+    public func signHash(holderID: String, credentialID: String, sad: String, hashes: [[UInt8]], mechanism: SignatureMechanism) async throws -> [[UInt8]] {
+        guard !hashes.isEmpty else { throw SigilloError(.invalidRequest, "the hashes to sign are missing") }
+        let record = try await self.store.validSAD(sad, holderID: holderID, credentialID: credentialID, now: self.clock.now())
+        guard mechanism.hash == record.hashAlgorithm else {
+            throw SigilloError(.invalidRequest, "the SAD was issued for \(record.hashAlgorithm.rawValue) digests")
+        }
+        let authorized = Set(record.hashes)
+        guard hashes.allSatisfy(authorized.contains) else {
+            try await self.audit.record(holderID, "signature.sign", target: credentialID, outcome: "refused", details: "hash not authorized")
+            throw SigilloError(.invalidSAD, "a hash was not authorized by this SAD")
+        }
+        let credential = try await self.credentials.usable(credentialID, holderID: holderID)
+        guard mechanism.isRSA == credential.keyAlgorithm.isRSA else {
+            throw SigilloError(.invalidRequest, "the signature algorithm does not match the credential's \(credential.keyAlgorithm.rawValue) key")
+        }
+        guard try await self.store.consumeSAD(idHash: record.idHash, count: hashes.count, now: self.clock.now()) else {
+            try await self.audit.record(holderID, "signature.sign", target: credentialID, outcome: "refused", details: "SAD used up or expired")
+            throw SigilloError(.invalidSAD, "the SAD has no signatures left or has expired")
+        }
+        do {
+            let signatures = try await self.keys.sign(digests: hashes, id: credential.tokenKeyID, mechanism: mechanism)
+            try await self.audit.record(holderID, "signature.sign", target: credentialID, outcome: "ok", details: "signatures=\(signatures.count)")
+            return signatures
+        } catch {
+            try? await self.store.refundSAD(idHash: record.idHash, count: hashes.count)
+            try? await self.audit.record(holderID, "signature.sign", target: credentialID, outcome: "failed", details: "\(error)")
+            throw error
+        }
+    }
+}

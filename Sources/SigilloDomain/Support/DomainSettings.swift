@@ -1,0 +1,19 @@
+import Foundation
+
+/// What an operator of the service chooses: public URL, lifetimes, limits.
+public struct DomainSettings: Sendable {
+    public var publicBaseURL: String
+    /// How long a SAD lives.
+    public var sadLifetime: TimeInterval = 300
+    /// How long an activation invitation is valid.
+    public var invitationValidity: TimeInterval = 365 * 86_400
+    public var smsCodeLifetime: TimeInterval = 300
+    public var defaultMultisign = 100
+    /// Issuer shown by authenticator apps.
+    public var otpIssuer = "Sigillo"
+    public var certificateValidityYears = 3
+
+    public init(publicBaseURL: String) {
+        self.publicBaseURL = publicBaseURL
+    }
+}

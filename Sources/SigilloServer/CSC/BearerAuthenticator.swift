@@ -1,0 +1,50 @@
+import Hummingbird
+import SigilloDomain
+
+/// The holder a bearer access token (CSC `auth/login`) belongs to, and the token itself (for `auth/revoke`).
+public struct BearerIdentity: Sendable {
+    public let holderID: String
+    public let accessToken: String
+}
+
+/// Turns `Authorization: Bearer <token>` into the holder on the request context; refuses the request with 401
+/// `invalid_token` (missing, unknown or revoked) or `expired_token` otherwise. Routes behind it read
+/// `HolderContext.identity` and never the header.
+struct BearerAuthenticator: RouterMiddleware {
+    typealias Context = SigilloContext
+    let authentication: Authentication
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        guard let header = request.headers[.authorization], header.prefix(7).lowercased() == "bearer " else {
+            throw APIError(status: .unauthorized, code: "invalid_token", description: "Missing bearer access token")
+        }
+        let token = header.dropFirst(7)
+        let blank = token.first?.isWhitespace == true || token.last?.isWhitespace == true
+        let accessToken = blank ? token.trimmingCharacters(in: .whitespaces) : String(token)
+        var context = context
+        do {
+            context.identity = BearerIdentity(holderID: try await self.authentication.holderID(accessToken: accessToken), accessToken: accessToken)
+        } catch let error as SigilloError {
+            // Token errors read the same in CSC v1 and v2.
+            throw CSCError.from(error, version: 2)
+        }
+        return try await next(request, context)
+    }
+}
+
+/// A request whose bearer token was accepted: the holder is known (not optional) to every route of the group.
+struct HolderContext: ChildRequestContext {
+    var coreContext: CoreRequestContextStorage
+    let identity: BearerIdentity
+
+    init(context: SigilloContext) throws {
+        guard let identity = context.identity else {
+            throw APIError(status: .unauthorized, code: "invalid_token", description: "Missing bearer access token")
+        }
+        self.coreContext = context.coreContext
+        self.identity = identity
+    }
+
+    /// As `SigilloContext`: a signHash of thousands of SHA-512 hashes fits easily.
+    var maxUploadSize: Int { 1 << 20 }
+}
