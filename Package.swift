@@ -132,7 +132,8 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),
-            ]
+            ],
+            resources: [.copy("Templates")]
         ),
         // The one executable: argument parsing and wiring only.
         .executableTarget(
@@ -190,10 +191,13 @@ let package = Package(
             path: "Benchmarks/sigillo-bench"
         ),
 
-        // Test fixtures: a fresh SoftHSM token and a fresh folder per test.
+        // Test fixtures: a fresh SoftHSM token and a fresh folder per test; a domain on a fresh database and CA.
         .target(
             name: "SigilloTestSupport",
-            dependencies: ["PKCS11", "SigilloDomain"],
+            dependencies: [
+                "PKCS11", "SigilloDomain", "SigilloSQLite", "SigilloPKI",
+                .product(name: "X509", package: "swift-certificates"),
+            ],
             path: "Tests/SigilloTestSupport"
         ),
         .testTarget(
@@ -204,15 +208,56 @@ let package = Package(
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
             ]
         ),
+        .testTarget(name: "CSCProtocolTests", dependencies: ["CSCProtocol"]),
         .testTarget(
-            name: "SigilloDomainTests",
+            name: "CSCClientTests",
+            dependencies: ["CSCClient", "CSCProtocol", "PKCS11", "SigilloCMS", "SigilloTestSupport", .product(name: "Crypto", package: "swift-crypto")]
+        ),
+        .testTarget(
+            name: "SigilloCMSTests",
             dependencies: [
-                "SigilloDomain", "SigilloSQLite", "SigilloPKI", "SigilloMail", "SigilloCMS", "CSCClient", "CSCProtocol", "SigilloTestSupport",
+                "SigilloCMS", "CSCClient", "PKCS11", "SigilloTestSupport",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),
+            ]
+        ),
+        .testTarget(
+            name: "SigilloDomainTests",
+            dependencies: [
+                "SigilloDomain", "SigilloSQLite", "SigilloPKI", "SigilloTestSupport", "PKCS11", "CArgon2",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+            ]
+        ),
+        .testTarget(
+            name: "SigilloPKITests",
+            dependencies: [
+                "SigilloPKI", "SigilloDomain", "SigilloSQLite", "SigilloTestSupport", "PKCS11",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+            ]
+        ),
+        .testTarget(
+            name: "SigilloMailTests",
+            dependencies: [
+                "SigilloMail", "SigilloDomain", "SigilloSQLite", "SigilloTestSupport",
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
+        .testTarget(
+            name: "SigilloSQLiteTests",
+            dependencies: [
+                "SigilloSQLite", "SigilloDomain", "SigilloTestSupport", "PKCS11",
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
         .testTarget(

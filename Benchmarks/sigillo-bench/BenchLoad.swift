@@ -88,7 +88,7 @@ private struct ClientOutcome: Sendable {
 }
 
 enum BenchLoad {
-    static let sha256OID = "2.16.840.1.101.3.4.2.1"
+    static let sha256OID = OID.sha256
 
     /// Logs every client in (one bearer token each, kept for the whole run).
     static func connect(_ accounts: [BenchAccount], server: BenchServer, clients: Int) async throws -> [BenchClient] {

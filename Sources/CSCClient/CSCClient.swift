@@ -74,9 +74,9 @@ public final class CSCClient: Sendable {
     public func login(username: String, password: String) async throws -> CSCAccessToken {
         let basic = Data("\(username):\(password)".utf8).base64EncodedString()
         let response: CSCLoginResponse = try await self.call(
-            "auth/login", CSCLoginRequest(rememberMe: false), authorization: "Basic \(basic)")
-        self.accessToken.withLock { $0 = response.access_token }
-        return CSCAccessToken(accessToken: response.access_token, expiresIn: response.expires_in?.value)
+            "auth/login", CSCRequest(rememberMe: false), authorization: "Basic \(basic)")
+        self.accessToken.withLock { $0 = response.accessToken }
+        return CSCAccessToken(accessToken: response.accessToken, expiresIn: response.expiresIn)
     }
 
     /// Uses a token obtained elsewhere.
@@ -86,16 +86,16 @@ public final class CSCClient: Sendable {
 
     /// `credentials/list`: the holder's credential IDs.
     public func listCredentials() async throws -> [String] {
-        let response: CSCListResponse = try await self.call("credentials/list", CSCEmptyRequest(), authorization: try self.bearer())
+        let response: CSCListResponse = try await self.call("credentials/list", CSCRequest(), authorization: try self.bearer())
         return response.credentialIDs
     }
 
     /// `credentials/info` with the whole chain, certificate and authorization details.
     public func credentialInfo(credentialID: String) async throws -> CSCCredentialInfo {
         let method = "credentials/info"
-        let response: CSCInfoResponse = try await self.call(
+        let response: CSCCredentialInfoResponse = try await self.call(
             method,
-            CSCInfoRequest(credentialID: credentialID, certificates: "chain", certInfo: true, authInfo: true),
+            CSCRequest(credentialID: credentialID, certificates: "chain", certInfo: true, authInfo: true),
             authorization: try self.bearer()
         )
         let certificates = try (response.cert?.certificates ?? []).map { text -> [UInt8] in
@@ -107,14 +107,14 @@ public final class CSCClient: Sendable {
         return CSCCredentialInfo(
             keyStatus: response.key?.status,
             keyAlgorithms: response.key?.algo ?? [],
-            keyLength: response.key?.len?.value,
+            keyLength: response.key?.len,
             certificateStatus: response.cert?.status,
             certificates: certificates,
-            multisign: max(1, response.multisign?.value ?? 1),
+            multisign: max(1, response.multisign ?? 1),
             authMode: response.authMode,
-            otpPresence: response.OTP?.presence?.value,
+            otpPresence: response.OTP?.presence,
             otpType: response.OTP?.type,
-            scal: response.SCAL?.value
+            scal: response.SCAL
         )
     }
 
@@ -128,7 +128,7 @@ public final class CSCClient: Sendable {
     public func authorize(credentialID: String, hashes: [[UInt8]], pin: String?, otp: String?, numSignatures: Int? = nil) async throws -> CSCAuthorization {
         let response: CSCAuthorizeResponse = try await self.call(
             "credentials/authorize",
-            CSCAuthorizeRequest(
+            CSCRequest(
                 credentialID: credentialID,
                 numSignatures: numSignatures ?? hashes.count,
                 hash: hashes.map(Base64Text.encode),
@@ -137,7 +137,7 @@ public final class CSCClient: Sendable {
             ),
             authorization: try self.bearer()
         )
-        return CSCAuthorization(sad: response.SAD, expiresIn: response.expiresIn?.value)
+        return CSCAuthorization(sad: response.SAD, expiresIn: response.expiresIn)
     }
 
     /// `signatures/signHash`: one signature per digest, in the same order.
@@ -156,12 +156,12 @@ public final class CSCClient: Sendable {
         let method = "signatures/signHash"
         let response: CSCSignHashResponse = try await self.call(
             method,
-            CSCSignHashRequest(
+            CSCRequest(
                 credentialID: credentialID,
-                SAD: sad,
                 hash: hashes.map(Base64Text.encode),
                 hashAlgo: hashAlgorithmOID,
-                signAlgo: signAlgorithmOID
+                signAlgo: signAlgorithmOID,
+                SAD: sad
             ),
             authorization: try self.bearer()
         )
@@ -210,7 +210,7 @@ public final class CSCClient: Sendable {
         }
         guard (200..<300).contains(status) else {
             if let failure = try? JSONDecoder().decode(CSCErrorResponse.self, from: data) {
-                throw CSCClientError(method: method, status: status, error: failure.error, errorDescription: failure.error_description)
+                throw CSCClientError(method: method, status: status, error: failure.error, errorDescription: failure.errorDescription)
             }
             let text = String(decoding: data.prefix(200), as: UTF8.self)
             throw CSCClientError(method: method, status: status, error: "http_\(status)", errorDescription: text.isEmpty ? nil : text)

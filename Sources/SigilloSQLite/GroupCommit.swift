@@ -16,10 +16,11 @@ final class GroupCommit: Sendable {
         let finish: @Sendable ((any Error)?) -> Void
     }
 
-    private let database: DatabasePool
+    private let database: any DatabaseWriter
     private let state = Mutex<(pending: [Job], scheduled: Bool)>(([], false))
 
-    init(database: DatabasePool) {
+    /// `database`: the store's pool (a file in WAL mode), or any writer (an in-memory queue in tests).
+    init(database: any DatabaseWriter) {
         self.database = database
     }
 

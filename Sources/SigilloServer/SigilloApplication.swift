@@ -90,6 +90,7 @@ public enum SigilloApplication {
 
     /// The application serving `configuration` over TLS.
     public static func make(configuration: ServerConfiguration, services: SigilloServices, logger: Logger, onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }) throws -> some ApplicationProtocol {
+        try Templates.check()
         let tls = try self.tlsConfiguration(certificate: configuration.tlsCertificate, key: configuration.tlsKey)
         return Application(
             router: self.router(services: services),

@@ -4,7 +4,6 @@ import CSCClient
 import CSCProtocol
 import SigilloDomain
 import SigilloMail
-import SigilloPKI
 import SigilloSQLite
 
 /// The holder's activation from the command line (the same routes the activation page uses).

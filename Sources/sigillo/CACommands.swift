@@ -1,12 +1,9 @@
 import ArgumentParser
 import Foundation
 import PKCS11
-import CSCClient
-import CSCProtocol
 import SigilloDomain
 import SigilloMail
 import SigilloPKI
-import SigilloSQLite
 import SigilloServer
 import X509
 

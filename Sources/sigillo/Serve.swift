@@ -4,12 +4,8 @@ import Hummingbird
 import Logging
 import PKCS11
 import ServiceLifecycle
-import CSCClient
-import CSCProtocol
 import SigilloDomain
 import SigilloMail
-import SigilloPKI
-import SigilloSQLite
 import SigilloServer
 
 struct Serve: AsyncParsableCommand {

@@ -1,5 +1,6 @@
 import CArgon2
 import Foundation
+import SigilloTestSupport
 import Testing
 
 @testable import SigilloDomain

@@ -1,11 +1,8 @@
 import Foundation
 import PKCS11
 import CSCClient
-import CSCProtocol
 import SigilloDomain
-import SigilloMail
 import SigilloCMS
-import SigilloPKI
 import SigilloSQLite
 import SigilloTestSupport
 import Testing

@@ -3,7 +3,6 @@ import CSCClient
 import CSCProtocol
 import SigilloDomain
 import SigilloMail
-import SigilloCMS
 import SigilloPKI
 import SigilloSQLite
 import SigilloTestSupport

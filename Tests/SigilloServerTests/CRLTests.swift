@@ -4,8 +4,6 @@ import NIOCore
 import CSCClient
 import CSCProtocol
 import SigilloDomain
-import SigilloMail
-import SigilloCMS
 import SigilloPKI
 import SigilloSQLite
 import SigilloTestSupport

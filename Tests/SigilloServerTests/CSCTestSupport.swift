@@ -5,9 +5,6 @@ import PKCS11
 import CSCClient
 import CSCProtocol
 import SigilloDomain
-import SigilloMail
-import SigilloCMS
-import SigilloPKI
 import SigilloSQLite
 import SigilloTestSupport
 import Testing

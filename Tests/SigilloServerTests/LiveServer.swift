@@ -4,14 +4,11 @@ import Hummingbird
 import Logging
 import NIOCore
 import NIOSSL
-import PKCS11
 import CSCClient
-import CSCProtocol
 import SigilloDomain
 import SigilloMail
 import SigilloCMS
 import SigilloPKI
-import SigilloSQLite
 import SigilloServer
 import X509
 import SigilloTestSupport
@@ -46,6 +43,24 @@ struct LiveServer {
     /// - Parameter mailRelayPort: deliver mail (its dispatcher running) to a plain SMTP relay on 127.0.0.1 at this port;
     ///   otherwise mail stays in the outbox table.
     static func with<T: Sendable>(_ fixture: TestToken, clock: ServiceClock = .system, mailRelayPort: Int? = nil, _ body: @Sendable (LiveServer) async throws -> T) async throws -> T {
+        let (configuration, services, logger) = try await self.services(fixture, clock: clock, mailRelayPort: mailRelayPort)
+        let directory = fixture.directory.appendingPathComponent("server")
+        let (portStream, portContinuation) = AsyncStream.makeStream(of: Int.self)
+        let app = try SigilloApplication.make(configuration: configuration, services: services, logger: logger) { channel in
+            portContinuation.yield(channel.localAddress?.port ?? 0)
+            portContinuation.finish()
+        }
+        let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(tlsConfiguration: self.clientTLS(trusting: directory.appendingPathComponent("tls-ca.pem").path)))
+        let dispatcher = mailRelayPort.map { _ in Task { try await services.mailDispatcher.run() } }
+        defer { dispatcher?.cancel() }
+        return try await self.serve(app, ports: portStream, client: client) { port in
+            try await body(LiveServer(port: port, client: client, directory: directory, services: services))
+        }
+    }
+
+    /// A server's configuration and services on `fixture`'s token, with a new CA, TLS certificates and database in
+    /// its folder (what `with` serves; router tests use them without a listener).
+    static func services(_ fixture: TestToken, clock: ServiceClock = .system, mailRelayPort: Int? = nil) async throws -> (ServerConfiguration, SigilloServices, Logger) {
         let directory = fixture.directory.appendingPathComponent("server")
         try self.makeCertificates(in: directory)
         var configuration = ServerConfiguration()
@@ -68,20 +83,10 @@ struct LiveServer {
         try ca.certificatePEM.write(toFile: configuration.caCertificate, atomically: true, encoding: .utf8)
         var logger = Logger(label: "test-server")
         logger.logLevel = .warning
-        let (portStream, portContinuation) = AsyncStream.makeStream(of: Int.self)
         // Cheap Argon2 parameters keep the suites fast; production parameters are tested in SigilloCoreTests.
         let services = try await SigilloServices.open(
             configuration: configuration, token: fixture.token, clock: clock, passwords: PasswordHasher(parameters: Argon2Parameters(memoryKiB: 1024, iterations: 1, parallelism: 1)), logger: logger)
-        let app = try SigilloApplication.make(configuration: configuration, services: services, logger: logger) { channel in
-            portContinuation.yield(channel.localAddress?.port ?? 0)
-            portContinuation.finish()
-        }
-        let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(tlsConfiguration: self.clientTLS(trusting: directory.appendingPathComponent("tls-ca.pem").path)))
-        let dispatcher = mailRelayPort.map { _ in Task { try await services.mailDispatcher.run() } }
-        defer { dispatcher?.cancel() }
-        return try await self.serve(app, ports: portStream, client: client) { port in
-            try await body(LiveServer(port: port, client: client, directory: directory, services: services))
-        }
+        return (configuration, services, logger)
     }
 
     /// Runs `app` until `body` returns, handing it the port the app bound; then shuts `client` down and stops the app.

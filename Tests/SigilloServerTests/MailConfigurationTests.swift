@@ -1,10 +1,7 @@
 import Foundation
-import CSCClient
 import CSCProtocol
 import SigilloDomain
 import SigilloMail
-import SigilloCMS
-import SigilloPKI
 import SigilloSQLite
 import SigilloServer
 import SigilloTestSupport

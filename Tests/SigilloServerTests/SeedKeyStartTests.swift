@@ -1,13 +1,8 @@
 import Foundation
 import Logging
 import PKCS11
-import CSCClient
-import CSCProtocol
 import SigilloDomain
-import SigilloMail
-import SigilloCMS
 import SigilloPKI
-import SigilloSQLite
 import SigilloServer
 import SigilloTestSupport
 import Testing

@@ -1,13 +1,9 @@
 import AsyncHTTPClient
 import Foundation
 import NIOCore
-import PKCS11
 import CSCClient
 import CSCProtocol
 import SigilloDomain
-import SigilloMail
-import SigilloCMS
-import SigilloPKI
 import SigilloSQLite
 import SigilloTestSupport
 import Testing

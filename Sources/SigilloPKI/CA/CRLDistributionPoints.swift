@@ -1,4 +1,3 @@
-import SigilloDomain
 import SwiftASN1
 import X509
 

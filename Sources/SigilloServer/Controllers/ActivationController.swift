@@ -1,3 +1,4 @@
+import CSCProtocol
 import Foundation
 import Hummingbird
 import PKCS11
@@ -7,23 +8,6 @@ import SigilloDomain
 struct ActivationController: Sendable {
     let enrollment: Enrollment
 
-    struct BeginRequest: Decodable {
-        var code: String
-        var device: String
-        var serial: String?
-        /// Hardware token seed, hex or base32.
-        var seed: String?
-        var digits: Int?
-    }
-
-    struct CompleteRequest: Decodable {
-        var code: String
-        var username: String
-        var password: String
-        var otp: String
-        var keyAlgorithm: String?
-    }
-
     func addRoutes(to router: Router<SigilloContext>) {
         let group = router.group("activation/v1")
         group.post("begin", use: self.begin)
@@ -31,10 +15,10 @@ struct ActivationController: Sendable {
     }
 
     @Sendable func begin(_ request: Request, context: SigilloContext) async throws -> Response {
-        let body = try await Self.decode(BeginRequest.self, request, context)
+        let body = try await Self.decode(ActivationBeginRequest.self, request, context)
         let device = try Self.deviceChoice(kind: body.device, serial: body.serial, seedHex: body.seed, digits: body.digits)
         let challenge = try await self.enrollment.beginActivation(invitationCode: body.code, device: device)
-        return CSCController.json(.object(Self.challengeJSON(challenge)))
+        return try JSONResponse.make(Self.challengeAnswer(challenge))
     }
 
     /// The device a holder or operator chose: `totp` (app), `sms`, or `hotp` (hardware) with serial and seed.
@@ -53,17 +37,15 @@ struct ActivationController: Sendable {
         }
     }
 
-    /// What the holder needs to prove a new device, as JSON.
-    static func challengeJSON(_ challenge: ActivationChallenge) -> [String: JSONValue] {
-        var answer: [String: JSONValue] = ["device": .string(challenge.kind.rawValue)]
-        if let uri = challenge.otpauthURI { answer["otpauthURI"] = .string(uri) }
-        if let secret = challenge.secret { answer["secret"] = .string(Base32.encode(secret, padding: false)) }
-        if let sentTo = challenge.smsSentTo { answer["smsSentTo"] = .string("…" + sentTo) }
-        return answer
+    /// What the holder needs to prove a new device.
+    static func challengeAnswer(_ challenge: ActivationChallenge) -> ActivationBeginResponse {
+        ActivationBeginResponse(
+            device: challenge.kind.rawValue, otpauthURI: challenge.otpauthURI, secret: challenge.secret.map { Base32.encode($0, padding: false) },
+            smsSentTo: challenge.smsSentTo.map { "…" + $0 })
     }
 
     @Sendable func complete(_ request: Request, context: SigilloContext) async throws -> Response {
-        let body = try await Self.decode(CompleteRequest.self, request, context)
+        let body = try await Self.decode(ActivationCompleteRequest.self, request, context)
         var algorithm = KeyAlgorithm.ecP256
         if let name = body.keyAlgorithm {
             guard let chosen = KeyAlgorithm(rawValue: name) else {
@@ -73,13 +55,9 @@ struct ActivationController: Sendable {
         }
         let activated = try await self.enrollment.activate(invitationCode: body.code, username: body.username, password: body.password, otp: body.otp, keyAlgorithm: algorithm)
         let credential = activated.credential
-        return CSCController.json(.object([
-            "userCode": .string(activated.userCode),
-            "credentialID": .string(credential.id),
-            "serialNumber": .string(credential.serialNumber),
-            "notAfter": .string(ISO8601DateFormatter().string(from: credential.notAfter)),
-            "certificate": .string(Data(credential.certificateDER).base64EncodedString()),
-        ]), status: .created)
+        return try JSONResponse.make(ActivationCompleteResponse(
+            credentialID: credential.id, serialNumber: credential.serialNumber, notAfter: ISO8601DateFormatter().string(from: credential.notAfter),
+            certificate: Data(credential.certificateDER).base64EncodedString(), userCode: activated.userCode), status: .created)
     }
 
     static func decode<T: Decodable>(_ type: T.Type, _ request: Request, _ context: SigilloContext) async throws -> T {

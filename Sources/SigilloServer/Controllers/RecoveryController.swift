@@ -1,3 +1,4 @@
+import CSCProtocol
 import Foundation
 import Hummingbird
 import SigilloDomain
@@ -29,10 +30,6 @@ struct RecoveryController: Sendable {
         var token: String
         var otp: String
     }
-    struct Login: Decodable {
-        var username: String
-        var password: String
-    }
     struct LoginOTP: Decodable {
         var username: String
         var password: String
@@ -53,83 +50,102 @@ struct RecoveryController: Sendable {
     }
 
     /// Same answer whether or not the account exists.
-    static let accepted = CSCController.json(.object(["status": .string("accepted"), "message": .string("if the account exists, a mail is on its way to the registered address")]), status: .accepted)
+    static var accepted: Response {
+        get throws { try JSONResponse.make(Outcome(status: "accepted", message: "if the account exists, a mail is on its way to the registered address"), status: .accepted) }
+    }
+
+    /// The answer of a route that only reports what happened.
+    struct Outcome: Encodable {
+        var status: String
+        var message: String? = nil
+        var sessionsEnded: Bool? = nil
+        var mobile: String? = nil
+    }
+
+    /// A started device replacement: the new device's challenge and the token that completes it.
+    struct RebindStarted: Encodable {
+        var token: String
+        var challenge: ActivationBeginResponse
+
+        func encode(to encoder: any Encoder) throws {
+            try self.challenge.encode(to: encoder)
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(self.token, forKey: .token)
+        }
+
+        enum CodingKeys: String, CodingKey { case token }
+    }
+
+    /// Where the two codes of a mobile change went.
+    struct MobileCodesSent: Encodable {
+        var smsSentTo: String
+        var newNumberSentTo: String
+    }
 
     func addRoutes(to router: Router<SigilloContext>) {
         let group = router.group("recovery/v1")
         group.post("username") { request, context in
             try await self.recovery.remindUsername(email: try await Self.decode(Email.self, request, context).email)
-            return Self.accepted
+            return try Self.accepted
         }
         group.post("password/request") { request, context in
             try await self.recovery.requestPasswordReset(usernameOrEmail: try await Self.decode(Account.self, request, context).account)
-            return Self.accepted
+            return try Self.accepted
         }
         group.post("password/sendOTP") { request, context in
             let link = try await self.recovery.openPasswordReset(code: try await Self.decode(ResetCode.self, request, context).code, sendSMS: true)
-            return CSCController.json(.object(["device": .string(link.otpKind.rawValue)]))
+            return try JSONResponse.make(ActivationBeginResponse(device: link.otpKind.rawValue))
         }
         group.post("password/reset") { request, context in
             let body = try await Self.decode(Reset.self, request, context)
             try await self.recovery.resetPassword(code: body.code, otp: body.otp, newPassword: body.newPassword)
-            return CSCController.json(.object(["status": .string("password changed"), "sessionsEnded": .bool(true)]))
+            return try JSONResponse.make(Outcome(status: "password changed", sessionsEnded: true))
         }
         group.post("device/begin") { request, context in
             let body = try await Self.decode(DeviceBegin.self, request, context)
             let device = try ActivationController.deviceChoice(kind: body.device, serial: body.serial, seedHex: body.seed, digits: body.digits)
             let rebind = try await self.recovery.beginDeviceRebind(username: body.username, password: body.password, userCode: body.userCode, device: device)
-            var answer = ActivationController.challengeJSON(rebind.challenge)
-            answer["token"] = .string(rebind.token)
-            return CSCController.json(.object(answer), status: .created)
+            return try JSONResponse.make(RebindStarted(token: rebind.token, challenge: ActivationController.challengeAnswer(rebind.challenge)), status: .created)
         }
         group.post("device/complete") { request, context in
             let body = try await Self.decode(DeviceComplete.self, request, context)
             try await self.recovery.completeDeviceRebind(token: body.token, otp: body.otp)
-            return CSCController.json(.object(["status": .string("device bound")]))
+            return try JSONResponse.make(Outcome(status: "device bound"))
         }
         group.post("mobile/begin") { request, context in
             let body = try await Self.decode(MobileBegin.self, request, context)
             let started = try await self.recovery.beginMobileChange(username: body.username, password: body.password, newMobile: body.mobile)
-            return CSCController.json(.object(["smsSentTo": .string("…" + started.oldNumberEnd), "newNumberSentTo": .string("…" + started.newNumberEnd)]))
+            return try JSONResponse.make(MobileCodesSent(smsSentTo: "…" + started.oldNumberEnd, newNumberSentTo: "…" + started.newNumberEnd))
         }
         group.post("mobile/complete") { request, context in
             let body = try await Self.decode(MobileComplete.self, request, context)
             let holder = try await self.recovery.completeMobileChange(username: body.username, password: body.password, oldNumberCode: body.otp, newNumberCode: body.newNumberOtp)
-            return CSCController.json(.object(["status": .string("mobile changed"), "mobile": .string("…" + holder.mobile.suffix(3))]))
+            return try JSONResponse.make(Outcome(status: "mobile changed", mobile: "…" + holder.mobile.suffix(3)))
         }
 
         let selfService = router.group("selfservice/v1")
         selfService.post("status") { request, context in
-            let body = try await Self.decode(Login.self, request, context)
+            let body = try await Self.decode(HolderLoginRequest.self, request, context)
             let status = try await self.recovery.status(username: body.username, password: body.password)
-            return CSCController.json(Self.statusJSON(status.holder, status.credentials))
+            return try JSONResponse.make(Self.statusAnswer(status.holder, status.credentials))
         }
         selfService.post("renew") { request, context in
             let body = try await Self.decode(LoginOTP.self, request, context)
             let credential = try await self.lifecycle.renew(username: body.username, password: body.password, otp: body.otp)
-            return CSCController.json(Self.credentialJSON(credential), status: .created)
+            return try JSONResponse.make(Self.credentialView(credential), status: .created)
         }
     }
 
-    static func statusJSON(_ holder: Holder, _ credentials: [Credential]) -> JSONValue {
-        .object([
-            "state": .string(holder.state.rawValue),
-            "description": .string(holder.state.label),
-            "username": .string(holder.username ?? ""),
-            "credentials": .array(credentials.map(Self.credentialJSON)),
-        ])
+    static func statusAnswer(_ holder: Holder, _ credentials: [Credential]) -> HolderStatusResponse {
+        HolderStatusResponse(state: holder.state.rawValue, description: holder.state.label, username: holder.username ?? "", credentials: credentials.map(Self.credentialView))
     }
 
-    static func credentialJSON(_ credential: Credential) -> JSONValue {
-        var fields: [String: JSONValue] = [
-            "credentialID": .string(credential.id),
-            "status": .string(credential.status.rawValue),
-            "serialNumber": .string(credential.serialNumber),
-            "notBefore": .string(ISO8601DateFormatter().string(from: credential.notBefore)),
-            "notAfter": .string(ISO8601DateFormatter().string(from: credential.notAfter)),
-        ]
-        if let reason = credential.revocationReason { fields["revocationReason"] = .string(reason.rawValue) }
-        return .object(fields)
+    static func credentialView(_ credential: Credential) -> CredentialStatusView {
+        let iso = ISO8601DateFormatter()
+        return CredentialStatusView(
+            credentialID: credential.id, status: credential.status.rawValue, serialNumber: credential.serialNumber,
+            notBefore: iso.string(from: credential.notBefore), notAfter: iso.string(from: credential.notAfter),
+            revocationReason: credential.revocationReason?.rawValue)
     }
 
     static func decode<T: Decodable>(_ type: T.Type, _ request: Request, _ context: SigilloContext) async throws -> T {

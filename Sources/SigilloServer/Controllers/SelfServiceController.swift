@@ -10,6 +10,12 @@ struct SelfServiceController: Sendable {
     let recovery: Recovery
     let lifecycle: CredentialLifecycle
 
+    /// What the emergency action changed.
+    struct Changed: Encodable {
+        var status: String
+        var credentials: [String]
+    }
+
     struct Body: Decodable {
         var username: String
         var userCode: String?
@@ -46,6 +52,6 @@ struct SelfServiceController: Sendable {
         let changed = revoke
             ? try await self.lifecycle.revokeAll(holderID: holder.id, reason: reason, actor: actor)
             : try await self.lifecycle.suspendAll(holderID: holder.id, actor: actor)
-        return CSCController.json(.object(["status": .string(revoke ? "revoked" : "suspended"), "credentials": .array(changed.map { .string($0) })]))
+        return try JSONResponse.make(Changed(status: revoke ? "revoked" : "suspended", credentials: changed))
     }
 }

@@ -1,56 +1,51 @@
 import Foundation
 import PKCS11
-import CSCClient
-import CSCProtocol
 import SigilloDomain
-import SigilloMail
-import SigilloCMS
 import SigilloPKI
 import SigilloSQLite
-import SigilloTestSupport
 import Synchronization
 import X509
 
 /// The development notifier (outbox table and file), remembering messages so tests can read SMS codes.
-final class CapturingNotifier: Notifier {
+public final class CapturingNotifier: Notifier {
     private let messages = Mutex<[OutgoingMessage]>([])
-    let outbox: OutboxNotifier
-    init(outbox: OutboxNotifier) { self.outbox = outbox }
-    func send(_ message: OutgoingMessage) async throws {
+    public let outbox: OutboxNotifier
+    public init(outbox: OutboxNotifier) { self.outbox = outbox }
+    public func send(_ message: OutgoingMessage) async throws {
         try await self.outbox.send(message)
         self.messages.withLock { $0.append(message) }
     }
-    var last: OutgoingMessage? { self.messages.withLock { $0.last } }
+    public var last: OutgoingMessage? { self.messages.withLock { $0.last } }
     /// Every mail sent so far, oldest first.
-    var mails: [OutgoingMessage] { self.messages.withLock { $0.filter { $0.channel == "email" } } }
+    public var mails: [OutgoingMessage] { self.messages.withLock { $0.filter { $0.channel == "email" } } }
     /// The single-use code in the last mail's link (`...?code=XYZ`).
-    var lastLinkCode: String? {
+    public var lastLinkCode: String? {
         guard let body = self.mails.last?.body, let range = body.range(of: "?code=") else { return nil }
         return String(body[range.upperBound...].prefix { !$0.isWhitespace })
     }
-    var lastCode: String? { self.last.flatMap(Self.code) }
+    public var lastCode: String? { self.last.flatMap(Self.code) }
     /// Every SMS sent so far, oldest first.
-    var texts: [OutgoingMessage] { self.messages.withLock { $0.filter { $0.channel == "sms" } } }
+    public var texts: [OutgoingMessage] { self.messages.withLock { $0.filter { $0.channel == "sms" } } }
     /// The code in an SMS ("Sigillo: your code is 123456. …").
-    static func code(_ message: OutgoingMessage) -> String? {
+    public static func code(_ message: OutgoingMessage) -> String? {
         message.body.split(separator: " ").first(where: { $0.count == 7 && $0.hasSuffix(".") }).map { String($0.dropLast()) }
     }
 }
 
 /// A fresh token, database, CA and service for one test.
-struct ServiceFixture {
-    let token: TestToken
-    let store: SQLiteStore
-    let ca: CertificateAuthority
+public struct ServiceFixture {
+    public let token: TestToken
+    public let store: SQLiteStore
+    public let ca: CertificateAuthority
     /// The CA's CRL, as the server builds it.
-    let crl: CRLPublisher
-    let clock: TestClock
-    let notifier: CapturingNotifier
-    let service: Domain
-    var outboxFile: String { self.token.directory.appendingPathComponent("outbox.jsonl").path }
-    var databasePath: String { self.token.directory.appendingPathComponent("sigillo.sqlite").path }
+    public let crl: CRLPublisher
+    public let clock: TestClock
+    public let notifier: CapturingNotifier
+    public let service: Domain
+    public var outboxFile: String { self.token.directory.appendingPathComponent("outbox.jsonl").path }
+    public var databasePath: String { self.token.directory.appendingPathComponent("sigillo.sqlite").path }
 
-    init(multisign: Int = 100) async throws {
+    public init(multisign: Int = 100) async throws {
         self.token = try TestToken(sessions: 2)
         self.store = try SQLiteStore(path: self.token.directory.appendingPathComponent("sigillo.sqlite").path, vault: try await SeedVault.open(token: self.token.token))
         self.clock = TestClock()
@@ -66,15 +61,23 @@ struct ServiceFixture {
             passwords: PasswordHasher(parameters: Argon2Parameters(memoryKiB: 1024, iterations: 1, parallelism: 1)), clock: self.clock.serviceClock)
     }
 
-    struct ActiveHolder {
-        let holder: Holder
-        let credential: Credential
-        let username: String
-        let password: String
-        let secret: [UInt8]
+    public struct ActiveHolder {
+        public let holder: Holder
+        public let credential: Credential
+        public let username: String
+        public let password: String
+        public let secret: [UInt8]
+
+        public init(holder: Holder, credential: Credential, username: String, password: String, secret: [UInt8]) {
+            self.holder = holder
+            self.credential = credential
+            self.username = username
+            self.password = password
+            self.secret = secret
+        }
     }
 
-    func newHolder(name: String = "Mario") async throws -> Holder {
+    public func newHolder(name: String = "Mario") async throws -> Holder {
         let unique = UUID().uuidString.prefix(8).lowercased()
         return try await self.service.enrollment.createHolder(
             givenName: name, surname: "Rossi", fiscalCode: TestData.fiscalCode(), email: "\(name.lowercased()).\(unique)@example.it",
@@ -82,7 +85,7 @@ struct ServiceFixture {
     }
 
     /// Creates, invites and activates a holder with a TOTP app; the clock moves one step afterwards.
-    func activeHolder(keyAlgorithm: KeyAlgorithm = .ecP256, name: String = "Mario") async throws -> ActiveHolder {
+    public func activeHolder(keyAlgorithm: KeyAlgorithm = .ecP256, name: String = "Mario") async throws -> ActiveHolder {
         let holder = try await self.newHolder(name: name)
         let invitation = try await self.service.enrollment.invite(holderID: holder.id, actor: "operator:test")
         let challenge = try await self.service.enrollment.beginActivation(invitationCode: invitation.code, device: .totp())
@@ -96,7 +99,7 @@ struct ServiceFixture {
     }
 
     /// The current TOTP code of a holder's app; moves the clock to the next step so the next call gets a fresh code.
-    func otp(_ holder: ActiveHolder) -> String {
+    public func otp(_ holder: ActiveHolder) -> String {
         defer { self.clock.advance(30) }
         return TOTP.code(secret: holder.secret, time: self.clock.now)
     }

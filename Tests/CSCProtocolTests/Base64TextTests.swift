@@ -1,11 +1,5 @@
 import Foundation
-import CSCClient
 import CSCProtocol
-import SigilloDomain
-import SigilloMail
-import SigilloCMS
-import SigilloPKI
-import SigilloSQLite
 import Testing
 
 @Suite("Base64Text: the fast decoder agrees with Foundation")

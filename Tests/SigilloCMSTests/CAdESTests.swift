@@ -1,13 +1,8 @@
 import Crypto
+import CSCClient
 import Foundation
 import PKCS11
-import CSCClient
-import CSCProtocol
-import SigilloDomain
-import SigilloMail
 import SigilloCMS
-import SigilloPKI
-import SigilloSQLite
 import SigilloTestSupport
 import SwiftASN1
 import Testing

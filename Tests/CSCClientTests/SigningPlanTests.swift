@@ -1,12 +1,7 @@
 import Foundation
-import PKCS11
 import CSCClient
 import CSCProtocol
-import SigilloDomain
-import SigilloMail
-import SigilloCMS
-import SigilloPKI
-import SigilloSQLite
+import SigilloTestSupport
 import Testing
 
 @Suite("Client signing plan")
@@ -42,13 +37,8 @@ struct SigningPlanTests {
         #expect(SigningPlan.signAlgorithmOID(keyType: .rsa, hash: .sha256, offered: ["1.2.840.113549.1.1.1"]) == "1.2.840.113549.1.1.1")
     }
 
-    @Test("hex digests and byte counts")
-    func hexAndSizes() {
-        #expect(Hex.bytes("00ff10") == [0x00, 0xFF, 0x10])
-        #expect(Hex.bytes("00:FF:10") == [0x00, 0xFF, 0x10])
-        #expect(Hex.bytes("abc") == nil)
-        #expect(Hex.bytes("zz") == nil)
-        #expect(Hex.bytes("") == nil)
+    @Test("byte counts")
+    func sizes() {
         #expect(SigningPlan.formatBytes(512) == "512 B")
         #expect(SigningPlan.formatBytes(1536) == "1.5 KiB")
         #expect(SigningPlan.formatBytes(3 * 1024 * 1024 * 1024) == "3.0 GiB")

@@ -1,11 +1,7 @@
 import Foundation
 import Logging
-import CSCClient
-import CSCProtocol
 import SigilloDomain
 import SigilloMail
-import SigilloCMS
-import SigilloPKI
 import SigilloSQLite
 import SigilloTestSupport
 import Testing

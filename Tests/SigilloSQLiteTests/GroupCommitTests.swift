@@ -1,18 +1,13 @@
 import Foundation
-import CSCClient
-import CSCProtocol
 import SigilloDomain
-import SigilloMail
-import SigilloCMS
-import SigilloPKI
 import SigilloSQLite
 import Testing
 
 @Suite("Group commit: concurrent hot-path writes share transactions")
 struct GroupCommitTests {
-    @Test("200 concurrent audit records: all stored, one intact chain")
-    func concurrentAudit() async throws {
-        let fixture = try await ServiceFixture()
+    @Test("200 concurrent audit records: all stored, one intact chain", arguments: StoreKind.allCases)
+    func concurrentAudit(kind: StoreKind) async throws {
+        let fixture = try await makeStore(kind)
         let store = fixture.store
         let before = try await store.auditRecords().count
         try await withThrowingTaskGroup(of: Void.self) { group in

@@ -1,9 +1,5 @@
 import Foundation
-import CSCClient
-import CSCProtocol
 import SigilloDomain
-import SigilloMail
-import SigilloCMS
 import SigilloPKI
 import SigilloSQLite
 import SigilloTestSupport

@@ -1,0 +1,233 @@
+import Foundation
+import GRDB
+import SigilloDomain
+import Synchronization
+
+/// The schema, version by version. A migration once shipped never changes: a new version adds to it.
+extension SQLiteStore {
+    /// What the migrations did that the opening must finish.
+    final class MigrationReport: Sendable {
+        /// Seeds written in clear by an earlier version were sealed.
+        let sealedInPlace = Mutex(false)
+    }
+
+    static func migrator(vault: SeedVault?, report: MigrationReport) -> DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1: holders, credentials, OTP, SAD, audit") { db in
+            try db.execute(sql: """
+                CREATE TABLE holders (
+                    id TEXT PRIMARY KEY,
+                    username TEXT UNIQUE,
+                    given_name TEXT NOT NULL,
+                    surname TEXT NOT NULL,
+                    fiscal_code TEXT NOT NULL UNIQUE,
+                    email TEXT NOT NULL UNIQUE,
+                    mobile TEXT NOT NULL UNIQUE,
+                    state TEXT NOT NULL,
+                    password_hash TEXT,
+                    created_at INTEGER NOT NULL
+                );
+                CREATE TABLE invitations (
+                    code_hash BLOB PRIMARY KEY,
+                    holder_id TEXT NOT NULL REFERENCES holders(id),
+                    created_at INTEGER NOT NULL,
+                    expires_at INTEGER NOT NULL,
+                    used_at INTEGER,
+                    pending_device_kind TEXT,
+                    pending_device_secret BLOB,
+                    pending_device_algorithm TEXT,
+                    pending_device_digits INTEGER,
+                    pending_device_serial TEXT,
+                    pending_device_counter INTEGER
+                );
+                CREATE TABLE otp_devices (
+                    id TEXT PRIMARY KEY,
+                    holder_id TEXT NOT NULL REFERENCES holders(id),
+                    kind TEXT NOT NULL,
+                    secret BLOB NOT NULL,
+                    algorithm TEXT NOT NULL,
+                    digits INTEGER NOT NULL,
+                    period INTEGER NOT NULL,
+                    counter INTEGER NOT NULL DEFAULT 0,
+                    last_step INTEGER NOT NULL DEFAULT 0,
+                    serial TEXT UNIQUE,
+                    active INTEGER NOT NULL
+                );
+                CREATE INDEX otp_devices_holder ON otp_devices(holder_id, active);
+                CREATE TABLE sms_codes (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    holder_id TEXT NOT NULL REFERENCES holders(id),
+                    code_hash BLOB NOT NULL,
+                    expires_at INTEGER NOT NULL,
+                    used_at INTEGER
+                );
+                CREATE TABLE credentials (
+                    id TEXT PRIMARY KEY,
+                    holder_id TEXT NOT NULL REFERENCES holders(id),
+                    key_algorithm TEXT NOT NULL,
+                    token_key_id TEXT NOT NULL UNIQUE,
+                    certificate BLOB NOT NULL,
+                    serial_number TEXT NOT NULL UNIQUE,
+                    not_before INTEGER NOT NULL,
+                    not_after INTEGER NOT NULL,
+                    status TEXT NOT NULL,
+                    multisign INTEGER NOT NULL,
+                    password_failures INTEGER NOT NULL DEFAULT 0,
+                    otp_failures INTEGER NOT NULL DEFAULT 0
+                );
+                CREATE INDEX credentials_holder ON credentials(holder_id);
+                CREATE TABLE sads (
+                    id_hash BLOB PRIMARY KEY,
+                    holder_id TEXT NOT NULL REFERENCES holders(id),
+                    credential_id TEXT NOT NULL REFERENCES credentials(id),
+                    hash_algorithm TEXT NOT NULL,
+                    hashes BLOB NOT NULL,
+                    num_signatures INTEGER NOT NULL,
+                    used INTEGER NOT NULL DEFAULT 0,
+                    expires_at INTEGER NOT NULL
+                );
+                CREATE INDEX sads_credential ON sads(credential_id);
+                CREATE TABLE outbox (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    channel TEXT NOT NULL,
+                    recipient TEXT NOT NULL,
+                    body TEXT NOT NULL,
+                    created_at INTEGER NOT NULL,
+                    sent_at INTEGER
+                );
+                CREATE TABLE audit_events (
+                    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                    time INTEGER NOT NULL,
+                    actor TEXT NOT NULL,
+                    action TEXT NOT NULL,
+                    target TEXT NOT NULL,
+                    outcome TEXT NOT NULL,
+                    details TEXT NOT NULL,
+                    prev_hash TEXT NOT NULL,
+                    hash TEXT NOT NULL
+                );
+                """)
+        }
+        migrator.registerMigration("v2: access tokens") { db in
+            try db.execute(sql: """
+                CREATE TABLE access_tokens (
+                    token_hash BLOB PRIMARY KEY,
+                    holder_id TEXT NOT NULL REFERENCES holders(id),
+                    expires_at INTEGER NOT NULL,
+                    revoked INTEGER NOT NULL DEFAULT 0
+                );
+                CREATE INDEX access_tokens_holder ON access_tokens(holder_id);
+                """)
+        }
+        migrator.registerMigration("v3: revocation reason and time") { db in
+            try db.execute(sql: """
+                ALTER TABLE credentials ADD COLUMN revocation_reason TEXT;
+                ALTER TABLE credentials ADD COLUMN revoked_at INTEGER;
+                """)
+        }
+        migrator.registerMigration("v4: suspension time and CRL numbers") { db in
+            try db.execute(sql: """
+                ALTER TABLE credentials ADD COLUMN suspended_at INTEGER;
+                CREATE INDEX credentials_status ON credentials(status);
+                CREATE TABLE crl_state (
+                    id INTEGER PRIMARY KEY CHECK (id = 1),
+                    last_number INTEGER NOT NULL
+                );
+                """)
+        }
+        migrator.registerMigration("v5: user codes") { db in
+            try db.execute(sql: """
+                ALTER TABLE holders ADD COLUMN user_code_hash TEXT;
+                ALTER TABLE holders ADD COLUMN user_code_failures INTEGER NOT NULL DEFAULT 0;
+                """)
+        }
+        migrator.registerMigration("v6: enrolment states, recovery, renewal") { db in
+            try db.execute(sql: """
+                ALTER TABLE credentials ADD COLUMN last_reminder_days INTEGER;
+                ALTER TABLE outbox ADD COLUMN subject TEXT;
+                ALTER TABLE credentials ADD COLUMN replaces TEXT;
+                CREATE INDEX credentials_not_after ON credentials(not_after);
+                CREATE TABLE password_resets (
+                    token_hash BLOB PRIMARY KEY,
+                    holder_id TEXT NOT NULL REFERENCES holders(id),
+                    created_at INTEGER NOT NULL,
+                    expires_at INTEGER NOT NULL,
+                    used_at INTEGER
+                );
+                CREATE TABLE hardware_tokens (
+                    serial TEXT PRIMARY KEY,
+                    seed BLOB NOT NULL,
+                    digits INTEGER NOT NULL,
+                    algorithm TEXT NOT NULL,
+                    imported_at INTEGER NOT NULL
+                );
+                CREATE TABLE device_rebinds (
+                    token_hash BLOB PRIMARY KEY,
+                    holder_id TEXT NOT NULL REFERENCES holders(id),
+                    kind TEXT NOT NULL,
+                    secret BLOB NOT NULL,
+                    algorithm TEXT NOT NULL,
+                    digits INTEGER NOT NULL,
+                    serial TEXT,
+                    created_at INTEGER NOT NULL,
+                    expires_at INTEGER NOT NULL,
+                    used_at INTEGER
+                );
+                """)
+        }
+        migrator.registerMigration("v7: mail outbox") { db in
+            // Times in milliseconds. `lease_owner`/`lease_until` hold a dispatcher's claim while it sends.
+            try db.execute(sql: """
+                CREATE TABLE mail_outbox (
+                    id TEXT PRIMARY KEY,
+                    kind TEXT NOT NULL,
+                    recipient TEXT NOT NULL,
+                    subject TEXT NOT NULL,
+                    body TEXT NOT NULL,
+                    created_at INTEGER NOT NULL,
+                    status TEXT NOT NULL,
+                    attempts INTEGER NOT NULL DEFAULT 0,
+                    next_attempt_at INTEGER NOT NULL,
+                    lease_owner TEXT,
+                    lease_until INTEGER,
+                    last_error TEXT,
+                    finished_at INTEGER
+                );
+                CREATE INDEX mail_outbox_due ON mail_outbox(status, next_attempt_at);
+                """)
+        }
+        migrator.registerMigration("v8: sealed OTP seeds") { db in
+            try db.execute(sql: "CREATE TABLE seed_vault (id INTEGER PRIMARY KEY CHECK (id = 1), key_check BLOB NOT NULL)")
+            // Seeds written in clear by earlier versions are sealed in place, in this migration's transaction.
+            let clear: [(table: String, key: String, contextColumn: String, column: String)] = [
+                ("otp_devices", "id", "holder_id", "secret"), ("invitations", "code_hash", "holder_id", "pending_device_secret"),
+                ("device_rebinds", "token_hash", "holder_id", "secret"), ("hardware_tokens", "serial", "serial", "seed"),
+            ]
+            for (table, key, contextColumn, column) in clear {
+                let rows = try Row.fetchAll(db, sql: "SELECT \(key) AS k, \(contextColumn) AS c, \(column) AS v FROM \(table) WHERE \(column) IS NOT NULL")
+                guard !rows.isEmpty else { continue }
+                guard let vault else {
+                    throw SigilloError(.internalError, "the database holds OTP seeds in clear: open it once with the token (sigillo serve) to seal them")
+                }
+                for row in rows {
+                    let sealed = try vault.seal([UInt8](row["v"] as Data), context: "\(table)/\(row["c"] as String)")
+                    try db.execute(sql: "UPDATE \(table) SET \(column) = ? WHERE \(key) = ?", arguments: [sealed, row["k"] as DatabaseValue])
+                }
+                report.sealedInPlace.withLock { $0 = true }
+            }
+        }
+        migrator.registerMigration("v9: throttles, mobile changes") { db in
+            try db.execute(sql: """
+                CREATE TABLE throttle_events (key TEXT NOT NULL, time INTEGER NOT NULL);
+                CREATE INDEX throttle_events_key ON throttle_events(key, time);
+                CREATE TABLE mobile_changes (
+                    holder_id TEXT PRIMARY KEY REFERENCES holders(id),
+                    mobile TEXT NOT NULL,
+                    code_hash BLOB NOT NULL,
+                    expires_at INTEGER NOT NULL
+                );
+                """)
+        }
+        return migrator
+    }
+}

@@ -1,0 +1,136 @@
+import CSCProtocol
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import NIOCore
+import SigilloDomain
+@testable import SigilloServer
+import SigilloTestSupport
+import Testing
+
+/// The public router without a listener (HummingbirdTesting's `.router`): the bearer authenticator, error shapes,
+/// body limits and the CSC answers' encoding.
+@Suite("CSC routes through the router: bearer authentication, error shapes, body limits")
+struct CSCRouterTests {
+    /// The public application's router on a fresh token, database and CA.
+    func withRouter(_ body: @Sendable (any TestClientProtocol, SigilloServices) async throws -> Void) async throws {
+        let fixture = try TestToken(sessions: 2)
+        let (_, services, _) = try await LiveServer.services(fixture)
+        let app = Application(router: SigilloApplication.router(services: services))
+        try await app.test(.router) { client in try await body(client, services) }
+    }
+
+    func json(_ buffer: ByteBuffer) throws -> [String: Any] {
+        try #require(try JSONSerialization.jsonObject(with: Data(buffer: buffer)) as? [String: Any])
+    }
+
+    func body(_ text: String) -> ByteBuffer { ByteBuffer(string: text) }
+
+    @Test("routes behind the authenticator refuse a missing, malformed or unknown bearer token with 401 invalid_token, v1 and v2")
+    func bearerRefusals() async throws {
+        try await self.withRouter { client, _ in
+            for version in [1, 2] {
+                for method in ["credentials/list", "credentials/info", "credentials/authorize", "signatures/signHash", "auth/revoke"] {
+                    for header in [nil, "Basic Zm9vOmJhcg==", "Bearer", "Bearer not-a-token"] {
+                        var headers = HTTPFields()
+                        if let header { headers[.authorization] = header }
+                        try await client.execute(uri: "/csc/v\(version)/\(method)", method: .post, headers: headers, body: self.body("{}")) { response in
+                            #expect(response.status == .unauthorized, "\(method) \(header ?? "none")")
+                            let answer = try self.json(response.body)
+                            #expect(answer["error"] as? String == "invalid_token", "\(method) \(header ?? "none")")
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    @Test("a valid token reaches the route with its holder; a revoked one does not; an expired one says expired_token")
+    func bearerAccepted() async throws {
+        try await self.withRouter { client, services in
+            let domain = services.domain
+            let holder = try await domain.enrollment.createHolder(
+                givenName: "Anna", surname: "Bianchi", fiscalCode: TestData.fiscalCode(), email: "anna.router@example.it", mobile: "+393330000111",
+                actor: "operator:test", recognized: true)
+            let invitation = try await domain.enrollment.invite(holderID: holder.id, actor: "operator:test")
+            let secret = TOTP.generateSecret()
+            _ = try await domain.enrollment.beginActivation(invitationCode: invitation.code, device: .hotp(serial: "HW-router", secret: secret))
+            let credential = try await domain.enrollment.completeActivation(
+                invitationCode: invitation.code, username: "anna-router", password: "correct horse battery", otp: HOTP.code(secret: secret, counter: 0))
+            let login = try await domain.authentication.issueAccessToken(username: "anna-router", password: "correct horse battery")
+            var headers = HTTPFields()
+            headers[.authorization] = "Bearer \(login.token)"
+            try await client.execute(uri: "/csc/v2/credentials/list", method: .post, headers: headers, body: self.body("")) { response in
+                #expect(response.status == .ok)
+                #expect(response.headers[.cacheControl] == "no-store")
+                let answer = try self.json(response.body)
+                #expect(answer["credentialIDs"] as? [String] == [credential.id])
+            }
+            // Another holder's credential is not found through this token.
+            try await client.execute(uri: "/csc/v1/credentials/info", method: .post, headers: headers, body: self.body(#"{"credentialID":"c-other"}"#)) { response in
+                #expect(response.status == .badRequest)
+                let answer = try self.json(response.body)
+                #expect(answer["error"] as? String == "invalid_request")
+            }
+            // auth/revoke with no body revokes the caller's own token.
+            try await client.execute(uri: "/csc/v1/auth/revoke", method: .post, headers: headers, body: self.body("")) { response in
+                #expect(response.status == .noContent)
+            }
+            try await client.execute(uri: "/csc/v1/credentials/list", method: .post, headers: headers, body: self.body("{}")) { response in
+                #expect(response.status == .unauthorized)
+                let answer = try self.json(response.body)
+                #expect(answer["error"] as? String == "invalid_token")
+            }
+        }
+    }
+
+    @Test("info needs no token; v2 lists its signature algorithms, v1 does not")
+    func info() async throws {
+        try await self.withRouter { client, _ in
+            try await client.execute(uri: "/csc/v1/info", method: .post, body: self.body("")) { response in
+                let info = try self.json(response.body)
+                #expect(response.status == .ok && info["specs"] as? String == "1.0.4.0" && info["signAlgorithms"] == nil)
+                #expect((info["methods"] as? [String])?.contains("signatures/signHash") == true)
+            }
+            try await client.execute(uri: "/csc/v2/info", method: .post, body: self.body("{}")) { response in
+                let info = try self.json(response.body)
+                #expect(info["specs"] as? String == "2.0.0.0")
+                #expect(((info["signAlgorithms"] as? [String: Any])?["algos"] as? [String])?.contains(OID.rsaPSS) == true)
+            }
+        }
+    }
+
+    @Test("malformed JSON and wrong field types: 400 invalid_request; unknown route: 404; a body over 1 MiB: 413")
+    func errors() async throws {
+        try await self.withRouter { client, _ in
+            try await client.execute(uri: "/csc/v1/auth/login", method: .post, body: self.body("{not json")) { response in
+                #expect(response.status == .badRequest)
+                let answer = try self.json(response.body)
+                #expect(answer["error"] as? String == "invalid_request")
+            }
+            try await client.execute(uri: "/csc/v1/nothing/here", method: .post, body: self.body("{}")) { response in
+                #expect(response.status == .notFound)
+                let answer = try self.json(response.body)
+                #expect(answer["error"] as? String == "not_found")
+            }
+            try await client.execute(uri: "/csc/v1/info", method: .post, body: ByteBuffer(repeating: UInt8(ascii: " "), count: (1 << 20) + 1)) { response in
+                #expect(response.status == .contentTooLarge)
+                let answer = try self.json(response.body)
+                #expect(answer["error"] as? String == "payload_too_large")
+            }
+            // The activation routes keep their own, smaller limit (64 KiB).
+            try await client.execute(uri: "/activation/v1/begin", method: .post, body: ByteBuffer(repeating: UInt8(ascii: " "), count: (64 << 10) + 1)) { response in
+                #expect(response.status == .contentTooLarge)
+            }
+        }
+    }
+
+    @Test("the signHash answer written directly is byte for byte what the Codable response encodes to")
+    func signaturesFastPath() throws {
+        let signatures: [[UInt8]] = [[], [0], [1, 2], [0xFF, 0xFE, 0xFD], (0..<72).map { UInt8($0) }]
+        let encoded = try JSONResponse.encode(CSCSignHashResponse(signatures: signatures.map(Base64Text.encode)))
+        #expect(JSONResponse.signaturesJSON(signatures) == encoded)
+        let response = JSONResponse.signatures(signatures)
+        #expect(response.headers[.contentType] == "application/json" && response.headers[.cacheControl] == "no-store")
+    }
+}
