@@ -75,6 +75,12 @@ public final class PKCS11Module: @unchecked Sendable {
 
     /// The slots whose token is present and initialised, with their labels.
     public func tokens() throws(PKCS11Error) -> [(slot: SlotID, label: String, serial: String)] {
+        // SoftHSM rescans its token folder in C_GetSlotList and aborts ("SlotManager::insertToken: Assertion") when two
+        // threads do it at once: one scan of the slot list at a time, initialisations included.
+        try self.slotList.withLock { _ throws(PKCS11Error) in try self.tokensLocked() }
+    }
+
+    private func tokensLocked() throws(PKCS11Error) -> [(slot: SlotID, label: String, serial: String)] {
         let getSlotList = try self.function(\.C_GetSlotList, "C_GetSlotList")
         let getTokenInfo = try self.function(\.C_GetTokenInfo, "C_GetTokenInfo")
         var count: CK_ULONG = 0
@@ -111,13 +117,14 @@ public final class PKCS11Module: @unchecked Sendable {
     ///
     /// - Returns: the slot of the new token.
     public func initializeToken(label: String, soPIN: String, userPIN: String) throws(PKCS11Error) -> SlotID {
-        // Two initialisations at once would race for the same free slot.
-        try self.initializing.withLock { _ throws(PKCS11Error) in
+        // Two initialisations at once would race for the same free slot (and SoftHSM's slot scan is not thread-safe).
+        try self.slotList.withLock { _ throws(PKCS11Error) in
             try self.initializeTokenLocked(label: label, soPIN: soPIN, userPIN: userPIN)
         }
     }
 
-    private let initializing = Mutex<Void>(())
+    /// Held while the slot list is read or a token initialised.
+    private let slotList = Mutex<Void>(())
 
     private func initializeTokenLocked(label: String, soPIN: String, userPIN: String) throws(PKCS11Error) -> SlotID {
         let getSlotList = try self.function(\.C_GetSlotList, "C_GetSlotList")

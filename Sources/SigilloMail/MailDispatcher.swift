@@ -42,7 +42,7 @@ public final class MailDispatcher: Service, Sendable {
         public init() {}
     }
 
-    let store: any Store
+    let store: any MailOutboxStore & AuditStore
     let transport: any MailTransport
     let from: MailAddress
     let policy: Policy
@@ -52,7 +52,7 @@ public final class MailDispatcher: Service, Sendable {
     let owner = "dispatcher-" + UUID().uuidString.lowercased()
     private let wakeSignal = WakeSignal()
 
-    public init(store: any Store, transport: any MailTransport, from: MailAddress, policy: Policy = Policy(), clock: ServiceClock = .system, logger: Logger) {
+    public init(store: any MailOutboxStore & AuditStore, transport: any MailTransport, from: MailAddress, policy: Policy = Policy(), clock: ServiceClock = .system, logger: Logger) {
         self.store = store
         self.transport = transport
         self.from = from

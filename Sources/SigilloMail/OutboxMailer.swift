@@ -4,12 +4,12 @@ import SigilloDomain
 /// The mailer of the server: writes the mail to the store's outbox and wakes the dispatcher, which delivers it
 /// (through the SMTP relay, or to the development file) and retries until the relay takes it.
 public struct OutboxMailer: Mailer {
-    let store: any Store
+    let store: any MailOutboxStore
     let clock: ServiceClock
     let dispatcher: MailDispatcher?
 
     /// - Parameter dispatcher: woken after each mail; nil when another node (or a later start) delivers.
-    public init(store: any Store, clock: ServiceClock = .system, dispatcher: MailDispatcher?) {
+    public init(store: any MailOutboxStore, clock: ServiceClock = .system, dispatcher: MailDispatcher?) {
         self.store = store
         self.clock = clock
         self.dispatcher = dispatcher

@@ -11,5 +11,5 @@ public struct SigilloContext: RequestContext {
     }
 
     /// Bodies larger than this get 413: a signHash of thousands of SHA-512 hashes fits easily.
-    public var maxUploadSize: Int { 1 << 20 }
+    public var maxUploadSize: Int { BodyLimits.csc }
 }

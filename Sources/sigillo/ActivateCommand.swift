@@ -2,9 +2,6 @@ import ArgumentParser
 import Foundation
 import CSCClient
 import CSCProtocol
-import SigilloDomain
-import SigilloMail
-import SigilloSQLite
 
 /// The holder's activation from the command line (the same routes the activation page uses).
 struct Activate: AsyncParsableCommand {

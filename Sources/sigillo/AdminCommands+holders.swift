@@ -1,16 +1,10 @@
 import ArgumentParser
 import AsyncHTTPClient
 import Foundation
-import CSCClient
 import CSCProtocol
-import SigilloDomain
-import SigilloMail
-import SigilloPKI
-import SigilloSQLite
 import NIOCore
 import NIOHTTP1
 import NIOSSL
-import SigilloServer
 
 extension Admin {
     struct Holders: AsyncParsableCommand {

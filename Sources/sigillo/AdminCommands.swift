@@ -1,16 +1,10 @@
 import ArgumentParser
 import AsyncHTTPClient
 import Foundation
-import CSCClient
 import CSCProtocol
-import SigilloDomain
-import SigilloMail
-import SigilloPKI
-import SigilloSQLite
 import NIOCore
 import NIOHTTP1
 import NIOSSL
-import SigilloServer
 
 /// `sigillo admin ...`: the operator's client for the mutual-TLS admin listener.
 struct Admin: AsyncParsableCommand {
@@ -90,7 +84,7 @@ struct Admin: AsyncParsableCommand {
 
         func run() async throws {
             let data = try await self.connection.send(.POST, "lifecycle/run")
-            try self.connection.output(data, as: LifecycleReport.self) { "reminders sent \($0.remindersSent), expiry notices \($0.expiredNotices), state changes \($0.stateChanges)" }
+            try self.connection.output(data, as: AdminAPI.LifecycleReport.self) { "reminders sent \($0.remindersSent), expiry notices \($0.expiredNotices), state changes \($0.stateChanges)" }
         }
     }
 

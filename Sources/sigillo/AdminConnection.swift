@@ -1,16 +1,10 @@
 import ArgumentParser
 import AsyncHTTPClient
 import Foundation
-import CSCClient
 import CSCProtocol
-import SigilloDomain
-import SigilloMail
-import SigilloPKI
-import SigilloSQLite
 import NIOCore
 import NIOHTTP1
 import NIOSSL
-import SigilloServer
 
 /// How to reach the admin listener: URL, the operator's certificate and key, and the CA that issued the server's certificate.
 struct AdminConnection: ParsableArguments {

@@ -1,8 +1,6 @@
 import ArgumentParser
 import Foundation
 import PKCS11
-import SigilloDomain
-import SigilloMail
 import SigilloPKI
 import SigilloServer
 import X509

@@ -5,7 +5,6 @@ import Logging
 import PKCS11
 import ServiceLifecycle
 import SigilloDomain
-import SigilloMail
 import SigilloServer
 
 struct Serve: AsyncParsableCommand {

@@ -5,9 +5,6 @@ import SigilloCMS
 import CSCClient
 import CSCProtocol
 import SigilloDomain
-import SigilloMail
-import SigilloPKI
-import SigilloSQLite
 import Synchronization
 
 #if canImport(Glibc)

@@ -2,10 +2,6 @@ import ArgumentParser
 import Foundation
 import CSCClient
 import CSCProtocol
-import SigilloDomain
-import SigilloMail
-import SigilloPKI
-import SigilloSQLite
 
 /// `sigillo status`: the holder's state (enrolment, active, expiring, expired, suspended, revoked) and credentials.
 struct Status: AsyncParsableCommand {

@@ -4,7 +4,7 @@ import Testing
 
 @testable import SigilloDomain
 
-/// The repository root, found from this file's path (`<root>/Tests/SigilloCoreTests/OTPTests.swift`).
+/// The repository root, found from this file's path (`<root>/Tests/SigilloDomainTests/OTPTests.swift`).
 private let repositoryRoot = URL(fileURLWithPath: #filePath)
     .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 

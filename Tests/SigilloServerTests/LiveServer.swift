@@ -83,7 +83,7 @@ struct LiveServer {
         try ca.certificatePEM.write(toFile: configuration.caCertificate, atomically: true, encoding: .utf8)
         var logger = Logger(label: "test-server")
         logger.logLevel = .warning
-        // Cheap Argon2 parameters keep the suites fast; production parameters are tested in SigilloCoreTests.
+        // Cheap Argon2 parameters keep the suites fast; production parameters are tested in SigilloDomainTests.
         let services = try await SigilloServices.open(
             configuration: configuration, token: fixture.token, clock: clock, passwords: PasswordHasher(parameters: Argon2Parameters(memoryKiB: 1024, iterations: 1, parallelism: 1)), logger: logger)
         return (configuration, services, logger)

@@ -16,7 +16,7 @@ public struct Administration: Sendable {
     let audit: AuditLog
     let clock: ServiceClock
 
-    /// Creates a holder (see `SigningService.createHolder`).
+    /// Creates a holder (see `Enrollment.createHolder`).
     public func createHolder(givenName: String, surname: String, fiscalCode: String, email: String, mobile: String, actor: String, recognized: Bool = false) async throws -> Holder {
         try await self.enrollment.createHolder(givenName: givenName, surname: surname, fiscalCode: fiscalCode, email: email, mobile: mobile, actor: actor, recognized: recognized)
     }

@@ -26,10 +26,10 @@ public protocol Notifier: Sendable {
 /// The development notifier: messages go to the store's outbox table and, one JSON line each, to a file
 /// a developer can `tail -f`. Never used for production traffic.
 public struct OutboxNotifier: Notifier {
-    let store: any Store
+    let store: any MessageOutboxStore
     let file: String?
 
-    public init(store: any Store, file: String?) {
+    public init(store: any MessageOutboxStore, file: String?) {
         self.store = store
         self.file = file
     }

@@ -4,7 +4,7 @@ import Foundation
 /// Keeps the current CRL: built on demand, cached, and rebuilt when it goes stale.
 ///
 /// A cached CRL is served again only while all of these hold:
-/// - nothing marked it dirty (`markDirty()`, which `AdminService` calls on every suspend, reinstate and revoke);
+/// - nothing marked it dirty (`markDirty()`, which `CredentialLifecycle` calls on every suspend, reinstate and revoke);
 /// - the store still lists exactly the same suspended and revoked certificates (so a change made by another node,
 ///   or by any other path, is seen on the next request even without `markDirty()`);
 /// - it is younger than `refreshInterval` (half its validity by default), so a relying party never gets one past
@@ -22,7 +22,7 @@ public actor CRLPublisher {
     }
 
     let ca: CertificateAuthority
-    let store: any Store
+    let store: any CredentialStore & PKIStateStore
     let clock: ServiceClock
     /// `nextUpdate - thisUpdate`.
     public let validity: TimeInterval
@@ -31,7 +31,7 @@ public actor CRLPublisher {
     private var cached: Published?
     private var dirty = true
 
-    public init(ca: CertificateAuthority, store: any Store, clock: ServiceClock = .system, validity: TimeInterval = 86_400, refreshInterval: TimeInterval? = nil) {
+    public init(ca: CertificateAuthority, store: any CredentialStore & PKIStateStore, clock: ServiceClock = .system, validity: TimeInterval = 86_400, refreshInterval: TimeInterval? = nil) {
         self.ca = ca
         self.store = store
         self.clock = clock

@@ -49,7 +49,7 @@ public struct OCSPResponder: Sendable {
     static let sha512OID: ASN1ObjectIdentifier = [2, 16, 840, 1, 101, 3, 4, 2, 3]
 
     let ca: CertificateAuthority
-    let store: any Store
+    let store: any CredentialStore
     let clock: ServiceClock
     /// How long a response may be relied on (`nextUpdate - thisUpdate`).
     public let validity: TimeInterval
@@ -58,7 +58,7 @@ public struct OCSPResponder: Sendable {
     /// SHA-1 of the CA's public key: the ResponderID `byKey`.
     let responderKeyHash: [UInt8]
 
-    public init(ca: CertificateAuthority, store: any Store, clock: ServiceClock = .system, validity: TimeInterval = 3_600) throws {
+    public init(ca: CertificateAuthority, store: any CredentialStore, clock: ServiceClock = .system, validity: TimeInterval = 3_600) throws {
         self.ca = ca
         self.store = store
         self.clock = clock

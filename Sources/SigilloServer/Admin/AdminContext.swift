@@ -15,7 +15,7 @@ public struct AdminContext: RequestContext {
         self.channel = source.channel
     }
 
-    public var maxUploadSize: Int { 1 << 16 }
+    public var maxUploadSize: Int { BodyLimits.admin }
 
     /// The authenticated operator. - Throws: 403 when no client certificate was presented.
     func requireOperator() throws -> String {

@@ -1,3 +1,4 @@
+import CSCProtocol
 import Foundation
 import Hummingbird
 import NIOCore
@@ -68,7 +69,8 @@ struct AdminController: Sendable {
             return try Self.json(["added": imported.added, "alreadyKnown": imported.known])
         }
         group.post("lifecycle/run") { _, context in
-            try Self.json(try await self.admin.runLifecycleJobs(actor: try context.requireOperator()))
+            let report = try await self.admin.runLifecycleJobs(actor: try context.requireOperator())
+            return try Self.json(AdminAPI.LifecycleReport(remindersSent: report.remindersSent, expiredNotices: report.expiredNotices, stateChanges: report.stateChanges))
         }
         group.get("holders/:id/credentials") { _, context in
             let credentials = try await self.admin.credentials(holderID: try context.parameters.require("id"), actor: try context.requireOperator())

@@ -46,5 +46,5 @@ struct HolderContext: ChildRequestContext {
     }
 
     /// As `SigilloContext`: a signHash of thousands of SHA-512 hashes fits easily.
-    var maxUploadSize: Int { 1 << 20 }
+    var maxUploadSize: Int { BodyLimits.csc }
 }

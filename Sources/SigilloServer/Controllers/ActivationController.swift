@@ -61,7 +61,7 @@ struct ActivationController: Sendable {
     }
 
     static func decode<T: Decodable>(_ type: T.Type, _ request: Request, _ context: SigilloContext) async throws -> T {
-        let buffer = try await request.body.collect(upTo: 64 * 1024)
+        let buffer = try await request.body.collect(upTo: BodyLimits.holderForms)
         do {
             return try JSONDecoder().decode(T.self, from: Data(buffer: buffer))
         } catch {

@@ -5,7 +5,7 @@ import SigilloDomain
 /// `/health/live` (the process answers) and `/health/ready` (the token and the store answer).
 struct HealthController<Context: RequestContext>: Sendable {
     let token: Token
-    let store: any Store
+    let store: any HolderStore
 
     func addRoutes(to router: Router<Context>) {
         router.get("/health", use: self.live)

@@ -12,7 +12,7 @@ struct OCSPController<Context: RequestContext>: Sendable {
     let responder: OCSPResponder
 
     /// Largest request accepted (a request names certificates by hash and serial: a few hundred bytes each).
-    static var maxRequestSize: Int { 64 * 1024 }
+    static var maxRequestSize: Int { BodyLimits.ocsp }
 
     func addRoutes(to router: Router<Context>) {
         router.post("/ocsp", use: self.post)

@@ -271,7 +271,7 @@ struct WebController: Sendable {
 
     /// An `application/x-www-form-urlencoded` body (64 KiB at most).
     static func form(_ request: Request, _ context: SigilloContext) async throws -> Form {
-        let buffer = try await request.body.collect(upTo: 64 * 1024)
+        let buffer = try await request.body.collect(upTo: BodyLimits.holderForms)
         let text = String(buffer: buffer)
         var form = Form()
         for pair in text.split(separator: "&") {

@@ -1,6 +1,3 @@
-import Foundation
-import SigilloDomain
-
 /// Admin API shapes. Dates are ISO 8601 strings (UTC).
 public enum AdminAPI {
     public struct CreateHolder: Codable, Sendable {
@@ -87,27 +84,37 @@ public enum AdminAPI {
         public var state: String
         public var createdAt: String
 
-        init(_ holder: Holder) {
-            self.id = holder.id
-            self.username = holder.username
-            self.givenName = holder.givenName
-            self.surname = holder.surname
-            self.fiscalCode = holder.fiscalCode
-            self.email = holder.email
-            self.mobile = holder.mobile
-            self.state = holder.state.rawValue
-            self.createdAt = AdminAPI.time(holder.createdAt)
+        public init(id: String, username: String?, givenName: String, surname: String, fiscalCode: String, email: String, mobile: String, state: String, createdAt: String) {
+            self.id = id
+            self.username = username
+            self.givenName = givenName
+            self.surname = surname
+            self.fiscalCode = fiscalCode
+            self.email = email
+            self.mobile = mobile
+            self.state = state
+            self.createdAt = createdAt
         }
     }
 
     public struct HolderList: Codable, Sendable {
         public var holders: [HolderView]
+
+        public init(holders: [HolderView]) {
+            self.holders = holders
+        }
     }
 
     public struct Invitation: Codable, Sendable {
         public var holderID: String
         public var activationCode: String
         public var expiresAt: String
+
+        public init(holderID: String, activationCode: String, expiresAt: String) {
+            self.holderID = holderID
+            self.activationCode = activationCode
+            self.expiresAt = expiresAt
+        }
     }
 
     public struct CredentialView: Codable, Sendable, Equatable {
@@ -126,26 +133,30 @@ public enum AdminAPI {
         public var revocationReason: String?
         public var revokedAt: String?
 
-        init(_ credential: Credential, subject: String?) {
-            self.id = credential.id
-            self.holderID = credential.holderID
-            self.status = credential.status.rawValue
-            self.keyAlgorithm = credential.keyAlgorithm.rawValue
-            self.serialNumber = credential.serialNumber
+        public init(id: String, holderID: String, status: String, keyAlgorithm: String, serialNumber: String, subject: String?, notBefore: String, notAfter: String, multisign: Int, passwordFailures: Int, otpFailures: Int, locked: Bool, revocationReason: String?, revokedAt: String?) {
+            self.id = id
+            self.holderID = holderID
+            self.status = status
+            self.keyAlgorithm = keyAlgorithm
+            self.serialNumber = serialNumber
             self.subject = subject
-            self.notBefore = AdminAPI.time(credential.notBefore)
-            self.notAfter = AdminAPI.time(credential.notAfter)
-            self.multisign = credential.multisign
-            self.passwordFailures = credential.passwordFailures
-            self.otpFailures = credential.otpFailures
-            self.locked = credential.pinLocked || credential.otpLocked
-            self.revocationReason = credential.revocationReason?.rawValue
-            self.revokedAt = credential.revokedAt.map(AdminAPI.time)
+            self.notBefore = notBefore
+            self.notAfter = notAfter
+            self.multisign = multisign
+            self.passwordFailures = passwordFailures
+            self.otpFailures = otpFailures
+            self.locked = locked
+            self.revocationReason = revocationReason
+            self.revokedAt = revokedAt
         }
     }
 
     public struct CredentialList: Codable, Sendable {
         public var credentials: [CredentialView]
+
+        public init(credentials: [CredentialView]) {
+            self.credentials = credentials
+        }
     }
 
     /// One audit record (a line of `audit/export`).
@@ -160,24 +171,37 @@ public enum AdminAPI {
         public var prevHash: String
         public var hash: String
 
-        init(_ record: AuditRecord) {
-            self.seq = record.sequence
-            self.time = AdminAPI.time(record.time)
-            self.actor = record.event.actor
-            self.action = record.event.action
-            self.target = record.event.target
-            self.outcome = record.event.outcome
-            self.details = record.event.details
-            self.prevHash = record.previousHash
-            self.hash = record.hash
+        public init(seq: Int64, time: String, actor: String, action: String, target: String, outcome: String, details: String, prevHash: String, hash: String) {
+            self.seq = seq
+            self.time = time
+            self.actor = actor
+            self.action = action
+            self.target = target
+            self.outcome = outcome
+            self.details = details
+            self.prevHash = prevHash
+            self.hash = hash
         }
     }
 
     public struct WhoAmI: Codable, Sendable {
         public var `operator`: String
+
+        public init(`operator`: String) {
+            self.operator = `operator`
+        }
     }
 
-    static func time(_ date: Date) -> String {
-        date.formatted(.iso8601)
+    /// What one run of the lifecycle jobs did (`POST lifecycle/run`).
+    public struct LifecycleReport: Codable, Sendable, Equatable {
+        public var remindersSent: Int
+        public var expiredNotices: Int
+        public var stateChanges: Int
+
+        public init(remindersSent: Int, expiredNotices: Int, stateChanges: Int) {
+            self.remindersSent = remindersSent
+            self.expiredNotices = expiredNotices
+            self.stateChanges = stateChanges
+        }
     }
 }
