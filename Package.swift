@@ -62,7 +62,6 @@ let package = Package(
                 "SigilloDomain",
                 "PKCS11",
                 .product(name: "GRDB", package: "GRDB.swift"),
-                .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
         // The CA whose key is in the token, CRL, OCSP, CMS/CAdES.
@@ -141,7 +140,6 @@ let package = Package(
             dependencies: [
                 "SigilloServer",
                 "SigilloDomain",
-                "SigilloSQLite",
                 "SigilloPKI",
                 "SigilloCMS",
                 "CSCClient",
