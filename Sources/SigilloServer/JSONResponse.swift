@@ -3,7 +3,7 @@ import Foundation
 import Hummingbird
 import NIOCore
 
-/// The JSON answers of the public listener: Codable values (keys sorted, slashes unescaped), never cached.
+/// The JSON answers of both listeners: Codable values (keys sorted, slashes unescaped), never cached.
 enum JSONResponse {
     /// `value` as JSON with `status`.
     static func make(_ value: some Encodable, status: HTTPResponse.Status = .ok) throws -> Response {
@@ -12,9 +12,14 @@ enum JSONResponse {
 
     /// `value` as JSON: keys sorted, slashes unescaped.
     static func encode(_ value: some Encodable) throws -> ByteBuffer {
+        ByteBuffer(bytes: try self.encoder().encode(value))
+    }
+
+    /// The encoder of every JSON answer: keys sorted, slashes unescaped.
+    static func encoder() -> JSONEncoder {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return ByteBuffer(bytes: try encoder.encode(value))
+        return encoder
     }
 
     /// The `signatures/signHash` answer, `{"signatures":["…",…]}`, written directly: it is the hot path, and base64

@@ -48,16 +48,9 @@ struct CSCRouterTests {
     @Test("a valid token reaches the route with its holder; a revoked one does not; an expired one says expired_token")
     func bearerAccepted() async throws {
         try await self.withRouter { client, services in
-            let domain = services.domain
-            let holder = try await domain.enrollment.createHolder(
-                givenName: "Anna", surname: "Bianchi", fiscalCode: TestData.fiscalCode(), email: "anna.router@example.it", mobile: "+393330000111",
-                actor: "operator:test", recognized: true)
-            let invitation = try await domain.enrollment.invite(holderID: holder.id, actor: "operator:test")
-            let secret = TOTP.generateSecret()
-            _ = try await domain.enrollment.beginActivation(invitationCode: invitation.code, device: .hotp(serial: "HW-router", secret: secret))
-            let credential = try await domain.enrollment.completeActivation(
-                invitationCode: invitation.code, username: "anna-router", password: "correct horse battery", otp: HOTP.code(secret: secret, counter: 0))
-            let login = try await domain.authentication.issueAccessToken(username: "anna-router", password: "correct horse battery")
+            let account = try await LiveServer.activate(services.domain, name: "Anna")
+            let credential = account.credential
+            let login = try await services.domain.authentication.issueAccessToken(username: account.username, password: account.password)
             var headers = HTTPFields()
             headers[.authorization] = "Bearer \(login.token)"
             try await client.execute(uri: "/csc/v2/credentials/list", method: .post, headers: headers, body: self.body("")) { response in

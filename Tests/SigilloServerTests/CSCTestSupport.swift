@@ -5,6 +5,7 @@ import PKCS11
 import CSCClient
 import CSCProtocol
 import SigilloDomain
+import SigilloServer
 import SigilloSQLite
 import SigilloTestSupport
 import Testing
@@ -56,7 +57,12 @@ extension LiveServer {
 
     /// Creates and activates a holder through the domain service (the operator and activation steps).
     func activate(name: String = "Mario", keyAlgorithm: KeyAlgorithm = .ecP256, device: OTPKind = .hotp) async throws -> Account {
-        let service = self.services.domain
+        try await Self.activate(self.services.domain, name: name, keyAlgorithm: keyAlgorithm, device: device) { try self.lastSMSCode() }
+    }
+
+    /// `activate` on a domain without a listener (router tests); `smsCode` reads the code an SMS activation was sent.
+    static func activate(_ service: Domain, name: String = "Mario", keyAlgorithm: KeyAlgorithm = .ecP256, device: OTPKind = .hotp,
+                         smsCode: () throws -> String = { throw ConfigurationError("no SMS outbox here") }) async throws -> Account {
         let unique = UUID().uuidString.prefix(8).lowercased()
         let holder = try await service.enrollment.createHolder(
             givenName: name, surname: "Rossi", fiscalCode: TestData.fiscalCode(), email: "\(name.lowercased()).\(unique)@example.it",
@@ -72,7 +78,7 @@ extension LiveServer {
         }
         if device == .sms {
             _ = try await service.enrollment.beginActivation(invitationCode: invitation.code, device: .sms)
-            let credential = try await service.enrollment.completeActivation(invitationCode: invitation.code, username: username, password: password, otp: try self.lastSMSCode(), keyAlgorithm: keyAlgorithm)
+            let credential = try await service.enrollment.completeActivation(invitationCode: invitation.code, username: username, password: password, otp: try smsCode(), keyAlgorithm: keyAlgorithm)
             return Account(holder: holder, credential: credential, username: username, password: password, kind: .sms, secret: [], counter: 0, totp: TOTPDevice(secret: []))
         }
         let challenge = try await service.enrollment.beginActivation(invitationCode: invitation.code, device: .totp())

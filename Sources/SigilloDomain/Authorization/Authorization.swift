@@ -96,9 +96,4 @@ public struct Authorization: Sendable {
     public func otpKind(holderID: String) async throws -> OTPKind? {
         try await self.store.activeOTPDevice(holderID: holderID)?.kind
     }
-
-    /// The credential if it belongs to the holder, is active and its certificate is valid now.
-    public func usableCredential(_ credentialID: String, holderID: String) async throws -> Credential {
-        try await self.credentials.usable(credentialID, holderID: holderID)
-    }
 }

@@ -101,7 +101,7 @@ struct AdminController: Sendable {
         }
         group.get("audit/export") { _, context in
             let records = try await self.auditTrail.export(actor: try context.requireOperator())
-            let encoder = Self.encoder(pretty: false)
+            let encoder = JSONResponse.encoder()
             var data = Data()
             for record in records {
                 data.append(try encoder.encode(AdminAPI.AuditLine(record)))
@@ -144,16 +144,7 @@ struct AdminController: Sendable {
         }
     }
 
-    static func encoder(pretty: Bool) -> JSONEncoder {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = pretty ? [.sortedKeys, .withoutEscapingSlashes, .prettyPrinted] : [.sortedKeys, .withoutEscapingSlashes]
-        return encoder
-    }
-
     static func json<T: Encodable>(_ value: T, status: HTTPResponse.Status = .ok) throws -> Response {
-        var headers = HTTPFields()
-        headers[.contentType] = "application/json"
-        headers[.cacheControl] = "no-store"
-        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: try self.encoder(pretty: false).encode(value))))
+        try JSONResponse.make(value, status: status)
     }
 }

@@ -188,10 +188,6 @@ struct CSCController: Sendable {
 
     /// `YYYYMMDDHHMMSSZ`, the CSC date format.
     static func generalizedTime(_ date: Date) -> String {
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.timeZone = TimeZone(identifier: "UTC")
-        formatter.dateFormat = "yyyyMMddHHmmss'Z'"
-        return formatter.string(from: date)
+        DateText.utc(date, format: "yyyyMMddHHmmss'Z'")
     }
 }
