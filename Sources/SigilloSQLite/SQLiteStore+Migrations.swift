@@ -228,6 +228,13 @@ extension SQLiteStore {
                 );
                 """)
         }
+        // Issue 11 (sole control under attack): one migration per part, in this order. Each part replaces its own
+        // placeholder line below with `migrator.registerMigration("vNN: …") { … }` (or deletes it if it needs none).
+        // SLOT v10: attempts (secret-check reservations per holder)
+        // SLOT v11: re-enrolment and re-invitation
+        // SLOT v12: audit checkpoints
+        // SLOT v13: secrets at rest
+        // SLOT v14: abuse bounds
         return migrator
     }
 }
