@@ -75,6 +75,8 @@ final class BenchServer: Sendable {
         configuration.database = directory.appendingPathComponent("sigillo.sqlite").path
         configuration.caCertificate = directory.appendingPathComponent("ca.pem").path
         configuration.outboxFile = nil
+        // Every bench client comes from 127.0.0.1: the anonymous routes' limits would refuse the logins.
+        configuration.rateLimits = .unlimited
         let name = try DistinguishedName { CountryName("IT"); OrganizationName("Sigillo Bench"); CommonName("Sigillo Bench CA") }
         let ca = try await CertificateAuthority.create(token: token, keyID: configuration.caKeyID, name: name, now: Date().addingTimeInterval(-60))
         try ca.certificatePEM.write(toFile: configuration.caCertificate, atomically: true, encoding: .utf8)
@@ -87,7 +89,7 @@ final class BenchServer: Sendable {
         var logger = Logger(label: "sigillo-bench")
         logger.logLevel = .warning
         let service = Domain(store: store, signer: Signer(token: token), ca: ca, crl: CRLPublisher(ca: ca, store: store), settings: settings,
-                                     notifier: OutboxNotifier(store: store, file: nil), logger: logger)
+                                     notifier: OutboxNotifier(file: nil), logger: logger)
         return BenchServer(directory: directory, configuration: configuration, tokenConfiguration: tokenConfiguration, token: token, service: service)
     }
 

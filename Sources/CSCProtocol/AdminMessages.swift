@@ -184,6 +184,28 @@ public enum AdminAPI {
         }
     }
 
+    /// Where the token's audit anchor points: the latest checkpoint record kept outside the database.
+    public struct AuditAnchorView: Codable, Sendable, Equatable {
+        public var seq: Int64
+        public var hash: String
+
+        public init(seq: Int64, hash: String) {
+            self.seq = seq
+            self.hash = hash
+        }
+    }
+
+    /// The answer of `POST audit/anchor/reset`: where the anchor pointed, and where it points now.
+    public struct AuditAnchorReset: Codable, Sendable {
+        public var previous: AuditAnchorView?
+        public var anchor: AuditAnchorView?
+
+        public init(previous: AuditAnchorView?, anchor: AuditAnchorView?) {
+            self.previous = previous
+            self.anchor = anchor
+        }
+    }
+
     public struct WhoAmI: Codable, Sendable {
         public var `operator`: String
 

@@ -30,7 +30,7 @@ public final class Token: @unchecked Sendable {
     private let keys = Mutex<[String: KeyEntry]>([:])
     /// Held while token objects are created or destroyed: SoftHSM's file store fails now and then when two
     /// sessions write objects at once (seen under load). Signing never takes it.
-    private let objectWrites = Mutex<Void>(())
+    let objectWrites = Mutex<Void>(())
     private let closed = Atomic<Bool>(false)
 
     /// The slot the token is in now (it may change if the token is removed and comes back).

@@ -17,12 +17,16 @@ public struct Domain: Sendable {
     public let lifecycle: CredentialLifecycle
     public let administration: Administration
     public let auditTrail: AuditTrail
+    /// The audit log every capability writes to (its aggregated rows are flushed by `AuditAggregationService`).
+    public let audit: AuditLog
     public let settings: DomainSettings
     /// The certificate authority (its certificate ends every holder's chain).
     public let ca: any CertificateIssuer
     /// The CA's revocation list.
     public let crl: any RevocationList
     public let clock: ServiceClock
+    /// The Argon2id hasher every password and user code check uses (its `verifications` count is what tests read).
+    public let passwords: PasswordHasher
 
     /// - Parameter mailer: where mails go; by default through `notifier` (channel `email`), as tests that read the
     ///   notifier want. The server passes the SMTP outbox (`OutboxMailer`).
@@ -30,34 +34,35 @@ public struct Domain: Sendable {
                 mailer: (any Mailer)? = nil, passwords: PasswordHasher = PasswordHasher(), clock: ServiceClock = .system,
                 blocking: BlockingExecutor = BlockingExecutor(), logger: Logger = Logger(label: "sigillo.core")) {
         let audit = AuditLog(store: store, clock: clock)
-        let failures = FailureCounter(store: store, audit: audit)
-        let otp = OTPVerifier(store: store, failures: failures, clock: clock)
+        let mail = HolderMail(mailer: mailer ?? NotifierMailer(notifier: notifier, clock: clock), publicBaseURL: settings.publicBaseURL)
+        let attempts = SecretAttempts(store: store, audit: audit, mail: mail, clock: clock)
+        let otp = OTPVerifier(store: store, attempts: attempts, clock: clock)
         let sms = SMSSender(store: store, notifier: notifier, audit: audit, clock: clock, codeLifetime: settings.smsCodeLifetime)
         let devices = OTPDevices(store: store, sms: sms, issuer: settings.otpIssuer)
-        let mail = HolderMail(mailer: mailer ?? NotifierMailer(notifier: notifier, clock: clock), publicBaseURL: settings.publicBaseURL)
         let keys = HolderKeys(signer: signer, logger: logger)
         let credentials = CredentialAccess(store: store, clock: clock)
         let states = HolderStates(store: store, audit: audit, clock: clock)
-        let authentication = Authentication(store: store, passwords: passwords, blocking: blocking, audit: audit, clock: clock)
+        let authentication = Authentication(store: store, attempts: attempts, passwords: passwords, blocking: blocking, audit: audit, clock: clock)
         self.authentication = authentication
         self.enrollment = Enrollment(
             store: store, devices: devices, keys: keys, ca: ca, passwords: passwords, blocking: blocking, mail: mail, audit: audit, clock: clock, settings: settings)
         self.authorization = Authorization(
-            store: store, credentials: credentials, otp: otp, failures: failures, sms: sms, passwords: passwords, blocking: blocking, audit: audit,
-            clock: clock, settings: settings)
+            store: store, authentication: authentication, credentials: credentials, otp: otp, sms: sms, audit: audit, clock: clock, settings: settings)
         self.signing = Signing(store: store, credentials: credentials, keys: keys, audit: audit, clock: clock)
         self.recovery = Recovery(
-            store: store, authentication: authentication, credentials: credentials, otp: otp, failures: failures, devices: devices, sms: sms,
+            store: store, authentication: authentication, credentials: credentials, otp: otp, attempts: attempts, devices: devices, sms: sms,
             states: states, passwords: passwords, blocking: blocking, mail: mail, audit: audit, clock: clock)
         self.lifecycle = CredentialLifecycle(
             store: store, authentication: authentication, credentials: credentials, otp: otp, states: states, keys: keys, ca: ca, crl: crl,
             mail: mail, audit: audit, clock: clock, settings: settings, logger: logger)
         self.administration = Administration(
             store: store, enrollment: self.enrollment, lifecycle: self.lifecycle, recovery: self.recovery, crl: crl, audit: audit, clock: clock)
-        self.auditTrail = AuditTrail(store: store, audit: audit)
+        self.auditTrail = AuditTrail(store: store, audit: audit, checkpoints: AuditCheckpoints(store: store, token: signer.token, clock: clock))
+        self.audit = audit
         self.settings = settings
         self.ca = ca
         self.crl = crl
         self.clock = clock
+        self.passwords = passwords
     }
 }

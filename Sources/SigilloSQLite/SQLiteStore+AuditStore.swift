@@ -17,13 +17,34 @@ extension SQLiteStore: AuditStore {
 
     public func auditRecords() async throws -> [AuditRecord] {
         try await self.database.read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM audit_events ORDER BY seq").map { row in
-                AuditRecord(
-                    sequence: row["seq"], time: Self.date(row["time"]),
-                    event: AuditEvent(actor: row["actor"], action: row["action"], target: row["target"], outcome: row["outcome"], details: row["details"]),
-                    previousHash: row["prev_hash"], hash: row["hash"])
-            }
+            try Row.fetchAll(db, sql: "SELECT * FROM audit_events ORDER BY seq").map(Self.auditRecord)
         }
+    }
+
+    public func auditHead() async throws -> AuditRecord? {
+        try await self.database.read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM audit_events ORDER BY seq DESC LIMIT 1").map(Self.auditRecord)
+        }
+    }
+
+    public func auditRecord(sequence: Int64) async throws -> AuditRecord? {
+        try await self.database.read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM audit_events WHERE seq = ?", arguments: [sequence]).map(Self.auditRecord)
+        }
+    }
+
+    public func latestAuditCheckpoint() async throws -> AuditRecord? {
+        // The literal action matches the partial index of migration v12: only checkpoint rows are looked at.
+        try await self.database.read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM audit_events WHERE action = 'audit.checkpoint' ORDER BY seq DESC LIMIT 1").map(Self.auditRecord)
+        }
+    }
+
+    static func auditRecord(_ row: Row) -> AuditRecord {
+        AuditRecord(
+            sequence: row["seq"], time: Self.date(row["time"]),
+            event: AuditEvent(actor: row["actor"], action: row["action"], target: row["target"], outcome: row["outcome"], details: row["details"]),
+            previousHash: row["prev_hash"], hash: row["hash"])
     }
 
     public func auditSequenceHighWater() async throws -> Int64? {

@@ -60,20 +60,6 @@ extension SQLiteStore: CredentialStore {
         }
     }
 
-    public func recordFailure(credentialID: String, kind: FailureKind) async throws -> Int {
-        let column = kind == .password ? "password_failures" : "otp_failures"
-        return try await self.write { db in
-            try db.execute(sql: "UPDATE credentials SET \(column) = \(column) + 1 WHERE id = ?", arguments: [credentialID])
-            return try Int.fetchOne(db, sql: "SELECT \(column) FROM credentials WHERE id = ?", arguments: [credentialID]) ?? 0
-        }
-    }
-
-    public func resetFailures(credentialID: String) async throws {
-        try await self.write { db in
-            try db.execute(sql: "UPDATE credentials SET password_failures = 0, otp_failures = 0 WHERE id = ?", arguments: [credentialID])
-        }
-    }
-
     public func credentialsExpiring(before date: Date) async throws -> [Credential] {
         try await self.database.read { db in
             try Row.fetchAll(db, sql: "SELECT * FROM credentials WHERE status IN ('active', 'suspended') AND not_after < ? ORDER BY not_after, id",
@@ -90,6 +76,10 @@ extension SQLiteStore: CredentialStore {
     public func addRenewedCredential(_ credential: Credential, replacing: String) async throws -> Bool {
         try await self.write { db in
             guard try String.fetchOne(db, sql: "SELECT status FROM credentials WHERE id = ?", arguments: [replacing]) == CredentialStatus.active.rawValue else {
+                return false
+            }
+            // Two renewals racing with consecutive codes: the first to store its credential wins.
+            guard try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM credentials WHERE replaces = ?)", arguments: [replacing]) == false else {
                 return false
             }
             try Self.insert(credential: credential, db: db)

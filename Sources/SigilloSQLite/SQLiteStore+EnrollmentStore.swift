@@ -4,11 +4,17 @@ import SigilloDomain
 
 /// Invitations, activation and the hardware OTP token inventory.
 extension SQLiteStore: EnrollmentStore {
-    public func createInvitation(_ invitation: Invitation) async throws {
+    @discardableResult
+    public func createInvitation(_ invitation: Invitation) async throws -> Int {
         try await self.write { db in
+            // Deleted, not flagged: an earlier code then answers exactly as a code never issued (its sealed pending
+            // device goes too; secure_delete zeroes it). An activation racing this finds its row gone: invitation used.
+            try db.execute(sql: "DELETE FROM invitations WHERE holder_id = ? AND used_at IS NULL", arguments: [invitation.holderID])
+            let voided = db.changesCount
             try db.execute(
                 sql: "INSERT INTO invitations (code_hash, holder_id, created_at, expires_at) VALUES (?, ?, ?, ?)",
                 arguments: [Data(invitation.codeHash), invitation.holderID, Self.seconds(invitation.createdAt), Self.seconds(invitation.expiresAt)])
+            return voided
         }
     }
 

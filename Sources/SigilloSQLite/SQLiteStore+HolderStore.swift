@@ -44,26 +44,14 @@ extension SQLiteStore: HolderStore {
 
     public func setUserCodeHash(holderID: String, hash: String) async throws {
         try await self.write { db in
-            try db.execute(sql: "UPDATE holders SET user_code_hash = ?, user_code_failures = 0 WHERE id = ?", arguments: [hash, holderID])
+            try db.execute(sql: "UPDATE holders SET user_code_hash = ? WHERE id = ?", arguments: [hash, holderID])
+            try db.execute(sql: "UPDATE secret_attempts SET failures = 0 WHERE holder_id = ? AND secret = 'user_code'", arguments: [holderID])
         }
     }
 
-    public func userCode(holderID: String) async throws -> (hash: String, failures: Int)? {
+    public func userCode(holderID: String) async throws -> String? {
         try await self.database.read { db in
-            guard let row = try Row.fetchOne(db, sql: "SELECT user_code_hash, user_code_failures FROM holders WHERE id = ?", arguments: [holderID]),
-                  let hash = row["user_code_hash"] as String? else { return nil }
-            return (hash, row["user_code_failures"])
-        }
-    }
-
-    public func recordUserCodeAttempt(holderID: String, success: Bool) async throws -> Int {
-        try await self.write { db in
-            if success {
-                try db.execute(sql: "UPDATE holders SET user_code_failures = 0 WHERE id = ?", arguments: [holderID])
-                return 0
-            }
-            try db.execute(sql: "UPDATE holders SET user_code_failures = user_code_failures + 1 WHERE id = ?", arguments: [holderID])
-            return try Int.fetchOne(db, sql: "SELECT user_code_failures FROM holders WHERE id = ?", arguments: [holderID]) ?? 0
+            try String.fetchOne(db, sql: "SELECT user_code_hash FROM holders WHERE id = ?", arguments: [holderID])
         }
     }
 
@@ -77,11 +65,18 @@ extension SQLiteStore: HolderStore {
         }
     }
 
+    /// The holder who has this address now: a holder closed for good (`revoked`) gave it up (migration v11), so the
+    /// open one, at most one (a unique index over open holders).
     public func holder(email: String) async throws -> Holder? {
-        try await self.database.read { db in try Row.fetchOne(db, sql: "SELECT * FROM holders WHERE email = ?", arguments: [email]).map(Self.holder) }
+        try await self.database.read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM holders WHERE email = ? AND state != 'revoked'", arguments: [email]).map(Self.holder)
+        }
     }
 
+    /// The holder who has this number now (see `holder(email:)`).
     public func holder(mobile: String) async throws -> Holder? {
-        try await self.database.read { db in try Row.fetchOne(db, sql: "SELECT * FROM holders WHERE mobile = ?", arguments: [mobile]).map(Self.holder) }
+        try await self.database.read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM holders WHERE mobile = ? AND state != 'revoked'", arguments: [mobile]).map(Self.holder)
+        }
     }
 }

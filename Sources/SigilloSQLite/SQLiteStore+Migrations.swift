@@ -230,11 +230,98 @@ extension SQLiteStore {
         }
         // Issue 11 (sole control under attack): one migration per part, in this order. Each part replaces its own
         // placeholder line below with `migrator.registerMigration("vNN: …") { … }` (or deletes it if it needs none).
-        // SLOT v10: attempts (secret-check reservations per holder)
-        // SLOT v11: re-enrolment and re-invitation
-        // SLOT v12: audit checkpoints
-        // SLOT v13: secrets at rest
-        // SLOT v14: abuse bounds
+        migrator.registerMigration("v10: secret attempts per holder, SMS code purpose and tries, SAD authorization time") { db in
+            // The lock belongs to the holder's secrets, not to a credential: one row per holder and secret, counted
+            // before each check. The counts of the credentials' old columns move over (the highest per holder).
+            try db.execute(sql: """
+                CREATE TABLE secret_attempts (
+                    holder_id TEXT NOT NULL REFERENCES holders(id),
+                    secret TEXT NOT NULL,
+                    failures INTEGER NOT NULL,
+                    inflight INTEGER NOT NULL DEFAULT 0,
+                    inflight_until INTEGER NOT NULL DEFAULT 0,
+                    PRIMARY KEY (holder_id, secret)
+                ) WITHOUT ROWID;
+                INSERT INTO secret_attempts (holder_id, secret, failures)
+                    SELECT holder_id, 'password', MAX(password_failures) FROM credentials WHERE status != 'revoked'
+                    GROUP BY holder_id HAVING MAX(password_failures) > 0;
+                INSERT INTO secret_attempts (holder_id, secret, failures)
+                    SELECT holder_id, 'otp', MAX(otp_failures) FROM credentials WHERE status != 'revoked'
+                    GROUP BY holder_id HAVING MAX(otp_failures) > 0;
+                INSERT INTO secret_attempts (holder_id, secret, failures)
+                    SELECT id, 'user_code', user_code_failures FROM holders WHERE user_code_failures > 0;
+                ALTER TABLE credentials DROP COLUMN password_failures;
+                ALTER TABLE credentials DROP COLUMN otp_failures;
+                ALTER TABLE holders DROP COLUMN user_code_failures;
+                DELETE FROM sms_codes;
+                ALTER TABLE sms_codes ADD COLUMN purpose TEXT NOT NULL DEFAULT 'signature';
+                ALTER TABLE sms_codes ADD COLUMN failures INTEGER NOT NULL DEFAULT 0;
+                DELETE FROM mobile_changes;
+                ALTER TABLE mobile_changes ADD COLUMN failures INTEGER NOT NULL DEFAULT 0;
+                ALTER TABLE sads ADD COLUMN authorized_at INTEGER NOT NULL DEFAULT 0;
+                UPDATE sads SET authorized_at = expires_at;
+                CREATE TABLE device_rebind_requests (
+                    token_hash BLOB PRIMARY KEY,
+                    holder_id TEXT NOT NULL REFERENCES holders(id),
+                    created_at INTEGER NOT NULL,
+                    expires_at INTEGER NOT NULL,
+                    used_at INTEGER
+                );
+                """)
+        }
+        migrator.registerMigration("v11: re-enrolment") { db in
+            // A holder closed for good (`revoked`: no way back) no longer holds its fiscal code, email or mobile number, so
+            // the same person can be ordered again while the old row, its credentials and audit stay as history. SQLite
+            // cannot drop a column's UNIQUE, so the table is rebuilt (the documented 12-step way: GRDB runs this with
+            // foreign keys off and checks them before commit) from its own schema text, so every column added by any
+            // earlier migration is kept, and the three constraints become unique indexes over open holders only.
+            // Usernames stay unique over every holder, closed ones included: a name is never handed to another account.
+            guard let schema = try String.fetchOne(db, sql: "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'holders'") else {
+                throw SigilloError(.internalError, "the holders table is missing")
+            }
+            var rebuilt = schema
+            for (old, new) in [("CREATE TABLE holders (", "CREATE TABLE holders_v11 ("), ("fiscal_code TEXT NOT NULL UNIQUE", "fiscal_code TEXT NOT NULL"),
+                               ("email TEXT NOT NULL UNIQUE", "email TEXT NOT NULL"), ("mobile TEXT NOT NULL UNIQUE", "mobile TEXT NOT NULL")] {
+                guard rebuilt.components(separatedBy: old).count == 2 else { throw SigilloError(.internalError, "unexpected holders schema near '\(old)'") }
+                rebuilt = rebuilt.replacingOccurrences(of: old, with: new)
+            }
+            let others = try String.fetchAll(db, sql: "SELECT sql FROM sqlite_master WHERE tbl_name = 'holders' AND type IN ('index', 'trigger') AND sql IS NOT NULL")
+            try db.execute(sql: rebuilt)
+            try db.execute(sql: "INSERT INTO holders_v11 SELECT * FROM holders")
+            try db.execute(sql: "DROP TABLE holders")
+            try db.execute(sql: "ALTER TABLE holders_v11 RENAME TO holders")
+            for sql in others { try db.execute(sql: sql) }
+            try db.execute(sql: """
+                CREATE UNIQUE INDEX holders_open_fiscal_code ON holders(fiscal_code) WHERE state != 'revoked';
+                CREATE UNIQUE INDEX holders_open_email ON holders(email) WHERE state != 'revoked';
+                CREATE UNIQUE INDEX holders_open_mobile ON holders(mobile) WHERE state != 'revoked';
+                """)
+        }
+        migrator.registerMigration("v12: audit checkpoints") { db in
+            // Finds the latest checkpoint without scanning the log; only checkpoint rows are indexed, so the other
+            // appends (signHash's among them) pay nothing for it.
+            try db.execute(sql: "CREATE INDEX audit_events_checkpoints ON audit_events(seq) WHERE action = 'audit.checkpoint'")
+        }
+        migrator.registerMigration("v13: secrets at rest") { db in
+            // Mail bodies (activation and reset links) are sealed while they wait and deleted once sent or given up
+            // (`SQLiteStore+MailOutboxStore.swift`); the opening with the vault seals what waits in clear. The development
+            // SMS outbox kept every text, codes included, in clear: it goes, and SMS are in the development file alone.
+            try db.execute(sql: """
+                ALTER TABLE mail_outbox ADD COLUMN sealed_body BLOB;
+                UPDATE mail_outbox SET body = '' WHERE status IN ('sent', 'failed');
+                DROP TABLE outbox;
+                """)
+            // The clear pages (zeroed in the file by `secure_delete`) are checkpointed out of the write-ahead log.
+            report.sealedInPlace.withLock { $0 = true }
+        }
+        migrator.registerMigration("v14: throttle expiry") { db in
+            // Each throttle event knows when it stops counting, so events of keys never seen again can be purged.
+            try db.execute(sql: """
+                ALTER TABLE throttle_events ADD COLUMN expires_at INTEGER NOT NULL DEFAULT 0;
+                UPDATE throttle_events SET expires_at = time + 86400000;
+                CREATE INDEX throttle_events_expiry ON throttle_events(expires_at);
+                """)
+        }
         return migrator
     }
 }

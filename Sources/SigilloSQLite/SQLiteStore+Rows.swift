@@ -15,12 +15,12 @@ extension SQLiteStore {
     static func insert(credential: Credential, db: Database) throws {
         try db.execute(
             sql: """
-                INSERT INTO credentials (id, holder_id, key_algorithm, token_key_id, certificate, serial_number, not_before, not_after, status, multisign,
-                    password_failures, otp_failures) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                INSERT INTO credentials (id, holder_id, key_algorithm, token_key_id, certificate, serial_number, not_before, not_after, status, multisign)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """,
             arguments: [credential.id, credential.holderID, credential.keyAlgorithm.rawValue, credential.tokenKeyID, Data(credential.certificateDER),
                         credential.serialNumber, Self.seconds(credential.notBefore), Self.seconds(credential.notAfter), credential.status.rawValue,
-                        credential.multisign, credential.passwordFailures, credential.otpFailures])
+                        credential.multisign])
     }
 
     static func holder(_ row: Row) -> Holder {
@@ -35,7 +35,6 @@ extension SQLiteStore {
             id: row["id"], holderID: row["holder_id"], keyAlgorithm: KeyAlgorithm(rawValue: row["key_algorithm"]) ?? .ecP256, tokenKeyID: row["token_key_id"],
             certificateDER: [UInt8](row["certificate"] as Data), serialNumber: row["serial_number"], notBefore: self.date(row["not_before"]),
             notAfter: self.date(row["not_after"]), status: CredentialStatus(rawValue: row["status"]) ?? .suspended, multisign: row["multisign"],
-            passwordFailures: row["password_failures"], otpFailures: row["otp_failures"],
             revocationReason: (row["revocation_reason"] as String?).flatMap(RevocationReason.init(rawValue:)),
             revokedAt: (row["revoked_at"] as Int64?).map(Self.date),
             suspendedAt: (row["suspended_at"] as Int64?).map(Self.date),

@@ -8,9 +8,9 @@ extension SQLiteStore: SADStore {
     public func insertSAD(_ sad: SADRecord) async throws {
         try await self.write { db in
             try db.execute(
-                sql: "INSERT INTO sads (id_hash, holder_id, credential_id, hash_algorithm, hashes, num_signatures, used, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                sql: "INSERT INTO sads (id_hash, holder_id, credential_id, hash_algorithm, hashes, num_signatures, used, expires_at, authorized_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 arguments: [Data(sad.idHash), sad.holderID, sad.credentialID, sad.hashAlgorithm.rawValue, Data(sad.hashes.joined()), sad.numSignatures, sad.used,
-                            Self.milliseconds(sad.expiresAt)])
+                            Self.milliseconds(sad.expiresAt), Self.milliseconds(sad.authorizedAt)])
         }
     }
 
@@ -22,7 +22,8 @@ extension SQLiteStore: SADStore {
             let hashes = stride(from: 0, to: blob.count, by: algorithm.digestLength).map { Array(blob[$0..<min($0 + algorithm.digestLength, blob.count)]) }
             return SADRecord(
                 idHash: idHash, holderID: row["holder_id"], credentialID: row["credential_id"], hashAlgorithm: algorithm, hashes: hashes,
-                numSignatures: row["num_signatures"], used: row["used"], expiresAt: Date(timeIntervalSince1970: Double(row["expires_at"] as Int64) / 1000))
+                numSignatures: row["num_signatures"], used: row["used"], expiresAt: Date(timeIntervalSince1970: Double(row["expires_at"] as Int64) / 1000),
+                authorizedAt: Date(timeIntervalSince1970: Double(row["authorized_at"] as Int64) / 1000))
         }
     }
 

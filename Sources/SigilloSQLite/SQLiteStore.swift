@@ -12,7 +12,8 @@ public final class SQLiteStore: Sendable {
     let database: any DatabaseWriter
     /// The hot path's writes (SAD consumption, audit) share transactions under load.
     let groupCommit: GroupCommit
-    /// Seals the OTP seeds; nil for a store that only queues mail or reads the audit log (no seed is read or written).
+    /// Seals the OTP seeds and waiting mail bodies; nil for a store that only queues mail or reads the audit log (no
+    /// seed is read or written, and a mail it queues waits in clear until a store with the vault opens the database).
     private let vault: SeedVault?
 
     /// The configuration every connection gets: foreign keys enforced, deleted data zeroed, a 10 s busy timeout.
@@ -32,10 +33,15 @@ public final class SQLiteStore: Sendable {
     ///
     /// With a `vault`, the first opening records its key check and later ones refuse another key (the database was
     /// sealed with another token's seed key). Without one, seeds can be neither stored nor read.
-    public convenience init(path: String, vault: SeedVault?) throws {
-        let directory = URL(fileURLWithPath: path).deletingLastPathComponent()
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    ///
+    /// The files are the server user's alone (`DatabaseFiles`): the folder 0700, the database, `-wal` and `-shm` 0600.
+    /// - Parameter warning: told when an existing folder that others could read was made private.
+    /// - Throws: `SigilloError` when the folder can be written by others, or the files cannot be made private.
+    public convenience init(path: String, vault: SeedVault?, warning: (String) -> Void = { _ in }) throws {
+        try DatabaseFiles.prepare(path: path, warning: warning)
         try self.init(writer: try DatabasePool(path: path, configuration: SQLiteStore.makeConfiguration()), vault: vault)
+        // SQLite made the -wal and -shm files with the database's mode: checked again now that they exist.
+        try DatabaseFiles.restrict(path: path)
     }
 
     /// Migrates the database of `writer` to the current schema and uses it (a `DatabasePool` on a file, or a
@@ -46,12 +52,9 @@ public final class SQLiteStore: Sendable {
         self.vault = vault
         let report = MigrationReport()
         try Self.migrator(vault: vault, report: report).migrate(self.database)
-        if report.sealedInPlace.withLock({ $0 }), let pool = self.database as? DatabasePool {
-            // The clear seeds' old pages leave the write-ahead log too (a queue has no write-ahead log).
-            _ = try pool.writeWithoutTransaction { try $0.checkpoint(.truncate) }
-        }
+        var rewritten = report.sealedInPlace.withLock { $0 }
         if let vault {
-            try self.database.write { db in
+            rewritten = try self.database.write { db in
                 if let check = try Data.fetchOne(db, sql: "SELECT key_check FROM seed_vault WHERE id = 1") {
                     guard check == Data(vault.keyCheck) else {
                         throw SigilloError(.internalError, "the token's seed key is not the one this database was sealed with: wrong token or database")
@@ -59,7 +62,12 @@ public final class SQLiteStore: Sendable {
                 } else {
                     try db.execute(sql: "INSERT INTO seed_vault (id, key_check) VALUES (1, ?)", arguments: [Data(vault.keyCheck)])
                 }
-            }
+                return try self.sealClearMailBodies(db)
+            } || rewritten
+        }
+        if rewritten, let pool = self.database as? DatabasePool {
+            // What was in clear leaves the write-ahead log too (a queue has no write-ahead log).
+            _ = try pool.writeWithoutTransaction { try $0.checkpoint(.truncate) }
         }
     }
 
@@ -71,6 +79,9 @@ public final class SQLiteStore: Sendable {
             try db.tableExists("seed_vault") && (try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM seed_vault") ?? 0) > 0
         }
     }
+
+    /// Whether this store seals what it keeps (it was opened with the vault).
+    var sealsSecrets: Bool { self.vault != nil }
 
     /// The vault, for sealing and opening seeds (see `SeedVault`).
     private var requiredVault: SeedVault {
@@ -87,6 +98,12 @@ public final class SQLiteStore: Sendable {
 
     func open(_ sealed: Data?, _ context: String) throws -> [UInt8] {
         try self.requiredVault.open(sealed ?? Data(), context: context)
+    }
+
+    /// What to keep of a short code's digest for the record named by `context` (`SeedVault.digest`): keyed by the
+    /// token, so the database alone cannot be searched for the code.
+    func keyedDigest(_ digest: [UInt8], _ context: String) throws -> Data {
+        Data(try self.requiredVault.digest(digest, context: context))
     }
 
     /// Runs `body` in a write transaction, turning constraint violations into clear `conflict` errors.

@@ -35,26 +35,20 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
     /// The mail relay (`SMTPSettings`); nil: mails are delivered to `mailFile`, one JSON line each (development).
     public var smtp: SMTPSettings?
     public var mailFile: String? = "var/mail.jsonl"
+    /// Anonymous requests per client address and per account (`RateLimitSettings`).
+    public var rateLimits = RateLimitSettings()
 
     public init() {}
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case host, port, tlsCertificate, tlsKey, adminHost, adminPort, adminCA, pkcs11Module, token, pinFile, pinEnvironment, hsmSessions
-        case database, publicBaseURL, caCertificate, caKeyID, seedKeyID, outboxFile, smtp, mailFile
-    }
-
-    private struct AnyKey: CodingKey {
-        let stringValue: String
-        var intValue: Int? { nil }
-        init(stringValue: String) { self.stringValue = stringValue }
-        init?(intValue: Int) { nil }
+        case database, publicBaseURL, caCertificate, caKeyID, seedKeyID, outboxFile, smtp, mailFile, rateLimits
     }
 
     /// Every field may be left out (the defaults above apply); a field this version does not know is refused, so a
     /// misspelt one is not silently ignored.
     public init(from decoder: any Decoder) throws {
-        let unknown = try decoder.container(keyedBy: AnyKey.self).allKeys.map(\.stringValue).filter { CodingKeys(rawValue: $0) == nil }
-        if let name = unknown.sorted().first { throw ConfigurationError("unknown configuration field '\(name)'") }
+        try ConfigurationError.refuseUnknownFields(decoder, known: CodingKeys.self, what: "configuration field")
         let container = try decoder.container(keyedBy: CodingKeys.self)
         func read<T: Decodable>(_ key: CodingKeys, _ value: inout T) throws {
             if let decoded = try container.decodeIfPresent(T.self, forKey: key) { value = decoded }
@@ -83,6 +77,7 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
         try readOptional(.outboxFile, &self.outboxFile)
         try readOptional(.smtp, &self.smtp)
         try readOptional(.mailFile, &self.mailFile)
+        try read(.rateLimits, &self.rateLimits)
     }
 
     /// Reads `path` if it exists (a missing default file is fine), then applies the environment.
@@ -124,6 +119,9 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
         if let value = environment["SIGILLO_PUBLIC_URL"] { self.publicBaseURL = value }
         if let value = environment["SIGILLO_CA_CERTIFICATE"] { self.caCertificate = value }
         if let value = environment["SIGILLO_OUTBOX_FILE"] { self.outboxFile = value }
+        if let value = try int("SIGILLO_RATE_LIMIT_PER_ADDRESS") { self.rateLimits.perAddress = value }
+        if let value = try int("SIGILLO_RATE_LIMIT_PER_ACCOUNT") { self.rateLimits.perAccount = value }
+        try self.rateLimits.validate()
         try self.applySMTP(environment: environment)
     }
 
@@ -142,4 +140,19 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
 public struct ConfigurationError: Error, CustomStringConvertible {
     public let description: String
     public init(_ description: String) { self.description = description }
+}
+
+extension ConfigurationError {
+    /// Refuses a field `known` does not name (a misspelt one is not silently ignored): "unknown `what` 'name'".
+    static func refuseUnknownFields<Key: CodingKey & RawRepresentable<String>>(_ decoder: any Decoder, known: Key.Type, what: String) throws {
+        let unknown = try decoder.container(keyedBy: AnyKey.self).allKeys.map(\.stringValue).filter { Key(rawValue: $0) == nil }
+        if let name = unknown.sorted().first { throw ConfigurationError("unknown \(what) '\(name)'") }
+    }
+
+    private struct AnyKey: CodingKey {
+        let stringValue: String
+        var intValue: Int? { nil }
+        init(stringValue: String) { self.stringValue = stringValue }
+        init?(intValue: Int) { nil }
+    }
 }

@@ -36,7 +36,7 @@ public struct SigilloServices: Sendable {
         } catch {
             throw ConfigurationError("the seed key '\(configuration.seedKeyID)' cannot be used in the token: \(error)")
         }
-        let store = try SQLiteStore(path: configuration.database, vault: vault)
+        let store = try SQLiteStore(path: configuration.database, vault: vault) { logger.warning("\($0)") }
         guard let pem = try? String(contentsOfFile: configuration.caCertificate, encoding: .utf8) else {
             throw ConfigurationError("CA certificate \(configuration.caCertificate) is missing: run `sigillo ca init` (make run does)")
         }
@@ -53,7 +53,13 @@ public struct SigilloServices: Sendable {
         let crl = CRLPublisher(ca: ca, store: store, clock: clock)
         let domain = Domain(
             store: store, signer: Signer(token: token), ca: ca, crl: crl, settings: DomainSettings(publicBaseURL: configuration.publicBaseURL),
-            notifier: OutboxNotifier(store: store, file: configuration.outboxFile), mailer: mailer, passwords: passwords, clock: clock, logger: logger)
+            notifier: OutboxNotifier(file: configuration.outboxFile), mailer: mailer, passwords: passwords, clock: clock, logger: logger)
+        do {
+            // The audit key, made at first start (like the seed key), signs the audit log's checkpoints.
+            try await domain.auditTrail.checkpoints.prepare()
+        } catch {
+            throw ConfigurationError("the audit key cannot be used in the token: \(error)")
+        }
         let ocsp = try OCSPResponder(ca: ca, store: store, clock: clock)
         return SigilloServices(token: token, store: store, ca: ca, domain: domain, crl: crl, ocsp: ocsp, mailer: mailer, mailDispatcher: dispatcher)
     }
@@ -61,20 +67,38 @@ public struct SigilloServices: Sendable {
 
 /// Builds the public HTTPS application.
 public enum SigilloApplication {
-    /// The TLS settings of every listener: TLS 1.2 or newer, certificate chain and key from PEM files.
+    /// The TLS settings of the public listener: certificate chain and key from PEM files, and `restrictProtocols`.
     public static func tlsConfiguration(certificate: String, key: String) throws -> TLSConfiguration {
         let chain = try NIOSSLCertificate.fromPEMFile(certificate).map { NIOSSLCertificateSource.certificate($0) }
         var tls = TLSConfiguration.makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(try NIOSSLPrivateKey(file: key, format: .pem)))
-        tls.minimumTLSVersion = .tlsv12
+        self.restrictProtocols(&tls)
         return tls
     }
 
-    /// The router with every public route.
-    public static func router(services: SigilloServices) -> Router<SigilloContext> {
+    /// The TLS 1.2 suites every listener accepts: forward secrecy (ECDHE) and authenticated encryption (AES-GCM,
+    /// ChaCha20-Poly1305) only, for ECDSA and RSA server keys, strongest first. No CBC suite (Lucky Thirteen and its
+    /// kin), no static RSA key exchange.
+    public static let cipherSuites: [NIOTLSCipher] = [
+        .TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384, .TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256, .TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+        .TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384, .TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256, .TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+    ]
+
+    /// What every listener (public and admin) allows: TLS 1.2 with `cipherSuites` only, or TLS 1.3 (whose suites
+    /// are all AEAD; BoringSSL does not let them be chosen).
+    static func restrictProtocols(_ tls: inout TLSConfiguration) {
+        tls.minimumTLSVersion = .tlsv12
+        tls.cipherSuiteValues = self.cipherSuites
+    }
+
+    /// The router with every public route; the anonymous ones bounded by `rateLimits`.
+    public static func router(services: SigilloServices, rateLimits: RateLimitSettings = RateLimitSettings()) -> Router<SigilloContext> {
         let router = Router(context: SigilloContext.self)
+        // First, so that every answer carries it (Hummingbird applies a middleware to the routes added after it).
+        router.add(middleware: StrictTransportSecurityMiddleware())
         router.add(middleware: JSONErrorMiddleware())
-        HealthController(token: services.token, store: services.store).addRoutes(to: router)
         let domain = services.domain
+        router.add(middleware: RateLimitMiddleware(settings: rateLimits, store: services.store, audit: domain.audit, clock: domain.clock))
+        HealthController(token: services.token, store: services.store).addRoutes(to: router)
         CSCController(
             authentication: domain.authentication, authorization: domain.authorization, signing: domain.signing,
             caCertificateDER: services.ca.certificateDER, clock: domain.clock, name: "Sigillo"
@@ -93,7 +117,7 @@ public enum SigilloApplication {
         try Templates.check()
         let tls = try self.tlsConfiguration(certificate: configuration.tlsCertificate, key: configuration.tlsKey)
         return Application(
-            router: self.router(services: services),
+            router: self.router(services: services, rateLimits: configuration.rateLimits),
             server: try .tls(.http1(), tlsConfiguration: tls),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "Sigillo"),
             onServerRunning: onServerRunning,

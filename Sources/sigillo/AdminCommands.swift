@@ -171,19 +171,49 @@ struct Admin: AsyncParsableCommand {
     }
 
     struct Audit: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "The audit log.", subcommands: [Verify.self, Export.self])
+        static let configuration = CommandConfiguration(abstract: "The audit log.", subcommands: [Verify.self, Export.self, Checkpoint.self, ResetAnchor.self])
 
         struct Verify: AsyncParsableCommand {
-            static let configuration = CommandConfiguration(abstract: "Check the audit hash chain (exit status 1 if it is broken).")
+            static let configuration = CommandConfiguration(
+                abstract: "Check the audit hash chain, every checkpoint's signature and the token's anchor (exit status 1 if anything is wrong).")
             @OptionGroup var connection: AdminConnection
 
             func run() async throws {
                 let data = try await self.connection.send(.GET, "audit/verify")
                 let result = try JSONDecoder().decode(AuditVerificationView.self, from: data)
                 try self.connection.output(data, as: AuditVerificationView.self) { result in
-                    result.intact ? "audit log intact: \(result.records) records" : "AUDIT LOG BROKEN: \(result.problem ?? "unknown problem")"
+                    guard result.intact else { return "AUDIT LOG BROKEN: \(result.problem ?? "unknown problem")" }
+                    let anchored = result.anchoredThrough.map { "anchored through record \($0) by \(result.checkpoints ?? 0) signed checkpoint(s)" } ?? "no checkpoint yet"
+                    return "audit log intact: \(result.records) records, \(anchored); \(result.unanchored ?? result.records) after the last checkpoint (not anchored yet)"
                 }
                 if !result.intact { throw ExitCode(1) }
+            }
+        }
+
+        struct Checkpoint: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(abstract: "Sign the audit log's head with the token's audit key now (e.g. before a backup).")
+            @OptionGroup var connection: AdminConnection
+
+            func run() async throws {
+                let data = try await self.connection.send(.POST, "audit/checkpoint")
+                try self.connection.output(data, as: AdminAPI.AuditLine.self) { line in
+                    let signed = line.details.split(separator: " ").first { $0.hasPrefix("seq=") }?.dropFirst(4) ?? "?"
+                    return "checkpoint: record \(line.seq) signs the log through record \(signed)"
+                }
+            }
+        }
+
+        struct ResetAnchor: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(
+                commandName: "reset-anchor",
+                abstract: "After restoring a backup that lost the checkpoint the token keeps: point the token's anchor at a new checkpoint (recorded in the log).")
+            @OptionGroup var connection: AdminConnection
+
+            func run() async throws {
+                let data = try await self.connection.send(.POST, "audit/anchor/reset")
+                try self.connection.output(data, as: AdminAPI.AuditAnchorReset.self) { reset in
+                    "audit anchor: record \(reset.previous.map { String($0.seq) } ?? "none") → record \(reset.anchor.map { String($0.seq) } ?? "none")"
+                }
             }
         }
 
@@ -268,6 +298,9 @@ struct Admin: AsyncParsableCommand {
         var highestSequence: Int64
         var firstBrokenSequence: Int64?
         var problem: String?
+        var checkpoints: Int?
+        var anchoredThrough: Int64?
+        var unanchored: Int?
     }
 
     static func credentialAction(_ connection: AdminConnection, _ credentialID: String, _ action: String, body: (any Encodable)? = nil) async throws {

@@ -36,9 +36,13 @@ struct Serve: AsyncParsableCommand {
         logger.info("admin listener (mutual TLS)", metadata: ["address": "\(configuration.adminHost):\(configuration.adminPort)", "ca": "\(configuration.adminCA)"])
         // The expiry jobs (states, reminders, expiry notices) and the daily CRL, hourly.
         let scheduler = LifecycleScheduler(lifecycle: services.domain.lifecycle, crl: services.crl, logger: logger)
-        // Both listeners, the mail dispatcher and the scheduler in one group: SIGTERM/SIGINT stop all gracefully;
-        // one failing stops the others.
-        let group = ServiceGroup(configuration: .init(services: [app, admin, services.mailDispatcher, scheduler],
+        // Refusals anyone can cause are summed up in the audit log: their rows are written every minute and at shutdown.
+        let auditAggregation = AuditAggregationService(audit: services.domain.audit, logger: logger)
+        // The audit log's head signed with the token's audit key at start, every 1000 records or 5 minutes, and at shutdown.
+        let checkpointer = AuditCheckpointer(checkpoints: services.domain.auditTrail.checkpoints, logger: logger)
+        // Both listeners, the mail dispatcher and the scheduler in one group: SIGTERM/SIGINT stop all gracefully (in
+        // reverse order: the audit aggregation after the listeners, the checkpointer last); one failing stops the others.
+        let group = ServiceGroup(configuration: .init(services: [checkpointer, auditAggregation, app, admin, services.mailDispatcher, scheduler],
                                                       gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
         logger.info("stopped")

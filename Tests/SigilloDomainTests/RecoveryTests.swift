@@ -56,7 +56,7 @@ struct RecoveryTests {
         #expect(try await fixture.service.recovery.openPasswordReset(code: code).otpKind == .totp)
         #expect(await errorCode { try await fixture.service.recovery.resetPassword(code: code, otp: fixture.otp(active), newPassword: "short") } == .weakPassword)
         #expect(await errorCode { try await fixture.service.recovery.resetPassword(code: code, otp: "000000", newPassword: "a brand new secret") } == .invalidOTP)
-        #expect(try await fixture.store.credential(id: active.credential.id)?.otpFailures == 1)
+        #expect(try await fixture.store.secretFailures(holderID: active.holder.id).otp == 1)
         #expect(await errorCode { try await fixture.service.recovery.resetPassword(code: "not-a-code", otp: fixture.otp(active), newPassword: "a brand new secret") } == .notFound)
 
         try await fixture.service.recovery.resetPassword(code: code, otp: fixture.otp(active), newPassword: "a brand new secret")
@@ -99,9 +99,19 @@ struct RecoveryTests {
         fixture.clock.advance(30)
         let old = ServiceFixture.ActiveHolder(holder: holder, credential: activated.credential, username: "gino", password: "correct horse battery", secret: challenge.secret!)
 
-        #expect(await errorCode { _ = try await fixture.service.recovery.beginDeviceRebind(username: "gino", password: "correct horse battery", userCode: "AAAA-BBBB-CCCC-DDDD", device: .totp()) } == .invalidRequest)
-        #expect(await errorCode { _ = try await fixture.service.recovery.beginDeviceRebind(username: "gino", password: "wrong password!", userCode: activated.userCode, device: .totp()) } == .invalidPassword)
-        let rebind = try await fixture.service.recovery.beginDeviceRebind(username: "gino", password: "correct horse battery", userCode: activated.userCode, device: .totp())
+        #expect(await errorCode { _ = try await fixture.service.recovery.beginDeviceRebind(username: "gino", password: "correct horse battery", userCode: "AAAA-BBBB-CCCC-DDDD") } == .invalidRequest)
+        #expect(await errorCode { _ = try await fixture.service.recovery.beginDeviceRebind(username: "gino", password: "wrong password!", userCode: activated.userCode) } == .invalidPassword)
+        // Password and user code (both known things) only mail a link to the registered address: possession of the
+        // mailbox chooses the device. The caller gets no challenge, and cannot supply a seed.
+        let mailedTo = try await fixture.service.recovery.beginDeviceRebind(username: "gino", password: "correct horse battery", userCode: activated.userCode)
+        #expect(mailedTo.hasSuffix(String(holder.email[holder.email.firstIndex(of: "@")!...])) && !mailedTo.contains(holder.email))
+        let link = try #require(fixture.notifier.lastLinkCode)
+        #expect(fixture.notifier.mails.last?.body.contains("/recovery/device/confirm?code=") == true)
+        try await fixture.service.recovery.checkDeviceRebindRequest(token: link)
+        #expect(await errorCode { _ = try await fixture.service.recovery.confirmDeviceRebind(token: link, device: .hotp(serial: "X", secret: Array(repeating: 1, count: 20))) } == .invalidRequest)
+        #expect(await errorCode { _ = try await fixture.service.recovery.confirmDeviceRebind(token: "forged", device: .totp()) } == .notFound)
+        let rebind = try await fixture.service.recovery.confirmDeviceRebind(token: link, device: .totp())
+        #expect(await errorCode { _ = try await fixture.service.recovery.confirmDeviceRebind(token: link, device: .totp()) } == .linkExpired)
         let newSecret = try #require(rebind.challenge.secret)
         // Until the new device is proven, the old one still works.
         _ = try await self.authorize(fixture, old, password: old.password, otp: fixture.otp(old))
@@ -114,15 +124,17 @@ struct RecoveryTests {
         let renewed = ServiceFixture.ActiveHolder(holder: holder, credential: activated.credential, username: "gino", password: "correct horse battery", secret: newSecret)
         _ = try await self.authorize(fixture, renewed, password: renewed.password, otp: fixture.otp(renewed))
         #expect(fixture.notifier.mails.last?.subject?.contains("nuovo dispositivo OTP") == true)
+        #expect(fixture.notifier.texts.last?.body.contains("new OTP device was bound") == true && fixture.notifier.texts.last?.recipient == holder.mobile)
 
         // An operator re-binds to a hardware token after an identity check; the holder proves it with its code.
         let seed = Array(repeating: UInt8(0x42), count: 20)
         let byOperator = try await fixture.service.recovery.operatorBeginDeviceRebind(holderID: holder.id, device: .hotp(serial: "HW-0001", secret: seed), actor: "CN=operator")
-        try await fixture.service.recovery.completeDeviceRebind(token: byOperator.token, otp: HOTP.code(secret: seed, counter: 0))
+        try await fixture.service.recovery.operatorCompleteDeviceRebind(token: byOperator.token, otp: HOTP.code(secret: seed, counter: 0), actor: "CN=operator")
         #expect(await errorCode { _ = try await self.authorize(fixture, renewed, password: renewed.password, otp: fixture.otp(renewed)) } == .invalidOTP)
         _ = try await self.authorize(fixture, renewed, password: renewed.password, otp: HOTP.code(secret: seed, counter: 1))
         let audit = try await fixture.store.auditRecords()
         #expect(audit.contains { $0.event.action == "otp.rebind.begin" && $0.event.actor == "CN=operator" })
+        #expect(audit.contains { $0.event.action == "otp.rebind.complete" && $0.event.actor == "CN=operator" && $0.event.outcome == "ok" })
         // A binding token left unused expires.
         let stale = try await fixture.service.recovery.operatorBeginDeviceRebind(holderID: holder.id, device: .totp(), actor: "CN=operator")
         fixture.clock.advance(Recovery.deviceRebindValidity + 1)

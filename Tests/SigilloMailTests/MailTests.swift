@@ -91,7 +91,7 @@ struct MailDeliveryTests {
         for (index, content) in contents.enumerated() {
             let message = received[index]
             let mail = mails[index]
-            #expect(mail.status == .sent && mail.attempts == 1 && mail.kind == content.kind)
+            #expect(mail.status == .sent && mail.attempts == 1 && mail.kind == content.kind && mail.body.isEmpty)
             #expect(message.header("Subject") == content.subject)
             #expect(message.text == content.body.replacingOccurrences(of: "\r\n", with: "\n") + (content.body.hasSuffix("\n") ? "" : "\n"))
             #expect(message.fromAddress == MailFixture.from.address && message.fromName == MailFixture.from.name)
@@ -218,6 +218,8 @@ struct MailDeliveryTests {
 
         let failed = try await fixture.mail(rejected)
         #expect(failed.status == .failed && failed.finishedAt == MailFixture.t0 && failed.lastError?.contains("550") == true, "\(failed.lastError ?? "")")
+        let waiting = try await fixture.mail(deferred)
+        #expect(failed.body.isEmpty && waiting.body == Self.allKinds()[1].body)
         #expect(try await fixture.mail(deferred).status == .pending)
         #expect(try await fixture.mail(deferred).lastError?.contains("451") == true)
         #expect(try await fixture.mail(accepted).status == .sent)

@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import Logging
 import SigilloDomain
@@ -104,10 +105,13 @@ struct MailFixture {
     let mailer: OutboxMailer
     static let t0 = Date(timeIntervalSince1970: 1_790_000_000)
     static let from = try! MailAddress("firma@sigillo.example.it", name: "Servizio Firma — Sigillo")
+    /// One key for every fixture, so that two fixtures on one database (a restart) open each other's mail.
+    static let vault = SeedVault(key: SymmetricKey(size: .bits256))
 
     init(transport: any MailTransport, directory: URL? = nil, now: Date = MailFixture.t0) throws {
         self.directory = try directory ?? TestHSM.makeTemporaryDirectory()
-        self.store = try SQLiteStore(path: self.directory.appendingPathComponent("mail.sqlite").path, vault: nil)
+        // A vault as the server has (a software key here): the bodies are sealed while they wait, as in production.
+        self.store = try SQLiteStore(path: self.directory.appendingPathComponent("mail.sqlite").path, vault: Self.vault)
         self.dispatcher = MailDispatcher(store: self.store, transport: transport, from: Self.from, clock: ServiceClock { now }, logger: Logger(label: "mail-test"))
         self.mailer = OutboxMailer(store: self.store, clock: ServiceClock { now }, dispatcher: self.dispatcher)
     }

@@ -130,23 +130,18 @@ extension StoreContractTests {
         #expect(try await store.hardwareToken(serial: "HW-unknown") == nil)
     }
 
-    @Test("HolderStore: user code attempts count under concurrency and reset on success", arguments: StoreKind.allCases)
-    func userCodeAttempts(kind: StoreKind) async throws {
+    @Test("HolderStore: a new user code replaces the old one and clears its lock", arguments: StoreKind.allCases)
+    func userCodeReplaced(kind: StoreKind) async throws {
         let fixture = try await makeStore(kind)
         let store = fixture.store
         let holder = try await fixture.newHolder()
         #expect(try await store.userCode(holderID: holder.id) == nil)
         try await store.setUserCodeHash(holderID: holder.id, hash: "code-hash")
-        #expect(try await store.userCode(holderID: holder.id)?.failures == 0)
-        let counts = try await concurrently(20) { _ in try await store.recordUserCodeAttempt(holderID: holder.id, success: false) }
-        #expect(counts.sorted() == Array(1...20))
-        let counted = try #require(try await store.userCode(holderID: holder.id))
-        #expect(counted.hash == "code-hash" && counted.failures == 20)
-        #expect(try await store.recordUserCodeAttempt(holderID: holder.id, success: true) == 0)
-        #expect(try await store.userCode(holderID: holder.id)?.failures == 0)
-        #expect(try await store.recordUserCodeAttempt(holderID: holder.id, success: false) == 1)
+        #expect(try await store.userCode(holderID: holder.id) == "code-hash")
+        for _ in 0..<5 { try await store.recordWrongAnswer(holderID: holder.id, secret: .userCode) }
+        #expect(try await store.secretFailures(holderID: holder.id).userCodeBlocked)
         try await store.setUserCodeHash(holderID: holder.id, hash: "new-hash")
-        let fresh = try #require(try await store.userCode(holderID: holder.id))
-        #expect(fresh.hash == "new-hash" && fresh.failures == 0)
+        #expect(try await store.userCode(holderID: holder.id) == "new-hash")
+        #expect(try await store.secretFailures(holderID: holder.id).userCode == 0)
     }
 }

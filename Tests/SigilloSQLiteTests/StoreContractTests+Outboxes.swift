@@ -61,7 +61,7 @@ extension StoreContractTests {
         let sad = try await fixture.newSAD(credential)
         let session = randomBytes(32)
         try await store.createAccessToken(tokenHash: session, holderID: holder.id, expiresAt: now.addingTimeInterval(3600))
-        _ = try await store.recordFailure(credentialID: credential.id, kind: .password)
+        try await store.recordWrongAnswer(holderID: holder.id, secret: .password)
         let (link, otherLink) = (randomBytes(32), randomBytes(32))
         try await store.createPasswordReset(tokenHash: link, holderID: holder.id, createdAt: now, expiresAt: now.addingTimeInterval(3600))
         try await store.createPasswordReset(tokenHash: otherLink, holderID: holder.id, createdAt: now, expiresAt: now.addingTimeInterval(3600))
@@ -75,7 +75,7 @@ extension StoreContractTests {
         #expect(try await store.passwordReset(tokenHash: link)?.usedAt == now)
         #expect(try await store.accessToken(tokenHash: session) == nil)
         #expect(try await store.sad(idHash: sad.idHash) == nil)
-        #expect(try await store.credential(id: credential.id)?.passwordFailures == 0)
+        #expect(try await store.secretFailures(holderID: holder.id).password == 0)
         #expect(try await store.completePasswordReset(tokenHash: otherLink, passwordHash: "other", now: now) == nil)
         #expect(try await store.passwordReset(tokenHash: otherLink)?.usedAt != nil)
         #expect(try await store.holder(id: holder.id)?.passwordHash == passwordHash)
@@ -87,7 +87,7 @@ extension StoreContractTests {
         #expect(try await store.holder(id: holder.id)?.passwordHash == passwordHash)
     }
 
-    // MARK: MailOutboxStore and MessageOutboxStore
+    // MARK: MailOutboxStore
 
     @Test("MailOutboxStore: two owners claiming concurrently never get the same mail", arguments: StoreKind.allCases)
     func mailClaimsNeverShared(kind: StoreKind) async throws {
@@ -161,17 +161,5 @@ extension StoreContractTests {
         #expect(try await store.markMailSent(id: sent.id, owner: "A", at: now.addingTimeInterval(2)))
         #expect(try await store.markMailSent(id: sent.id, owner: "A", at: now.addingTimeInterval(3)) == false)
         #expect(try await store.mails().map(\.status) == [.failed, .sent])
-    }
-
-    @Test("MessageOutboxStore: queued messages come back in order", arguments: StoreKind.allCases)
-    func messagesQueued(kind: StoreKind) async throws {
-        let fixture = try await makeStore(kind)
-        let store = fixture.store
-        let messages = [
-            OutgoingMessage(channel: "sms", recipient: randomMobile(), body: "Sigillo: your code is 123456.", createdAt: fixture.now),
-            OutgoingMessage(channel: "email", recipient: "a@example.it", subject: "Hello", body: "Body", createdAt: fixture.now.addingTimeInterval(1)),
-        ]
-        for message in messages { try await store.enqueueMessage(message) }
-        #expect(try await store.pendingMessages() == messages)
     }
 }

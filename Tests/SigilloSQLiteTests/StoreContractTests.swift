@@ -111,23 +111,69 @@ struct StoreContractTests {
         #expect(try await store.activeOTPDevice(holderID: holder.id)?.counter == counter + 3)
     }
 
-    @Test("OTPStore: an SMS code is consumed once, and not after it expires", arguments: StoreKind.allCases)
+    @Test("OTPStore: an SMS code is spent once, only for its purpose, not after it expires", arguments: StoreKind.allCases)
     func smsCodeConsumedOnce(kind: StoreKind) async throws {
         let fixture = try await makeStore(kind)
         let store = fixture.store
         let now = fixture.now
         let holder = try await fixture.newHolder()
         let code = randomBytes(32)
-        try await store.storeSMSCode(holderID: holder.id, codeHash: code, expiresAt: now.addingTimeInterval(300))
-        #expect(try await store.consumeSMSCode(holderID: holder.id, codeHash: randomBytes(32), now: now) == false)
-        let wins = try await concurrently(20) { _ in try await store.consumeSMSCode(holderID: holder.id, codeHash: code, now: now) }
-        #expect(wins.filter { $0 }.count == 1)
-        #expect(try await store.consumeSMSCode(holderID: holder.id, codeHash: code, now: now) == false)
+        try await store.storeSMSCode(holderID: holder.id, purpose: .signature, codeHash: code, expiresAt: now.addingTimeInterval(300))
+        // Bound to its purpose: the same code for a mobile change finds no live code.
+        #expect(try await store.checkSMSCode(holderID: holder.id, purpose: .mobileChange, codeHash: code, now: now, tries: 3) == SMSCodeCheck.none)
+        #expect(try await store.checkSMSCode(holderID: holder.id, purpose: .signature, codeHash: randomBytes(32), now: now, tries: 3) == .rejected)
+        let results = try await concurrently(20) { _ in try await store.checkSMSCode(holderID: holder.id, purpose: .signature, codeHash: code, now: now, tries: 3) }
+        #expect(results.filter { $0 == .accepted }.count == 1)
+        #expect(try await store.checkSMSCode(holderID: holder.id, purpose: .signature, codeHash: code, now: now, tries: 3) == SMSCodeCheck.none)
 
         let late = randomBytes(32)
-        try await store.storeSMSCode(holderID: holder.id, codeHash: late, expiresAt: now.addingTimeInterval(300))
-        #expect(try await store.consumeSMSCode(holderID: holder.id, codeHash: late, now: now.addingTimeInterval(300)) == false)
-        #expect(try await store.consumeSMSCode(holderID: holder.id, codeHash: late, now: now.addingTimeInterval(299)))
+        try await store.storeSMSCode(holderID: holder.id, purpose: .signature, codeHash: late, expiresAt: now.addingTimeInterval(300))
+        #expect(try await store.checkSMSCode(holderID: holder.id, purpose: .signature, codeHash: late, now: now.addingTimeInterval(300), tries: 3) == SMSCodeCheck.none)
+        #expect(try await store.checkSMSCode(holderID: holder.id, purpose: .signature, codeHash: late, now: now.addingTimeInterval(299), tries: 3) == .accepted)
+    }
+
+    @Test("OTPStore: an SMS code dies after 3 wrong tries, even 30 racing ones; a new code for one purpose leaves the others", arguments: StoreKind.allCases)
+    func smsCodeDiesAfterThreeTries(kind: StoreKind) async throws {
+        let fixture = try await makeStore(kind)
+        let store = fixture.store
+        let now = fixture.now
+        let holder = try await fixture.newHolder()
+        let (code, other) = (randomBytes(32), randomBytes(32))
+        try await store.storeSMSCode(holderID: holder.id, purpose: .signature, codeHash: code, expiresAt: now.addingTimeInterval(300))
+        try await store.storeSMSCode(holderID: holder.id, purpose: .revocation, codeHash: other, expiresAt: now.addingTimeInterval(300))
+        let results = try await concurrently(30) { _ in try await store.checkSMSCode(holderID: holder.id, purpose: .signature, codeHash: randomBytes(32), now: now, tries: 3) }
+        #expect(results.filter { $0 == .rejected }.count == 3)
+        #expect(try await store.checkSMSCode(holderID: holder.id, purpose: .signature, codeHash: code, now: now, tries: 3) == SMSCodeCheck.none)
+        #expect(try await store.checkSMSCode(holderID: holder.id, purpose: .revocation, codeHash: other, now: now, tries: 3) == .accepted)
+    }
+
+    @Test("AttemptStore: 30 racing reservations admit 5 (busy while in flight, locked once settled); a right answer clears; leases expire", arguments: StoreKind.allCases)
+    func attemptsReserved(kind: StoreKind) async throws {
+        let fixture = try await makeStore(kind)
+        let store = fixture.store
+        let now = fixture.now
+        let holder = try await fixture.newHolder()
+        let reserve: @Sendable (SecretKind, Date) async throws -> AttemptReservation = { secret, at in try await store.reserveAttempt(holderID: holder.id, secret: secret, limit: 5, now: at, lease: 60) }
+        #expect(try await store.secretFailures(holderID: holder.id) == SecretFailures())
+        let first = try await concurrently(30) { _ in try await reserve(.password, now) }
+        #expect(first.filter { $0 == .reserved }.count == 5 && first.filter { $0 == .busy }.count == 25)
+        // Four wrong and one right settle: the right one clears the count, and the next five get in again.
+        for _ in 0..<4 { _ = try await store.resolveAttempt(holderID: holder.id, secret: .password, right: false) }
+        #expect(try await store.secretFailures(holderID: holder.id).password == 4)
+        #expect(try await store.resolveAttempt(holderID: holder.id, secret: .password, right: true) == 0)
+        let second = try await concurrently(30) { _ in try await reserve(.password, now) }
+        #expect(second.filter { $0 == .reserved }.count == 5)
+        for _ in 0..<5 { _ = try await store.resolveAttempt(holderID: holder.id, secret: .password, right: false) }
+        let third = try await concurrently(30) { _ in try await reserve(.password, now) }
+        #expect(third.allSatisfy { $0 == .locked })
+        #expect(try await store.secretFailures(holderID: holder.id).pinLocked)
+        // Secrets are separate; an in-flight count whose lease ran out (a node died mid-check) frees its place.
+        for _ in 0..<5 { #expect(try await reserve(.otp, now) == .reserved) }
+        #expect(try await reserve(.otp, now) == .busy)
+        #expect(try await reserve(.otp, now.addingTimeInterval(61)) == .reserved)
+        try await store.clearAttempts(holderID: holder.id, secrets: [.password])
+        #expect(try await reserve(.password, now) == .reserved)
+        #expect(try await store.secretFailures(holderID: fixture.newHolder().id) == SecretFailures())
     }
 
     @Test("OTPStore: a mobile number change completes once, not after expiry, not onto a taken number", arguments: StoreKind.allCases)
@@ -139,17 +185,24 @@ struct StoreContractTests {
         let mobile = randomMobile()
         let code = randomBytes(32)
         try await store.storeMobileChange(holderID: holder.id, mobile: mobile, codeHash: code, expiresAt: now.addingTimeInterval(600))
-        #expect(try await store.completeMobileChange(holderID: holder.id, codeHash: randomBytes(32), now: now) == nil)
-        let results = try await concurrently(20) { _ in try await store.completeMobileChange(holderID: holder.id, codeHash: code, now: now) }
+        #expect(try await store.completeMobileChange(holderID: holder.id, codeHash: randomBytes(32), now: now, tries: 3) == nil)
+        let results = try await concurrently(20) { _ in try await store.completeMobileChange(holderID: holder.id, codeHash: code, now: now, tries: 3) }
         #expect(results.compactMap { $0 } == [mobile])
         #expect(try await store.holder(id: holder.id)?.mobile == mobile)
         #expect(try await store.holder(mobile: mobile)?.id == holder.id)
-        #expect(try await store.completeMobileChange(holderID: holder.id, codeHash: code, now: now) == nil)
+        #expect(try await store.completeMobileChange(holderID: holder.id, codeHash: code, now: now, tries: 3) == nil)
+
+        // Three wrong codes kill the change, even with the right code after them.
+        let dying = randomBytes(32)
+        try await store.storeMobileChange(holderID: holder.id, mobile: randomMobile(), codeHash: dying, expiresAt: now.addingTimeInterval(600))
+        for _ in 0..<3 { #expect(try await store.completeMobileChange(holderID: holder.id, codeHash: randomBytes(32), now: now, tries: 3) == nil) }
+        #expect(try await store.completeMobileChange(holderID: holder.id, codeHash: dying, now: now, tries: 3) == nil)
+        #expect(try await store.holder(id: holder.id)?.mobile == mobile)
 
         // Expired.
         let expiring = randomBytes(32)
         try await store.storeMobileChange(holderID: holder.id, mobile: randomMobile(), codeHash: expiring, expiresAt: now.addingTimeInterval(60))
-        #expect(try await store.completeMobileChange(holderID: holder.id, codeHash: expiring, now: now.addingTimeInterval(60)) == nil)
+        #expect(try await store.completeMobileChange(holderID: holder.id, codeHash: expiring, now: now.addingTimeInterval(60), tries: 3) == nil)
         #expect(try await store.holder(id: holder.id)?.mobile == mobile)
 
         // Another holder registered the number meanwhile.
@@ -159,7 +212,7 @@ struct StoreContractTests {
         var other = fixture.makeHolder()
         other.mobile = wanted
         try await store.createHolder(other)
-        let error = try await sigilloError { _ = try await store.completeMobileChange(holderID: holder.id, codeHash: taken, now: now) }
+        let error = try await sigilloError { _ = try await store.completeMobileChange(holderID: holder.id, codeHash: taken, now: now, tries: 3) }
         #expect(error?.code == .conflict)
         #expect(try await store.holder(id: holder.id)?.mobile == mobile)
     }
@@ -171,7 +224,7 @@ struct StoreContractTests {
         let now = fixture.now
         let (holder, oldDevice, credential) = try await fixture.activeHolder()
         let sad = try await fixture.newSAD(credential)
-        _ = try await store.recordFailure(credentialID: credential.id, kind: .otp)
+        try await store.recordWrongAnswer(holderID: holder.id, secret: .otp)
         let token = randomBytes(32)
         let device = fixture.makeDevice(holderID: holder.id)
         try await store.createDeviceRebind(tokenHash: token, device: device, createdAt: now, expiresAt: now.addingTimeInterval(3600))
@@ -185,7 +238,7 @@ struct StoreContractTests {
         #expect(active.id == device.id && active.secret == device.secret)
         #expect(try await store.advanceTOTP(deviceID: oldDevice.id, to: 1_000) == false)
         #expect(try await store.sad(idHash: sad.idHash) == nil)
-        #expect(try await store.credential(id: credential.id)?.otpFailures == 0)
+        #expect(try await store.secretFailures(holderID: holder.id).otp == 0)
         #expect(try await store.deviceRebind(tokenHash: token)?.usedAt == now)
 
         let expired = randomBytes(32)
@@ -197,20 +250,15 @@ struct StoreContractTests {
 
     // MARK: CredentialStore and PKIStateStore
 
-    @Test("CredentialStore: 20 concurrent failures count 20; resetFailures clears both", arguments: StoreKind.allCases)
-    func failuresCounted(kind: StoreKind) async throws {
+    @Test("CredentialStore: of two renewals racing for one credential, only one is stored", arguments: StoreKind.allCases)
+    func renewalsRace(kind: StoreKind) async throws {
         let fixture = try await makeStore(kind)
         let store = fixture.store
-        let (_, _, credential) = try await fixture.activeHolder()
-        let counts = try await concurrently(20) { _ in try await store.recordFailure(credentialID: credential.id, kind: .password) }
-        #expect(counts.sorted() == Array(1...20))
-        #expect(try await store.recordFailure(credentialID: credential.id, kind: .otp) == 1)
-        #expect(try await store.recordFailure(credentialID: credential.id, kind: .otp) == 2)
-        let counted = try #require(try await store.credential(id: credential.id))
-        #expect(counted.passwordFailures == 20 && counted.otpFailures == 2 && counted.pinLocked)
-        try await store.resetFailures(credentialID: credential.id)
-        let reset = try #require(try await store.credential(id: credential.id))
-        #expect(reset.passwordFailures == 0 && reset.otpFailures == 0)
+        let (holder, _, credential) = try await fixture.activeHolder()
+        let renewals = (0..<10).map { _ in fixture.makeCredential(holderID: holder.id) }
+        let wins = try await concurrently(10) { index in try await store.addRenewedCredential(renewals[index], replacing: credential.id) }
+        #expect(wins.filter { $0 }.count == 1)
+        #expect(try await store.credentials(holderID: holder.id).count == 2)
     }
 
     @Test("CredentialStore: changeCredentialStatus is compare-and-set and deletes the SADs", arguments: StoreKind.allCases)

@@ -73,7 +73,7 @@ struct StoreFixture: Sendable {
         Credential(
             id: UUID().uuidString.lowercased(), holderID: holderID, keyAlgorithm: .ecP256, tokenKeyID: UUID().uuidString.lowercased(),
             certificateDER: randomBytes(40), serialNumber: randomHex(16), notBefore: self.now.addingTimeInterval(-86_400),
-            notAfter: self.now.addingTimeInterval(365 * 86_400), status: .active, multisign: multisign, passwordFailures: 0, otpFailures: 0)
+            notAfter: self.now.addingTimeInterval(365 * 86_400), status: .active, multisign: multisign)
     }
 
     /// A holder activated through an invitation: active, with a username, an OTP device of `kind` and an active credential.

@@ -85,15 +85,19 @@ struct AdminCLITests {
             #expect(crlText.status == 0 && crlText.output.contains("verify OK"), "\(crlText.output)")
             #expect(crlText.output.contains(account.credential.serialNumber) && crlText.output.contains("Cessation Of Operation"), "\(crlText.output)")
 
+            let checkpoint = try await sigillo(["audit", "checkpoint"])
+            #expect(checkpoint.status == 0 && checkpoint.output.contains("signs the log through record"), "\(checkpoint.output)")
             let verify = try await sigillo(["audit", "verify"])
             #expect(verify.status == 0, "\(verify.output)")
-            #expect(verify.output.contains("audit log intact"))
+            #expect(verify.output.contains("audit log intact") && verify.output.contains("by 1 signed checkpoint(s)"), "\(verify.output)")
             let export = try await sigillo(["audit", "export"])
             #expect(export.output.split(separator: "\n").contains { $0.contains("\"action\":\"credential.revoke\"") && $0.contains("CN=operator") })
             try admin.tamper("UPDATE audit_events SET outcome = 'ok' WHERE action = 'credential.reinstate' AND outcome = 'refused'")
             let broken = try await sigillo(["audit", "verify"])
             #expect(broken.status == 1)
             #expect(broken.output.contains("AUDIT LOG BROKEN"))
+            let reset = try await sigillo(["audit", "reset-anchor"])
+            #expect(reset.status == 0 && reset.output.contains("audit anchor: record"), "\(reset.output)")
 
             // Lost device: the operator re-binds a TOTP app; the holder's code from the new app completes it.
             var other = try await admin.server.activate(name: "Nina", device: .hotp)
@@ -208,6 +212,11 @@ struct ServeBothListenersTests {
             }.start()
         }
         #expect(status == 0)
+        // Nothing after the last checkpoint: the shutdown one (or a periodic one, when nothing came after it) is last,
+        // after the listeners' and the dispatcher's records.
+        let head = try #require(try await store.auditHead())
+        #expect(head.event.action == AuditCheckpoint.action && AuditCheckpoint(details: head.event.details) != nil, "\(head.event)")
+        #expect(try await store.auditRecords().contains { $0.event.action == "mail.send" })
         await relay.stop()
     }
 }

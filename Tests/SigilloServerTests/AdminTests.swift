@@ -116,12 +116,15 @@ struct AdminTests {
         let fixture = try TestToken()
         try await AdminServer.with(fixture) { admin in
             let account = try await admin.server.activate()
-            for _ in 0..<Lockout.limit { _ = try await admin.server.services.store.recordFailure(credentialID: account.credential.id, kind: .password) }
-            _ = try await admin.server.services.store.recordFailure(credentialID: account.credential.id, kind: .otp)
+            let store = admin.server.services.store
+            for _ in 0..<Lockout.limit { try await store.recordWrongAnswer(holderID: account.holder.id, secret: .password) }
+            try await store.recordWrongAnswer(holderID: account.holder.id, secret: .otp)
+            // Locked: the right password answers like a wrong one.
+            #expect(try await admin.server.post("/csc/v1/auth/login", basic: (account.username, account.password)).status == 401)
             let before = try await admin.request(.GET, "holders/\(account.holder.id)/credentials")
             let listed = try #require((before.json["credentials"] as? [[String: Any]])?.first)
             #expect(listed["locked"] as? Bool == true)
-            #expect(listed["passwordFailures"] as? Int == Lockout.limit)
+            #expect(listed["passwordFailures"] as? Int == Lockout.limit && listed["otpFailures"] as? Int == 1)
             let unlocked = try await admin.request(.POST, "credentials/\(account.credential.id)/unlock")
             #expect(unlocked.status == 200)
             #expect(unlocked.json["locked"] as? Bool == false)

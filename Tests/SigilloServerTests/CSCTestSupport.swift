@@ -100,7 +100,7 @@ extension LiveServer {
         return try text.split(separator: "\n").suffix(count).map { line in
             let message = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
             let body = try #require(message?["body"] as? String)
-            let code = try #require(body.split(separator: " ").first { $0.count == 7 && $0.hasSuffix(".") }.map { String($0.dropLast()) })
+            let code = try #require(body.split(whereSeparator: { !$0.isNumber }).first { (6...8).contains($0.count) }.map(String.init))
             return (try #require(message?["recipient"] as? String), code)
         }
     }

@@ -42,8 +42,13 @@ struct LiveServer {
     /// Starts the server, runs `body`, then shuts the server down gracefully.
     /// - Parameter mailRelayPort: deliver mail (its dispatcher running) to a plain SMTP relay on 127.0.0.1 at this port;
     ///   otherwise mail stays in the outbox table.
-    static func with<T: Sendable>(_ fixture: TestToken, clock: ServiceClock = .system, mailRelayPort: Int? = nil, _ body: @Sendable (LiveServer) async throws -> T) async throws -> T {
-        let (configuration, services, logger) = try await self.services(fixture, clock: clock, mailRelayPort: mailRelayPort)
+    /// - Parameter rateLimits: the anonymous routes' limits; by default none, since a suite's many requests all come from
+    ///   127.0.0.1 (`RateLimitTests` sets its own).
+    static func with<T: Sendable>(_ fixture: TestToken, clock: ServiceClock = .system, mailRelayPort: Int? = nil, rateLimits: RateLimitSettings = .unlimited,
+                                  _ body: @Sendable (LiveServer) async throws -> T) async throws -> T {
+        let (defaults, services, logger) = try await self.services(fixture, clock: clock, mailRelayPort: mailRelayPort)
+        var configuration = defaults
+        configuration.rateLimits = rateLimits
         let directory = fixture.directory.appendingPathComponent("server")
         let (portStream, portContinuation) = AsyncStream.makeStream(of: Int.self)
         let app = try SigilloApplication.make(configuration: configuration, services: services, logger: logger) { channel in

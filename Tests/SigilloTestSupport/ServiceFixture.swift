@@ -6,7 +6,7 @@ import SigilloSQLite
 import Synchronization
 import X509
 
-/// The development notifier (outbox table and file), remembering messages so tests can read SMS codes.
+/// The development notifier (the outbox file), remembering messages so tests can read SMS codes.
 public final class CapturingNotifier: Notifier {
     private let messages = Mutex<[OutgoingMessage]>([])
     public let outbox: OutboxNotifier
@@ -26,9 +26,9 @@ public final class CapturingNotifier: Notifier {
     public var lastCode: String? { self.last.flatMap(Self.code) }
     /// Every SMS sent so far, oldest first.
     public var texts: [OutgoingMessage] { self.messages.withLock { $0.filter { $0.channel == "sms" } } }
-    /// The code in an SMS ("Sigillo: your code is 123456. …").
+    /// The code in an SMS ("Sigillo: 123456 is your code to …").
     public static func code(_ message: OutgoingMessage) -> String? {
-        message.body.split(separator: " ").first(where: { $0.count == 7 && $0.hasSuffix(".") }).map { String($0.dropLast()) }
+        message.body.split(whereSeparator: { !$0.isNumber }).first(where: { (6...8).contains($0.count) }).map(String.init)
     }
 }
 
@@ -51,7 +51,7 @@ public struct ServiceFixture {
         self.clock = TestClock()
         self.ca = try await CertificateAuthority.create(
             token: self.token.token, name: try DistinguishedName { CountryName("IT"); OrganizationName("Sigillo Test"); CommonName("Sigillo Test CA") }, now: self.clock.now.addingTimeInterval(-60))
-        self.notifier = CapturingNotifier(outbox: OutboxNotifier(store: self.store, file: self.token.directory.appendingPathComponent("outbox.jsonl").path))
+        self.notifier = CapturingNotifier(outbox: OutboxNotifier(file: self.token.directory.appendingPathComponent("outbox.jsonl").path))
         var settings = DomainSettings(publicBaseURL: "https://127.0.0.1:8443")
         settings.defaultMultisign = multisign
         // Cheap Argon2 parameters keep the suite fast; the production defaults are tested in PasswordTests.
@@ -102,5 +102,14 @@ public struct ServiceFixture {
     public func otp(_ holder: ActiveHolder) -> String {
         defer { self.clock.advance(30) }
         return TOTP.code(secret: holder.secret, time: self.clock.now)
+    }
+}
+
+extension AttemptStore {
+    /// Counts one wrong answer against a holder's secret, as a failed check would (reserve, then resolve as wrong).
+    @discardableResult
+    public func recordWrongAnswer(holderID: String, secret: SecretKind) async throws -> Int {
+        _ = try await self.reserveAttempt(holderID: holderID, secret: secret, limit: .max, now: Date(), lease: 60)
+        return try await self.resolveAttempt(holderID: holderID, secret: secret, right: false)
     }
 }

@@ -67,20 +67,7 @@ public struct Administration: Sendable {
     /// Imports hardware display tokens from a manufacturer's seed file, one per line: `serial,seed-hex[,digits[,algorithm]]`
     /// (`#` comments and blank lines skipped). All or nothing: one bad line refuses the file, naming the line.
     public func importHardwareTokens(csv: String, actor: String) async throws -> (added: Int, known: Int) {
-        var tokens: [HardwareToken] = []
-        for (number, raw) in csv.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            let line = raw.trimmingCharacters(in: .whitespacesAndNewlines)
-            if line.isEmpty || line.hasPrefix("#") { continue }
-            let fields = line.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
-            guard (2...4).contains(fields.count), !fields[0].isEmpty, fields[0].count <= 64,
-                  let seed = Hex.bytes(fields[1]), seed.count >= 16,
-                  let digits = fields.count > 2 ? Int(fields[2]) : 6, HOTP.digitRange.contains(digits),
-                  let algorithm = fields.count > 3 ? OTPAlgorithm(rawValue: fields[3].uppercased()) : .sha1 else {
-                throw SigilloError(.invalidRequest, "line \(number + 1): expected serial,seed-hex (16+ bytes)[,digits 6-8[,SHA1|SHA256|SHA512]]")
-            }
-            tokens.append(HardwareToken(serial: fields[0], seed: seed, digits: digits, algorithm: algorithm))
-        }
-        guard !tokens.isEmpty else { throw SigilloError(.invalidRequest, "the file lists no tokens") }
+        let tokens = try HardwareTokenFile.parse(csv)
         let added = try await self.store.importHardwareTokens(tokens, at: self.clock.now())
         try await self.audit.record(actor, "hardware_tokens.import", target: "inventory", outcome: "ok", details: "added=\(added) known=\(tokens.count - added)")
         return (added, tokens.count - added)

@@ -4,6 +4,7 @@ import Foundation
 /// holder's user (emergency) code. Wrong passwords count towards the lock of every credential of the holder.
 public struct Authentication: Sendable {
     let store: any HolderStore & CredentialStore & AccessTokenStore
+    let attempts: SecretAttempts
     let passwords: PasswordHasher
     let blocking: BlockingExecutor
     let audit: AuditLog
@@ -39,61 +40,70 @@ public struct Authentication: Sendable {
         return entry.holderID
     }
 
-    /// Revokes a bearer token (CSC `auth/revoke`).
+    /// Revokes a bearer token (CSC `auth/revoke`), audited under its holder (an unknown token changes nothing).
     public func revokeAccessToken(_ token: String) async throws {
-        try await self.store.revokeAccessToken(tokenHash: Secrets.digest(token))
+        let hash = Secrets.digest(token)
+        let holderID = try await self.store.accessToken(tokenHash: hash)?.holderID
+        try await self.store.revokeAccessToken(tokenHash: hash)
+        try await self.audit.record(holderID ?? "anonymous", "auth.revoke", target: holderID ?? "token", outcome: holderID == nil ? "ignored" : "ok")
     }
 
-    /// Checks username and password of an activated holder (any state after activation, revoked included), counting
-    /// a wrong password against every credential not revoked. Unknown users cost the same work, so timing does not
-    /// tell which usernames exist. Failures are audited under `action`.
+    /// Checks username and password of an activated holder (any state after activation, revoked included) under the
+    /// holder's password lock (`SecretAttempts`: the attempt is counted before Argon2id runs). Unknown users, and
+    /// locked ones, cost the same Argon2id work and get the same answer as a wrong password, so neither timing nor
+    /// answer tells which usernames exist. Failures are audited under `action`.
+    ///
+    /// - Throws: `invalidPassword` for an unknown user, a wrong password or a locked password alike.
     public func checkPassword(username: String, password: String, action: String = "selfservice.login") async throws -> Holder {
         let passwords = self.passwords
+        let decoy: @Sendable () async throws -> Void = { _ = try await self.blocking.run { passwords.verify(password, encoded: passwords.decoy) } }
         guard let holder = try await self.store.holder(username: username.trimmingCharacters(in: .whitespaces).lowercased()),
               let stored = holder.passwordHash, holder.state.isActivated else {
-            _ = try await self.blocking.run { passwords.verify(password, encoded: PasswordHasher.decoy) }
+            try await decoy()
             try await self.audit.record("anonymous", action, target: "account", outcome: "refused", details: "unknown user")
             throw SigilloError(.invalidPassword, "invalid username or password")
         }
-        let credentials = try await self.store.credentials(holderID: holder.id).filter { $0.status != .revoked }
-        if credentials.contains(where: { $0.pinLocked }) {
-            throw SigilloError(.pinLocked, "PIN locked: too many wrong passwords; reset the password or ask an operator to unlock")
-        }
-        guard try await self.blocking.run({ passwords.verify(password, encoded: stored) }) else {
-            for credential in credentials { _ = try await self.store.recordFailure(credentialID: credential.id, kind: .password) }
-            try await self.audit.record(holder.id, action, target: holder.id, outcome: "refused", details: "wrong password")
+        do {
+            try await self.verifyPassword(password, of: holder, stored: stored, action: action, target: holder.id, whenLocked: decoy)
+        } catch let error as SigilloError where error.code == .pinLocked || error.code == .invalidPassword {
             throw SigilloError(.invalidPassword, "invalid username or password")
         }
         return holder
     }
 
-    /// Checks a holder's user code; five wrong attempts in a row block it (only an operator can then act).
+    /// Verifies the password of a known holder under the password lock (`checkPassword` for anonymous routes,
+    /// `Authorization` for an authenticated one, which may say "PIN locked").
+    func verifyPassword(_ password: String, of holder: Holder, stored: String, action: String, target: String,
+                        whenLocked: @Sendable () async throws -> Void = {}) async throws {
+        let passwords = self.passwords
+        try await self.attempts.check(.password, holder: holder, action: action, target: target, whenLocked: whenLocked) {
+            try await self.blocking.run { passwords.verify(password, encoded: stored) } ? .accepted : .rejected(reason: "wrong password")
+        }
+    }
+
+    /// Checks a holder's user code under its lock: five wrong attempts in a row block it (only an operator can then
+    /// act). Unknown usernames, holders without a user code and blocked codes cost the same Argon2id work.
     ///
-    /// - Throws: `invalidRequest` when wrong or blocked (same message, so it tells an attacker nothing).
+    /// - Throws: `invalidRequest` when wrong, unknown or blocked (same message, so it tells an attacker nothing).
     public func checkUserCode(username: String, userCode: String) async throws -> Holder {
         let refused = SigilloError(.invalidRequest, "the username or user code is not valid")
-        guard let holder = try await self.store.holder(username: username.lowercased()),
-              let stored = try await self.store.userCode(holderID: holder.id) else {
-            throw refused
-        }
-        guard stored.failures < Lockout.limit else {
-            try await self.audit.record(holder.id, "usercode.check", target: holder.id, outcome: "refused", details: "blocked")
-            throw refused
-        }
         let passwords = self.passwords
         let normalized = userCode.uppercased().filter { $0 != "-" && !$0.isWhitespace }
         let formatted = stride(from: 0, to: normalized.count, by: 4).map { String(Array(normalized)[$0..<min($0 + 4, normalized.count)]) }.joined(separator: "-")
-        let ok = try await self.blocking.run { passwords.verify(formatted, encoded: stored.hash) }
-        let failures = try await self.store.recordUserCodeAttempt(holderID: holder.id, success: ok)
-        guard ok else {
-            try await self.audit.record(holder.id, "usercode.check", target: holder.id, outcome: "refused", details: "wrong user code (\(failures)/\(Lockout.limit))")
+        let decoy: @Sendable () async throws -> Void = { _ = try await self.blocking.run { passwords.verify(formatted, encoded: passwords.decoy) } }
+        guard let holder = try await self.store.holder(username: username.trimmingCharacters(in: .whitespaces).lowercased()),
+              let stored = try await self.store.userCode(holderID: holder.id) else {
+            try await decoy()
+            try await self.audit.record("anonymous", "usercode.check", target: "account", outcome: "refused", details: "unknown user")
+            throw refused
+        }
+        do {
+            try await self.attempts.check(.userCode, holder: holder, action: "usercode.check", target: holder.id, whenLocked: decoy) {
+                try await self.blocking.run { passwords.verify(formatted, encoded: stored) } ? .accepted : .rejected(reason: "wrong user code")
+            }
+        } catch let error as SigilloError where error.code == .invalidRequest {
             throw refused
         }
         return holder
     }
-}
-
-extension PasswordHasher {
-    /// A hash of a random password, verified against when the username is unknown so both paths cost the same.
-    static let decoy: String = (try? PasswordHasher().hash(Secrets.token())) ?? ""
 }

@@ -1,5 +1,6 @@
 import CArgon2
 import Foundation
+import Synchronization
 
 /// Hashes and verifies passwords with Argon2id (RFC 9106) through libargon2.
 ///
@@ -22,10 +23,32 @@ public struct PasswordHasher: Sendable {
     /// Bytes of Argon2 output per hash.
     public static let hashLength = 32
 
+    /// Argon2id verifications this hasher (and its copies) ran: the proof, without a clock, that unknown and locked
+    /// accounts cost the same work as known ones.
+    public var verifications: Int { self.counter.value.load(ordering: .relaxed) }
+    private let counter = Counter()
+
+    private final class Counter: Sendable {
+        let value = Atomic<Int>(0)
+    }
+
     /// Creates a hasher for new hashes with `parameters` (``Argon2Parameters/default`` unless measured otherwise).
     public init(parameters: Argon2Parameters = .default) {
         self.parameters = parameters
     }
+
+    /// A hash of a random password with this hasher's parameters, verified against when a username is unknown (or
+    /// locked) so that every answer costs one Argon2id verification of the same weight. Made once per parameters.
+    var decoy: String {
+        let parameters = self.parameters
+        return Self.decoys.withLock { decoys in
+            if let decoy = decoys[parameters] { return decoy }
+            let decoy = (try? PasswordHasher(parameters: parameters).hash(Secrets.token())) ?? ""
+            decoys[parameters] = decoy
+            return decoy
+        }
+    }
+    private static let decoys = Mutex<[Argon2Parameters: String]>([:])
 
     /// Hashes `password` with a fresh random salt.
     ///
@@ -54,6 +77,7 @@ public struct PasswordHasher: Sendable {
     ///
     /// Blocks the calling thread for the whole Argon2 computation; see the type's documentation.
     public func verify(_ password: String, encoded: String) -> Bool {
+        self.counter.value.add(1, ordering: .relaxed)
         guard let stored = Argon2EncodedHash(encoded),
               stored.parameters.isAtMost(Argon2Parameters.verificationLimit),
               let computed = Self.argon2id(password: password, salt: stored.salt, parameters: stored.parameters, length: stored.hash.count)

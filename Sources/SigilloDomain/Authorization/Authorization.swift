@@ -11,19 +11,30 @@ public struct SignatureAuthorization: Sendable {
 /// credential, the digests and a number of signatures; and what the holder's credentials look like to a CSC client.
 public struct Authorization: Sendable {
     let store: any HolderStore & CredentialStore & OTPStore & SADStore
+    let authentication: Authentication
     let credentials: CredentialAccess
     let otp: OTPVerifier
-    let failures: FailureCounter
     let sms: SMSSender
-    let passwords: PasswordHasher
-    let blocking: BlockingExecutor
     let audit: AuditLog
     let clock: ServiceClock
     let settings: DomainSettings
 
+    /// Refusals already audited, with their count, by the password and OTP checks.
+    private static let auditedByCheck: Set<SigilloError.Code> = [.invalidPassword, .pinLocked, .invalidOTP, .otpReplayed, .otpLocked]
+
     /// Authorizes `numSignatures` signatures of exactly `hashes` with the credential, after checking the
-    /// holder's password and OTP (CSC SCAL2 `credentials/authorize`).
+    /// holder's password and OTP (CSC SCAL2 `credentials/authorize`), each under its lock. Every refusal is audited.
     public func authorize(holderID: String, credentialID: String, numSignatures: Int, hashes: [[UInt8]], hashAlgorithm: HashAlgorithm, password: String, otp: String) async throws -> SignatureAuthorization {
+        do {
+            return try await self.grant(holderID: holderID, credentialID: credentialID, numSignatures: numSignatures, hashes: hashes,
+                                        hashAlgorithm: hashAlgorithm, password: password, otp: otp)
+        } catch let error as SigilloError where !Self.auditedByCheck.contains(error.code) {
+            try await self.audit.record(holderID, "credential.authorize", target: credentialID, outcome: "refused", details: error.code.rawValue)
+            throw error
+        }
+    }
+
+    private func grant(holderID: String, credentialID: String, numSignatures: Int, hashes: [[UInt8]], hashAlgorithm: HashAlgorithm, password: String, otp: String) async throws -> SignatureAuthorization {
         let credential = try await self.credentials.usable(credentialID, holderID: holderID)
         guard numSignatures >= 1 else { throw SigilloError(.invalidRequest, "numSignatures must be at least 1") }
         guard numSignatures <= credential.multisign else {
@@ -34,49 +45,50 @@ public struct Authorization: Sendable {
         guard hashes.allSatisfy({ $0.count == hashAlgorithm.digestLength }) else {
             throw SigilloError(.invalidRequest, "every hash must be a \(hashAlgorithm.rawValue) digest of \(hashAlgorithm.digestLength) bytes")
         }
-        if credential.pinLocked { throw SigilloError(.pinLocked, "PIN locked: too many wrong passwords") }
-        if credential.otpLocked { throw SigilloError(.otpLocked, "OTP locked: too many wrong one-time passwords") }
-
         guard let holder = try await self.store.holder(id: holderID), let stored = holder.passwordHash else {
             throw SigilloError(.notFound, "unknown credential")
         }
-        let passwords = self.passwords
-        guard try await self.blocking.run({ passwords.verify(password, encoded: stored) }) else {
-            try await self.failures.fail(credential, kind: .password, reason: "wrong password")
-        }
-        guard let device = try await self.store.activeOTPDevice(holderID: holderID) else {
-            throw SigilloError(.invalidOTP, "no OTP device is bound to this holder")
-        }
-        try await self.otp.verify(otp, device: device, holder: holder, credential: credential)
-        try await self.store.resetFailures(credentialID: credential.id)
+        // The caller holds the holder's bearer token: a lock may be named here ("PIN locked", "OTP locked").
+        try await self.authentication.verifyPassword(password, of: holder, stored: stored, action: "credential.authorize", target: credentialID)
+        try await self.otp.verify(otp, holder: holder, purpose: .signature, action: "credential.authorize", target: credentialID)
 
         let sad = Secrets.token()
-        let expiresAt = self.clock.now().addingTimeInterval(self.settings.sadLifetime)
+        let now = self.clock.now()
+        let expiresAt = now.addingTimeInterval(min(self.settings.sadLifetime, self.settings.sadMaxLifetime))
         try await self.store.insertSAD(SADRecord(
             idHash: Secrets.digest(sad), holderID: holderID, credentialID: credentialID, hashAlgorithm: hashAlgorithm, hashes: hashes,
-            numSignatures: numSignatures, used: 0, expiresAt: expiresAt))
+            numSignatures: numSignatures, used: 0, expiresAt: expiresAt, authorizedAt: now))
         try await self.audit.record(holderID, "credential.authorize", target: credentialID, outcome: "ok", details: "signatures=\(numSignatures) hashes=\(hashes.count)")
-        return SignatureAuthorization(sad: sad, expiresIn: Int(self.settings.sadLifetime))
+        return SignatureAuthorization(sad: sad, expiresIn: Int(expiresAt.timeIntervalSince(now)))
     }
 
-    /// Sends an SMS code for a holder whose device is SMS (CSC `credentials/sendOTP`).
+    /// Sends an SMS code for signing to a holder whose device is SMS (CSC `credentials/sendOTP`).
     public func sendOTP(holderID: String, credentialID: String) async throws {
         _ = try await self.credentials.usable(credentialID, holderID: holderID)
         guard let device = try await self.store.activeOTPDevice(holderID: holderID), device.kind == .sms else {
             throw SigilloError(.invalidRequest, "this credential's OTP is not sent by SMS")
         }
         guard let holder = try await self.store.holder(id: holderID) else { throw SigilloError(.notFound, "unknown credential") }
-        try await self.sms.sendCode(to: holder)
+        try await self.sms.sendCode(to: holder, for: .signature)
     }
 
-    /// Extends a SAD's life by another `sadLifetime` (CSC `credentials/extendTransaction`).
+    /// Extends a SAD's life by another `sadLifetime` (CSC `credentials/extendTransaction`), never past
+    /// `sadMaxLifetime` from its authorization. Each extension is audited.
     public func extendTransaction(holderID: String, credentialID: String, sad: String) async throws -> SignatureAuthorization {
-        let record = try await self.store.validSAD(sad, holderID: holderID, credentialID: credentialID, now: self.clock.now())
         let now = self.clock.now()
-        guard try await self.store.extendSAD(idHash: record.idHash, expiresAt: now.addingTimeInterval(self.settings.sadLifetime), now: now) else {
-            throw SigilloError(.expiredSAD, "the SAD has expired or is used up")
+        do {
+            let record = try await self.store.validSAD(sad, holderID: holderID, credentialID: credentialID, now: now)
+            let expiresAt = min(now.addingTimeInterval(self.settings.sadLifetime), record.authorizedAt.addingTimeInterval(self.settings.sadMaxLifetime))
+            guard expiresAt > now, try await self.store.extendSAD(idHash: record.idHash, expiresAt: expiresAt, now: now) else {
+                throw SigilloError(.expiredSAD, "the SAD has expired, is used up, or reached its longest life (\(Int(self.settings.sadMaxLifetime / 60)) minutes from authorization)")
+            }
+            let expiresIn = Int(expiresAt.timeIntervalSince(now))
+            try await self.audit.record(holderID, "credential.extendTransaction", target: credentialID, outcome: "ok", details: "expires_in=\(expiresIn)")
+            return SignatureAuthorization(sad: sad, expiresIn: expiresIn)
+        } catch let error as SigilloError {
+            try await self.audit.record(holderID, "credential.extendTransaction", target: credentialID, outcome: "refused", details: error.code.rawValue)
+            throw error
         }
-        return SignatureAuthorization(sad: sad, expiresIn: Int(self.settings.sadLifetime))
     }
 
     /// The holder's credentials a client may use (every one not revoked), oldest first (CSC `credentials/list`).

@@ -46,6 +46,7 @@ public struct Enrollment: Sendable {
     }
 
     /// Issues an activation invitation, valid `settings.invitationValidity`, and returns its code (shown once).
+    /// Every earlier unused invitation of the holder stops working (its code reads as unknown).
     public func invite(holderID: String, actor: String) async throws -> (code: String, expiresAt: Date) {
         guard let holder = try await self.store.holder(id: holderID) else {
             try await self.audit.record(actor, "holder.invite", target: holderID, outcome: "refused", details: "unknown holder")
@@ -62,8 +63,9 @@ public struct Enrollment: Sendable {
             try await self.audit.record(actor, "holder.invite", target: holderID, outcome: "refused", details: "state changed meanwhile")
             throw SigilloError(.illegalTransition, "holder \(holderID) changed state meanwhile; try again")
         }
-        try await self.store.createInvitation(Invitation(codeHash: Secrets.digest(code), holderID: holderID, createdAt: now, expiresAt: expiresAt))
-        try await self.audit.record(actor, "holder.invite", target: holderID, outcome: "ok", details: "from=\(holder.state.rawValue) to=invited")
+        // A new invitation voids every earlier unused one: only the code just mailed activates.
+        let voided = try await self.store.createInvitation(Invitation(codeHash: Secrets.digest(code), holderID: holderID, createdAt: now, expiresAt: expiresAt))
+        try await self.audit.record(actor, "holder.invite", target: holderID, outcome: "ok", details: "from=\(holder.state.rawValue) to=invited voided=\(voided)")
         try await self.mail.send(to: holder, MailTemplates.invitation(name: holder.fullName, activationURL: self.mail.link("/activate", code: code), expiresAt: expiresAt))
         return (code, expiresAt)
     }
@@ -147,8 +149,7 @@ public struct Enrollment: Sendable {
             let credential = Credential(
                 id: credentialID, holderID: holder.id, keyAlgorithm: keyAlgorithm, tokenKeyID: credentialID,
                 certificateDER: certificate.der, serialNumber: certificate.serialNumber,
-                notBefore: certificate.notBefore, notAfter: certificate.notAfter, status: .active, multisign: self.settings.defaultMultisign,
-                passwordFailures: 0, otpFailures: 0)
+                notBefore: certificate.notBefore, notAfter: certificate.notAfter, status: .active, multisign: self.settings.defaultMultisign)
             try await self.store.completeActivation(codeHash: invitation.codeHash, at: now, username: username, passwordHash: passwordHash, device: device, credential: credential)
             let userCode = Self.newUserCode()
             let userCodeHash = try await self.blocking.run { try passwords.hash(userCode) }

@@ -13,7 +13,7 @@ public struct LifecycleReport: Sendable, Equatable, Codable {
 /// What happens to credentials after activation: suspension and reinstatement, revocation (the key destroyed in
 /// the token), renewal before expiry, and the expiry jobs (reminders, expired states).
 public struct CredentialLifecycle: Sendable {
-    let store: any HolderStore & CredentialStore & OTPStore & AccessTokenStore
+    let store: any HolderStore & CredentialStore & AttemptStore & OTPStore & AccessTokenStore
     let authentication: Authentication
     let credentials: CredentialAccess
     let otp: OTPVerifier
@@ -94,10 +94,7 @@ public struct CredentialLifecycle: Sendable {
         }
         let old = try await self.credentials.primary(current)
         guard old.status == .active else { throw SigilloError(.credentialDisabled, "the credential is \(old.status.rawValue); it cannot be renewed") }
-        if old.otpLocked { throw SigilloError(.otpLocked, "OTP locked: too many wrong one-time passwords") }
-        guard let device = try await self.store.activeOTPDevice(holderID: holder.id) else { throw SigilloError(.invalidOTP, "no OTP device is bound") }
-        try await self.otp.verify(otp, device: device, holder: current, credential: old)
-        try await self.store.resetFailures(credentialID: old.id)
+        try await self.otp.verify(otp, holder: current, purpose: .renewal, action: "credential.renew", target: old.id)
 
         let now = self.clock.now()
         let credentialID = "c-" + UUID().uuidString.lowercased()
@@ -110,8 +107,7 @@ public struct CredentialLifecycle: Sendable {
             renewed = Credential(
                 id: credentialID, holderID: current.id, keyAlgorithm: old.keyAlgorithm, tokenKeyID: credentialID,
                 certificateDER: certificate.der, serialNumber: certificate.serialNumber,
-                notBefore: certificate.notBefore, notAfter: certificate.notAfter, status: .active, multisign: old.multisign,
-                passwordFailures: 0, otpFailures: 0)
+                notBefore: certificate.notBefore, notAfter: certificate.notAfter, status: .active, multisign: old.multisign)
             guard try await self.store.addRenewedCredential(renewed, replacing: old.id) else {
                 throw SigilloError(.conflict, "the credential changed meanwhile (suspended or revoked); nothing was renewed")
             }
@@ -169,13 +165,19 @@ public struct CredentialLifecycle: Sendable {
 
     // MARK: Status of one credential (operators, and holders with their user code)
 
-    /// Clears the password and OTP failure counters of a credential.
+    /// Clears the password, OTP and user code locks of the credential's holder (an operator, after checking them).
     public func unlock(credentialID: String, actor: String) async throws -> Credential {
         let credential = try await self.existing(credentialID)
-        try await self.store.resetFailures(credentialID: credentialID)
+        let failures = try await self.store.secretFailures(holderID: credential.holderID)
+        try await self.store.clearAttempts(holderID: credential.holderID, secrets: Set(SecretKind.allCases))
         try await self.audit.record(actor, "credential.unlock", target: credentialID, outcome: "ok",
-                                     details: "password_failures=\(credential.passwordFailures) otp_failures=\(credential.otpFailures)")
-        return try await self.existing(credentialID)
+                                     details: "password_failures=\(failures.password) otp_failures=\(failures.otp) user_code_failures=\(failures.userCode)")
+        return credential
+    }
+
+    /// The consecutive wrong answers counted against the holder's secrets (admin views).
+    public func secretFailures(holderID: String) async throws -> SecretFailures {
+        try await self.store.secretFailures(holderID: holderID)
     }
 
     /// Suspends an active credential (certificateHold): every authorize and signHash fails until reinstated,

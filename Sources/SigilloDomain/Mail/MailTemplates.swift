@@ -162,6 +162,61 @@ public enum MailTemplates {
                 """))
     }
 
+    /// The link that confirms a device replacement asked with password and user code: whoever has the mailbox
+    /// chooses and proves the new device.
+    public static func deviceRebindConfirmation(name: String, confirmURL: String, expiresAt: Date) -> MailContent {
+        let expiry = self.format(expiresAt)
+        return MailContent(kind: "device-rebind", subject: "Nuovo dispositivo OTP: conferma / New OTP device: confirm", body: self.body(
+            italian: """
+                Gentile \(name),
+
+                è stata chiesta la sostituzione del dispositivo OTP della sua firma remota. Per scegliere e attivare il nuovo
+                dispositivo apra questo collegamento (valido fino al \(expiry), utilizzabile una sola volta):
+
+                \(confirmURL)
+
+                Se non è stato lei, non apra il collegamento: qualcuno conosce la sua password e il suo codice utente.
+                Sospenda la firma e avvisi il suo operatore.
+                """,
+            english: """
+                Dear \(name),
+
+                a replacement of your remote signature's OTP device was requested. To choose and activate the new device, open
+                this link (valid until \(expiry), single use):
+
+                \(confirmURL)
+
+                If this was not you, do not open the link: someone knows your password and user code. Suspend your signature
+                and tell your operator.
+                """))
+    }
+
+    /// A secret locked after `Lockout.limit` consecutive wrong answers. Anonymous callers get the same answer from a
+    /// locked account as from a wrong password (nobody learns which usernames exist), so the holder learns it here.
+    public static func lockNotice(name: String, secret: SecretKind) -> MailContent {
+        let (italian, english): (String, String) = switch secret {
+        case .password: ("la password", "your password")
+        case .otp: ("i codici OTP", "your one-time passwords")
+        case .userCode: ("il codice utente", "your user code")
+        }
+        let (unlockIT, unlockEN): (String, String) = secret == .password
+            ? ("Per sbloccarla reimposti la password (\"Credenziali smarrite\") o contatti il suo operatore.", "To unlock it, reset your password (\"Lost credentials\") or contact your operator.")
+            : ("Per sbloccarli contatti il suo operatore.", "To unlock, contact your operator.")
+        return MailContent(kind: "lock-notice", subject: "Sigillo: accesso bloccato / access locked", body: self.body(
+            italian: """
+                Gentile \(name),
+
+                dopo \(Lockout.limit) tentativi errati consecutivi \(italian) della sua firma remota è stato bloccato. \(unlockIT)
+                Se non è stato lei, qualcuno sta provando a usare la sua firma: avvisi il suo operatore.
+                """,
+            english: """
+                Dear \(name),
+
+                after \(Lockout.limit) consecutive wrong attempts, \(english) on your remote signature was locked. \(unlockEN)
+                If this was not you, someone is trying to use your signature: tell your operator.
+                """))
+    }
+
     /// What changed, for `securityNotice`.
     public enum SecurityChange: Sendable {
         case passwordChanged

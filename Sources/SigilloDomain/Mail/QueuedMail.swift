@@ -19,6 +19,8 @@ public struct QueuedMail: Sendable, Equatable {
     public var kind: String
     public var recipient: String
     public var subject: String
+    /// The text, with its links; empty once the mail is sent or given up (the store keeps no body after that, and
+    /// seals it while it waits).
     public var body: String
     public var createdAt: Date
     public var status: Status

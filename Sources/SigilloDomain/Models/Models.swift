@@ -201,8 +201,6 @@ public struct Credential: Sendable, Equatable {
     public var status: CredentialStatus
     /// Most signatures one authorization may allow.
     public var multisign: Int
-    public var passwordFailures: Int
-    public var otpFailures: Int
     /// Why and when the credential was revoked (nil while it is not).
     public var revocationReason: RevocationReason? = nil
     public var revokedAt: Date? = nil
@@ -211,7 +209,7 @@ public struct Credential: Sendable, Equatable {
     /// Days before expiry of the last expiry reminder sent (90, 80, … 0), nil if none yet.
     public var lastReminderDays: Int? = nil
 
-    public init(id: String, holderID: String, keyAlgorithm: KeyAlgorithm, tokenKeyID: String, certificateDER: [UInt8], serialNumber: String, notBefore: Date, notAfter: Date, status: CredentialStatus, multisign: Int, passwordFailures: Int, otpFailures: Int, revocationReason: RevocationReason? = nil, revokedAt: Date? = nil, suspendedAt: Date? = nil, lastReminderDays: Int? = nil) {
+    public init(id: String, holderID: String, keyAlgorithm: KeyAlgorithm, tokenKeyID: String, certificateDER: [UInt8], serialNumber: String, notBefore: Date, notAfter: Date, status: CredentialStatus, multisign: Int, revocationReason: RevocationReason? = nil, revokedAt: Date? = nil, suspendedAt: Date? = nil, lastReminderDays: Int? = nil) {
         self.id = id
         self.holderID = holderID
         self.keyAlgorithm = keyAlgorithm
@@ -222,18 +220,11 @@ public struct Credential: Sendable, Equatable {
         self.notAfter = notAfter
         self.status = status
         self.multisign = multisign
-        self.passwordFailures = passwordFailures
-        self.otpFailures = otpFailures
         self.revocationReason = revocationReason
         self.revokedAt = revokedAt
         self.suspendedAt = suspendedAt
         self.lastReminderDays = lastReminderDays
     }
-
-    /// Locked after too many wrong passwords (CSC "PIN locked").
-    public var pinLocked: Bool { self.passwordFailures >= Lockout.limit }
-    /// Locked after too many wrong OTPs.
-    public var otpLocked: Bool { self.otpFailures >= Lockout.limit }
 }
 
 /// RFC 5280 CRL reason codes an operator may give for a revocation.
@@ -258,15 +249,9 @@ public enum RevocationReason: String, Sendable, Codable, CaseIterable {
     }
 }
 
-/// Consecutive failures that lock a credential.
+/// Consecutive wrong answers that lock a holder's secret (password, OTP, user code); see `SecretAttempts`.
 public enum Lockout {
     public static let limit = 5
-}
-
-/// What kind of authentication failed.
-public enum FailureKind: String, Sendable {
-    case password
-    case otp
 }
 
 /// A stored Signature Activation Data. Only the SHA-256 of the SAD itself is kept.
@@ -280,8 +265,11 @@ public struct SADRecord: Sendable, Equatable {
     public var numSignatures: Int
     public var used: Int
     public var expiresAt: Date
+    /// When the holder authorized it: extensions never take it past `DomainSettings.sadMaxLifetime` from here.
+    public var authorizedAt: Date
 
-    public init(idHash: [UInt8], holderID: String, credentialID: String, hashAlgorithm: HashAlgorithm, hashes: [[UInt8]], numSignatures: Int, used: Int, expiresAt: Date) {
+    public init(idHash: [UInt8], holderID: String, credentialID: String, hashAlgorithm: HashAlgorithm, hashes: [[UInt8]], numSignatures: Int, used: Int, expiresAt: Date, authorizedAt: Date? = nil) {
+        self.authorizedAt = authorizedAt ?? expiresAt
         self.idHash = idHash
         self.holderID = holderID
         self.credentialID = credentialID

@@ -29,8 +29,8 @@ struct OTPDevices: Sendable {
     let issuer: String
 
     /// A device the holder will prove with a first code: for TOTP a new secret and its `otpauth://` URI, for a
-    /// hardware token the imported seed, for SMS a code sent now.
-    func prepare(_ device: DeviceChoice, for holder: Holder) async throws -> (OTPDevice, ActivationChallenge) {
+    /// hardware token the imported seed, for SMS a code for `purpose` sent now.
+    func prepare(_ device: DeviceChoice, for holder: Holder, purpose: SMSPurpose = .activation) async throws -> (OTPDevice, ActivationChallenge) {
         var pending: OTPDevice
         var challenge: ActivationChallenge
         switch device {
@@ -55,14 +55,14 @@ struct OTPDevices: Sendable {
             challenge = ActivationChallenge(kind: .hotp)
         case .sms:
             pending = OTPDevice(id: "pending", holderID: holder.id, kind: .sms, secret: [])
-            try await self.sms.sendCode(to: holder)
+            try await self.sms.sendCode(to: holder, for: purpose)
             challenge = ActivationChallenge(kind: .sms, smsSentTo: String(holder.mobile.suffix(3)))
         }
         return (pending, challenge)
     }
 
     /// Checks the first code of a device being bound; returns it with its counter or last step advanced, or nil.
-    func prove(_ device: OTPDevice, otp: String, holder: Holder, now: Date) async throws -> OTPDevice? {
+    func prove(_ device: OTPDevice, otp: String, holder: Holder, now: Date, purpose: SMSPurpose = .activation) async throws -> OTPDevice? {
         var device = device
         switch device.kind {
         case .totp:
@@ -76,7 +76,9 @@ struct OTPDevices: Sendable {
             }
             device.counter = next
         case .sms:
-            guard try await self.store.consumeSMSCode(holderID: holder.id, codeHash: Secrets.digest(otp), now: now) else { return nil }
+            guard try await self.store.checkSMSCode(holderID: holder.id, purpose: purpose, codeHash: Secrets.digest(otp), now: now, tries: SMSPurpose.tries) == .accepted else {
+                return nil
+            }
         }
         return device
     }

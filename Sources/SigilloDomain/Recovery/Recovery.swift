@@ -27,7 +27,7 @@ public struct Recovery: Sendable {
     let authentication: Authentication
     let credentials: CredentialAccess
     let otp: OTPVerifier
-    let failures: FailureCounter
+    let attempts: SecretAttempts
     let devices: OTPDevices
     let sms: SMSSender
     let states: HolderStates
@@ -42,6 +42,9 @@ public struct Recovery: Sendable {
 
     /// How long a new OTP device waits to be proven.
     public static let deviceRebindValidity: TimeInterval = 900
+
+    /// How long the mailed link that confirms a device replacement works.
+    public static let deviceRebindConfirmationValidity: TimeInterval = 3600
 
     /// Mails the username to the registered address, if there is an activated holder with it.
     public func remindUsername(email: String) async throws {
@@ -79,10 +82,16 @@ public struct Recovery: Sendable {
         try await self.audit.record(holder.id, "recovery.password.request", target: holder.id, outcome: "ok")
     }
 
-    /// Checks a reset link (unused, not expired); sends an SMS code when that is the holder's device.
-    public func openPasswordReset(code: String, sendSMS: Bool = false) async throws -> ResetLink {
+    /// Checks a reset link (unused, not expired). Sends nothing: opening a link (a GET) has no side effect.
+    public func openPasswordReset(code: String) async throws -> ResetLink {
         let (holder, device) = try await self.usableResetLink(code)
-        if sendSMS && device.kind == .sms { try await self.sms.sendCode(to: holder) }
+        return ResetLink(holder: holder, otpKind: device.kind)
+    }
+
+    /// Sends the SMS code for a password reset (only when the holder's device is SMS), with a valid reset link.
+    public func sendPasswordResetCode(code: String) async throws -> ResetLink {
+        let (holder, device) = try await self.usableResetLink(code)
+        if device.kind == .sms { try await self.sms.sendCode(to: holder, for: .passwordReset) }
         return ResetLink(holder: holder, otpKind: device.kind)
     }
 
@@ -91,15 +100,12 @@ public struct Recovery: Sendable {
     public func resetPassword(code: String, otp: String, newPassword: String) async throws {
         let (holder, device) = try await self.usableResetLink(code)
         try PasswordPolicy.validate(password: newPassword, username: holder.username ?? "")
-        let credential = try await self.credentials.primary(holder)
-        if credential.otpLocked { throw SigilloError(.otpLocked, "OTP locked: too many wrong one-time passwords; ask an operator") }
-        try await self.otp.verify(otp, device: device, holder: holder, credential: credential)
+        try await self.otp.verify(otp, device: device, holder: holder, purpose: .passwordReset, action: "recovery.password.reset", target: holder.id)
         let passwords = self.passwords
         let hash = try await self.blocking.run { try passwords.hash(newPassword) }
         guard try await self.store.completePasswordReset(tokenHash: Secrets.digest(code), passwordHash: hash, now: self.clock.now()) != nil else {
             throw SigilloError(.linkExpired, "this reset link was already used or expired; ask for a new one")
         }
-        try await self.store.resetFailures(credentialID: credential.id)
         try await self.audit.record(holder.id, "recovery.password.reset", target: holder.id, outcome: "ok", details: "sessions and SADs ended")
         try await self.mail.send(to: holder, MailTemplates.securityNotice(name: holder.fullName, change: .passwordChanged))
     }
@@ -127,11 +133,62 @@ public struct Recovery: Sendable {
         return (current, try await self.store.credentials(holderID: holder.id))
     }
 
-    /// The holder replaces a lost or broken device, proving identity with password and user code.
-    public func beginDeviceRebind(username: String, password: String, userCode: String, device: DeviceChoice) async throws -> DeviceRebind {
+    /// The holder replaces a lost or broken device. Password and user code are both things known, so they only open
+    /// the way: a single-use confirmation link goes to the registered address, and only whoever opens it (possession of
+    /// the mailbox) chooses and proves the new device. The answer is the same whether the link went or not… after the
+    /// password and user code were right (each under its lock).
+    ///
+    /// - Returns: the start of the registered address the link went to (e.g. `an…@example.org`).
+    public func beginDeviceRebind(username: String, password: String, userCode: String) async throws -> String {
         let holder = try await self.authentication.checkPassword(username: username, password: password)
         _ = try await self.authentication.checkUserCode(username: username, userCode: userCode)
-        return try await self.startRebind(holder: holder, device: device, actor: holder.id)
+        guard holder.state.canSign || holder.state == .suspended else {
+            throw SigilloError(.illegalTransition, "the account is \(holder.state.label): no device to replace")
+        }
+        let now = self.clock.now()
+        // At most three links in 15 minutes, like the password reset: the route cannot flood the mailbox.
+        guard try await self.store.admit(throttle: "device-rebind/\(holder.id)", now: now, window: 900, limit: 3, count: 1) else {
+            try await self.audit.record(holder.id, "otp.rebind.request", target: holder.id, outcome: "throttled")
+            throw SigilloError(.tooManyRequests, "a confirmation link was sent several times in the last 15 minutes; use the last one")
+        }
+        let token = Secrets.token()
+        let expiresAt = now.addingTimeInterval(Self.deviceRebindConfirmationValidity)
+        try await self.store.createDeviceRebindRequest(tokenHash: Secrets.digest(token), holderID: holder.id, createdAt: now, expiresAt: expiresAt)
+        try await self.mail.send(to: holder, MailTemplates.deviceRebindConfirmation(
+            name: holder.fullName, confirmURL: self.mail.link("/recovery/device/confirm", code: token), expiresAt: expiresAt))
+        try await self.audit.record(holder.id, "otp.rebind.request", target: holder.id, outcome: "ok", details: "confirmation link mailed")
+        return Self.maskedEmail(holder.email)
+    }
+
+    /// Whether a mailed device-replacement link still works (opening it — a GET — changes nothing).
+    public func checkDeviceRebindRequest(token: String) async throws {
+        guard token.count <= 128, let request = try await self.store.deviceRebindRequest(tokenHash: Secrets.digest(token)) else {
+            throw SigilloError(.notFound, "unknown confirmation link")
+        }
+        guard request.usedAt == nil, request.expiresAt > self.clock.now() else {
+            throw SigilloError(.linkExpired, "this confirmation link was already used or expired; start again")
+        }
+    }
+
+    /// The mailed link was opened and the new device chosen: spends the link and prepares the device (a new TOTP
+    /// secret, a hardware token from the inventory, or SMS to the registered number — never a seed the caller sends).
+    public func confirmDeviceRebind(token: String, device: DeviceChoice) async throws -> DeviceRebind {
+        if case .hotp = device { throw SigilloError(.invalidRequest, "choose an app, a hardware token from your operator (by serial) or SMS") }
+        try await self.checkDeviceRebindRequest(token: token)
+        guard let request = try await self.store.deviceRebindRequest(tokenHash: Secrets.digest(token)),
+              let holder = try await self.store.holder(id: request.holderID) else { throw SigilloError(.notFound, "unknown confirmation link") }
+        // The device first (a mistyped serial leaves the link usable), then the link is spent, once.
+        let prepared = try await self.devices.prepare(device, for: holder, purpose: .deviceRebind)
+        guard try await self.store.spendDeviceRebindRequest(tokenHash: Secrets.digest(token), now: self.clock.now()) == holder.id else {
+            throw SigilloError(.linkExpired, "this confirmation link was already used or expired; start again")
+        }
+        return try await self.storeRebind(prepared, holder: holder, actor: holder.id)
+    }
+
+    /// `anna.rossi@example.org` → `an…@example.org`: enough for the holder to recognise, little for anyone else.
+    static func maskedEmail(_ email: String) -> String {
+        guard let at = email.firstIndex(of: "@") else { return "…" }
+        return String(email[..<at].prefix(2)) + "…" + String(email[at...])
     }
 
     /// An operator replaces a holder's device after checking their identity (audited with the operator's name).
@@ -144,7 +201,11 @@ public struct Recovery: Sendable {
     }
 
     private func startRebind(holder: Holder, device: DeviceChoice, actor: String) async throws -> DeviceRebind {
-        var (pending, challenge) = try await self.devices.prepare(device, for: holder)
+        try await self.storeRebind(try await self.devices.prepare(device, for: holder, purpose: .deviceRebind), holder: holder, actor: actor)
+    }
+
+    private func storeRebind(_ prepared: (OTPDevice, ActivationChallenge), holder: Holder, actor: String) async throws -> DeviceRebind {
+        var (pending, challenge) = prepared
         pending.holderID = holder.id
         let token = Secrets.token()
         let now = self.clock.now()
@@ -153,24 +214,47 @@ public struct Recovery: Sendable {
         return DeviceRebind(token: token, challenge: challenge)
     }
 
-    /// Proves the new device with a code and makes it the only one: the old device stops working at once, SADs end.
+    /// Proves the new device with a code and makes it the only one: the old device stops working at once, SADs end,
+    /// and the holder is told by mail and by SMS to the registered number. The code counts towards the OTP lock (a
+    /// locked holder is refused: an operator unlocks first, or completes the binding with them).
     public func completeDeviceRebind(token: String, otp: String) async throws {
+        try await self.completeRebind(token: token, otp: otp, actor: nil)
+    }
+
+    /// An operator completes a binding with the holder's first code from the new device (audited with the operator's
+    /// name; the holder's OTP lock does not apply, the operator having checked the holder).
+    public func operatorCompleteDeviceRebind(token: String, otp: String, actor: String) async throws {
+        try await self.completeRebind(token: token, otp: otp, actor: actor)
+    }
+
+    private func completeRebind(token: String, otp: String, actor: String?) async throws {
         guard token.count <= 128, let rebind = try await self.store.deviceRebind(tokenHash: Secrets.digest(token)) else {
             throw SigilloError(.notFound, "unknown device binding")
         }
         let now = self.clock.now()
         guard rebind.usedAt == nil, rebind.expiresAt > now else { throw SigilloError(.linkExpired, "this device binding was already completed or expired; start again") }
         guard let holder = try await self.store.holder(id: rebind.device.holderID) else { throw SigilloError(.notFound, "unknown device binding") }
-        guard var proven = try await self.devices.prove(rebind.device, otp: otp, holder: holder, now: now) else {
-            try await self.audit.record(holder.id, "otp.rebind.complete", target: holder.id, outcome: "refused", details: "invalid otp")
-            throw SigilloError(.invalidOTP, "the one-time password is not valid")
+        let prove = { try await self.devices.prove(rebind.device, otp: otp, holder: holder, now: now, purpose: .deviceRebind) }
+        let proof: OTPDevice?
+        if let actor {
+            proof = try await prove()
+            if proof == nil { try await self.audit.record(actor, "otp.rebind.complete", target: holder.id, outcome: "refused", details: "invalid otp from the new device") }
+        } else {
+            var proven: OTPDevice?
+            try await self.attempts.check(.otp, holder: holder, action: "otp.rebind.complete", target: holder.id) {
+                proven = try await prove()
+                return proven == nil ? .rejected(reason: "invalid otp from the new device") : .accepted
+            }
+            proof = proven
         }
+        guard var proven = proof else { throw SigilloError(.invalidOTP, "the one-time password is not valid") }
         proven.id = "otp-" + UUID().uuidString.lowercased()
         guard try await self.store.completeDeviceRebind(tokenHash: Secrets.digest(token), device: proven, now: now) else {
             throw SigilloError(.linkExpired, "this device binding was already completed or expired; start again")
         }
-        try await self.audit.record(holder.id, "otp.rebind.complete", target: holder.id, outcome: "ok", details: "device=\(proven.kind.rawValue)")
+        try await self.audit.record(actor ?? holder.id, "otp.rebind.complete", target: holder.id, outcome: "ok", details: "device=\(proven.kind.rawValue)")
         try await self.mail.send(to: holder, MailTemplates.securityNotice(name: holder.fullName, change: .otpDeviceChanged))
+        try await self.sms.notify(holder, "Sigillo: a new OTP device was bound to your signature / nuovo dispositivo OTP associato. Not you? Suspend it now with your user code.")
     }
 
     /// Starts a change of mobile number, after username and password: one code by SMS to the current (old) number,
@@ -184,8 +268,8 @@ public struct Recovery: Sendable {
         }
         // Both codes or none: a refusal after the first had gone would leave the holder waiting with half a change.
         try await self.sms.admit(to: holder, count: 2)
-        try await self.sms.textCode(to: holder)
-        try await self.sms.textCode(to: holder, number: mobile) { codeHash, expiresAt in
+        try await self.sms.textCode(to: holder, for: .mobileChange)
+        try await self.sms.textCode(to: holder, for: .newMobile, number: mobile) { codeHash, expiresAt in
             try await self.store.storeMobileChange(holderID: holder.id, mobile: mobile, codeHash: codeHash, expiresAt: expiresAt)
         }
         return MobileChangeStarted(oldNumberEnd: String(holder.mobile.suffix(3)), newNumberEnd: String(mobile.suffix(3)))
@@ -194,26 +278,39 @@ public struct Recovery: Sendable {
     /// Changes the mobile number with username, password, the code sent to the old number and the one sent to the new.
     public func completeMobileChange(username: String, password: String, oldNumberCode: String, newNumberCode: String) async throws -> Holder {
         let holder = try await self.authentication.checkPassword(username: username, password: password)
-        let credential = try await self.credentials.primary(holder)
         let now = self.clock.now()
-        guard try await self.store.consumeSMSCode(holderID: holder.id, codeHash: Secrets.digest(oldNumberCode), now: now) else {
-            try await self.failures.fail(credential, kind: .otp, reason: "wrong or expired sms code from the old number (mobile change)")
+        // Both codes count towards the OTP lock; each code also dies after `SMSPurpose.tries` wrong tries.
+        try await self.attempts.check(.otp, holder: holder, action: "holder.mobile.change", target: holder.id) {
+            try await self.store.checkSMSCode(holderID: holder.id, purpose: .mobileChange, codeHash: Secrets.digest(oldNumberCode), now: now, tries: SMSPurpose.tries) == .accepted
+                ? .accepted : .rejected(reason: "wrong or expired sms code from the old number")
         }
-        guard let mobile = try await self.store.completeMobileChange(holderID: holder.id, codeHash: Secrets.digest(newNumberCode), now: now) else {
-            try await self.failures.fail(credential, kind: .otp, reason: "wrong or expired sms code from the new number (mobile change)")
+        var changedTo: String?
+        try await self.attempts.check(.otp, holder: holder, action: "holder.mobile.change", target: holder.id) {
+            changedTo = try await self.store.completeMobileChange(holderID: holder.id, codeHash: Secrets.digest(newNumberCode), now: now, tries: SMSPurpose.tries)
+            return changedTo == nil ? .rejected(reason: "wrong or expired sms code from the new number") : .accepted
         }
+        guard let mobile = changedTo else { throw SigilloError(.invalidOTP, "the code from the new number is not valid") }
         try await self.audit.record(holder.id, "holder.mobile.change", target: holder.id, outcome: "ok", details: "by holder, old and new number proven")
         guard let changed = try await self.store.holder(id: holder.id) else { throw SigilloError(.notFound, "unknown holder") }
         try await self.mail.send(to: changed, MailTemplates.securityNotice(name: changed.fullName, change: .mobileChanged(endingIn: String(mobile.suffix(3)))))
         return changed
     }
 
+    /// Sends an SMS code for a self-service revocation or renewal, to a holder whose device is SMS, after the password.
+    public func sendSelfServiceCode(username: String, password: String, purpose: SMSPurpose) async throws {
+        guard purpose == .revocation || purpose == .renewal else { throw SigilloError(.invalidRequest, "purpose is revoke or renew") }
+        let holder = try await self.authentication.checkPassword(username: username, password: password)
+        guard let device = try await self.store.activeOTPDevice(holderID: holder.id), device.kind == .sms else {
+            throw SigilloError(.invalidRequest, "this account's OTP is not sent by SMS")
+        }
+        try await self.sms.sendCode(to: holder, for: purpose)
+    }
+
     /// Revocation by the holder who lost the user code: username, password and OTP prove it is them.
     public func authenticateForRevocation(username: String, password: String, otp: String) async throws -> Holder {
         let holder = try await self.authentication.checkPassword(username: username, password: password)
-        let credential = try await self.credentials.primary(holder)
-        guard let device = try await self.store.activeOTPDevice(holderID: holder.id) else { throw SigilloError(.invalidOTP, "no OTP device is bound") }
-        try await self.otp.verify(otp, device: device, holder: holder, credential: credential)
+        _ = try await self.credentials.primary(holder)
+        try await self.otp.verify(otp, holder: holder, purpose: .revocation, action: "selfservice.revoke", target: holder.id)
         return holder
     }
 }

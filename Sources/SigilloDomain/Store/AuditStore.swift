@@ -8,4 +8,10 @@ public protocol AuditStore: Sendable {
     /// The highest sequence number ever handed out to an audit event (SQLite's `sqlite_sequence`), even if that
     /// row is gone: a chain that ends below it lost its last rows. Nil when no event was ever written.
     func auditSequenceHighWater() async throws -> Int64?
+    /// The last record of the chain (its head); nil when the log is empty.
+    func auditHead() async throws -> AuditRecord?
+    /// The record with this sequence number, if present.
+    func auditRecord(sequence: Int64) async throws -> AuditRecord?
+    /// The last checkpoint record (action `AuditCheckpoint.action`); nil when none was written.
+    func latestAuditCheckpoint() async throws -> AuditRecord?
 }

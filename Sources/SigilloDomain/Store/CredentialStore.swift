@@ -15,14 +15,11 @@ public protocol CredentialStore: Sendable {
     /// Marks a credential revoked (irreversible) with its reason and time and deletes its SADs, all or nothing;
     /// false if it was already revoked. - Throws: `notFound` for an unknown credential.
     func revokeCredential(id: String, reason: RevocationReason, at time: Date) async throws -> Bool
-    /// Counts one failure and returns the new count (the credential is locked at `Lockout.limit`).
-    func recordFailure(credentialID: String, kind: FailureKind) async throws -> Int
-    /// Clears both failure counters (successful authentication, or an operator's unlock).
-    func resetFailures(credentialID: String) async throws
     /// Active or suspended credentials whose certificate ends before `date`, soonest first.
     func credentialsExpiring(before date: Date) async throws -> [Credential]
     func setLastReminder(credentialID: String, days: Int) async throws
-    /// Stores a renewed credential (new key, new certificate) for a holder whose credential `replacing` is active,
-    /// and makes the holder active again, all or nothing. False if `replacing` is no longer active.
+    /// Stores a renewed credential (new key, new certificate) for a holder whose credential `replacing` is active and
+    /// not yet replaced, and makes the holder active again, all or nothing. False if `replacing` is no longer active
+    /// or another renewal replaced it first (two renewals racing: only one wins).
     func addRenewedCredential(_ credential: Credential, replacing: String) async throws -> Bool
 }

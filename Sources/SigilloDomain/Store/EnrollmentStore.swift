@@ -2,7 +2,12 @@ import Foundation
 
 /// Invitations, activation and the hardware OTP token inventory.
 public protocol EnrollmentStore: Sendable {
-    func createInvitation(_ invitation: Invitation) async throws
+    /// Stores a new invitation and voids every earlier unused one of the same holder, in one transaction: an older
+    /// code then reads as unknown (`invitation(codeHash:)` gives nil). Used invitations stay, as history.
+    ///
+    /// - Returns: how many earlier unused invitations were voided.
+    @discardableResult
+    func createInvitation(_ invitation: Invitation) async throws -> Int
     func invitation(codeHash: [UInt8]) async throws -> Invitation?
     func setPendingDevice(codeHash: [UInt8], device: OTPDevice?) async throws
     /// Marks the invitation used and stores the holder's username, password hash, OTP device and credential,

@@ -45,6 +45,15 @@ public struct SeedVault: @unchecked Sendable {
         return SeedVault(key: SymmetricKey(data: material))
     }
 
+    /// A keyed digest of a short secret (the SHA-256 of an SMS code) for the record named by `context`, to keep instead
+    /// of the plain digest: a copy of the database alone would reverse that by trying the million six-digit codes.
+    ///
+    /// HMAC-SHA-256 under a key of its own, derived from the sealing key; `context` and `secret` are separated by a zero byte.
+    public func digest(_ secret: [UInt8], context: String) -> [UInt8] {
+        let key = SymmetricKey(data: HMAC<SHA256>.authenticationCode(for: Array("sigillo seed vault digest key".utf8), using: self.key))
+        return Array(HMAC<SHA256>.authenticationCode(for: Array(context.utf8) + [0] + secret, using: key))
+    }
+
     /// Seals `secret` for the record named by `context`.
     public func seal(_ secret: [UInt8], context: String) throws -> Data {
         let box = try AES.GCM.seal(secret, using: self.key, authenticating: Array(context.utf8))

@@ -5,6 +5,8 @@ public struct DomainSettings: Sendable {
     public var publicBaseURL: String
     /// How long a SAD lives.
     public var sadLifetime: TimeInterval = 300
+    /// The longest a SAD lives from its authorization, however often `extendTransaction` extends it.
+    public var sadMaxLifetime: TimeInterval = 1800
     /// How long an activation invitation is valid.
     public var invitationValidity: TimeInterval = 365 * 86_400
     public var smsCodeLifetime: TimeInterval = 300

@@ -17,10 +17,23 @@ import X509
 /// CertID      ::= SEQUENCE { hashAlgorithm AlgorithmIdentifier, issuerNameHash OCTET STRING,
 ///                            issuerKeyHash OCTET STRING, serialNumber CertificateSerialNumber }
 /// ```
-/// Each CertID is matched against the CA with SHA-1, SHA-256, SHA-384 or SHA-512; a certificate of another
-/// issuer, or a serial number the CA never issued, is `unknown`. A suspended certificate is `revoked` with reason
-/// certificateHold. A nonce in the request is echoed. Anything unparseable gets a `malformedRequest` response and a
+/// Each CertID is matched against the CA with SHA-1, SHA-256, SHA-384 or SHA-512; a serial number the CA never issued
+/// is `unknown`, a CertID of another issuer gets `unauthorized` (RFC 5019 §2.2.3; no signature). A suspended
+/// certificate is `revoked` with reason certificateHold. Anything unparseable gets a `malformedRequest` response and a
 /// failure of the store or the token an `internalError` response: the caller always has DER to send.
+///
+/// Bounded, as the lightweight profile (RFC 5019) wants for high volume:
+/// - one CertID per request (RFC 5019 §2.1.1: clients MUST send one): more is `malformedRequest`, so a request
+///   cannot make the responder look up and sign hundreds of statuses;
+/// - a nonce of 1 to 32 octets (RFC 8954 §2.1: a responder MUST reject other lengths with `malformedRequest`);
+/// - answers are pre-signed and cached per certificate (`OCSPResponseCache`): the status is read from the store for
+///   every request, and a cached answer is served while it states that status and is less than half its validity
+///   old; otherwise one answer is signed (once, however many requests wait for it). So a revocation changes the answer
+///   at once, and N requests for a certificate cost one signature of the CA key per half hour, not N.
+/// - A cached answer cannot carry each request's nonce, so the nonce is not echoed: RFC 5019 §2.2.1 tells a responder
+///   that only pre-produces responses to answer without one, and RFC 8954 (RFC 6960 §4.4.1) leaves the echo to the
+///   responder. Freshness comes from `thisUpdate`/`nextUpdate` instead (`openssl ocsp` says "WARNING: no nonce in
+///   response" and verifies the answer).
 public struct OCSPResponder: Sendable {
     /// `OCSPResponseStatus`.
     public enum ResponseStatus: Int, Sendable {
@@ -48,21 +61,34 @@ public struct OCSPResponder: Sendable {
     static let sha384OID: ASN1ObjectIdentifier = [2, 16, 840, 1, 101, 3, 4, 2, 2]
     static let sha512OID: ASN1ObjectIdentifier = [2, 16, 840, 1, 101, 3, 4, 2, 3]
 
+    /// Most CertIDs in one request (RFC 5019 §2.1.1).
+    public static let maxCertIDs = 1
+    /// Longest nonce accepted (RFC 8954 §2.1).
+    public static let maxNonceLength = 32
+
     let ca: CertificateAuthority
     let store: any CredentialStore
     let clock: ServiceClock
-    /// How long a response may be relied on (`nextUpdate - thisUpdate`).
+    /// How long a response may be relied on (`nextUpdate - thisUpdate`); a cached one is signed again after half of it.
     public let validity: TimeInterval
+    /// The pre-signed answers, and how many signatures they cost.
+    let cache: OCSPResponseCache
     /// Issuer name and key hashes of the CA per hash algorithm.
     let issuerHashes: [ASN1ObjectIdentifier: (name: [UInt8], key: [UInt8])]
     /// SHA-1 of the CA's public key: the ResponderID `byKey`.
     let responderKeyHash: [UInt8]
 
-    public init(ca: CertificateAuthority, store: any CredentialStore, clock: ServiceClock = .system, validity: TimeInterval = 3_600) throws {
+    /// - Parameters:
+    ///   - maxCached: answers kept (one per certificate and CertID hash algorithm); past it the oldest go.
+    ///   - signingBurst, signingRate: fresh signatures allowed at once and per second (unknown serial numbers cannot be
+    ///     cached usefully); past them the answer is `tryLater`, unsigned.
+    public init(ca: CertificateAuthority, store: any CredentialStore, clock: ServiceClock = .system, validity: TimeInterval = 3_600,
+                maxCached: Int = 20_000, signingBurst: Int = 100, signingRate: Double = 20) throws {
         self.ca = ca
         self.store = store
         self.clock = clock
         self.validity = validity
+        self.cache = OCSPResponseCache(maxEntries: maxCached, signingBurst: signingBurst, signingRate: signingRate)
         var serializer = DER.Serializer()
         try serializer.serialize(ca.certificate.subject)
         let name = serializer.serializedBytes
@@ -98,9 +124,12 @@ public struct OCSPResponder: Sendable {
 
     struct ParsedRequest {
         var certIDs: [CertID]
-        /// The nonce extension as received (a whole `Extension`), to echo.
+        /// The nonce extension as received (a whole `Extension`); checked, not echoed (see the type's notes).
         var nonceExtension: ArraySlice<UInt8>?
     }
+
+    /// Signatures of the CA key made for OCSP answers since start.
+    public var signatureCount: Int { self.cache.signatureCount }
 
     static let tag0 = ASN1Identifier(tagWithNumber: 0, tagClass: .contextSpecific)
     static let tag1 = ASN1Identifier(tagWithNumber: 1, tagClass: .contextSpecific)
@@ -126,6 +155,9 @@ public struct OCSPResponder: Sendable {
                 let certIDs = try DER.sequence(list, identifier: .sequence) { requests in
                     var certIDs: [CertID] = []
                     while let request = requests.next() {
+                        guard certIDs.count < Self.maxCertIDs else {
+                            throw ASN1Error.invalidASN1Object(reason: "more than \(Self.maxCertIDs) CertID in one request")
+                        }
                         certIDs.append(try DER.sequence(request, identifier: .sequence) { fields in
                             guard let certID = fields.next() else { throw ASN1Error.invalidASN1Object(reason: "no reqCert") }
                             if let extensions = fields.next(), extensions.identifier != Self.tag0 {
@@ -144,12 +176,17 @@ public struct OCSPResponder: Sendable {
                         try DER.sequence(node, identifier: .sequence) { items in
                             var nonce: ArraySlice<UInt8>?
                             while let item = items.next() {
-                                let oid = try DER.sequence(item, identifier: .sequence) { fields -> ASN1ObjectIdentifier in
+                                let (oid, value) = try DER.sequence(item, identifier: .sequence) { fields -> (ASN1ObjectIdentifier, ASN1Node?) in
                                     guard let oid = fields.next() else { throw ASN1Error.invalidASN1Object(reason: "empty Extension") }
-                                    while fields.next() != nil {}
-                                    return try ASN1ObjectIdentifier(derEncoded: oid)
+                                    var last: ASN1Node?
+                                    while let field = fields.next() { last = field }
+                                    return (try ASN1ObjectIdentifier(derEncoded: oid), last)
                                 }
-                                if oid == Self.nonceOID { nonce = item.encodedBytes }
+                                if oid == Self.nonceOID {
+                                    guard nonce == nil, let value else { throw ASN1Error.invalidASN1Object(reason: "nonce twice, or without a value") }
+                                    try Self.checkNonce(value)
+                                    nonce = item.encodedBytes
+                                }
                             }
                             return nonce
                         }
@@ -160,18 +197,32 @@ public struct OCSPResponder: Sendable {
         }
     }
 
+    /// Checks a nonce's `extnValue`: the DER of `Nonce ::= OCTET STRING (SIZE(1..32))` (RFC 8954), or, from older
+    /// clients, the nonce itself; either way 1 to `maxNonceLength` octets.
+    static func checkNonce(_ extnValue: ASN1Node) throws {
+        let value = try ASN1OctetString(derEncoded: extnValue).bytes
+        let length = (try? ASN1OctetString(derEncoded: value))?.bytes.count ?? value.count
+        guard (1...Self.maxNonceLength).contains(length) else {
+            throw ASN1Error.invalidASN1Object(reason: "a nonce of \(length) octets (1 to \(Self.maxNonceLength))")
+        }
+    }
+
     static func parseCertID(_ node: ASN1Node) throws -> CertID {
         try DER.sequence(node, identifier: .sequence) { fields in
             guard let algorithm = fields.next(), let nameHash = fields.next(), let keyHash = fields.next(), let serial = fields.next() else {
                 throw ASN1Error.invalidASN1Object(reason: "incomplete CertID")
             }
+            // Parameters absent or NULL only: the CertID is echoed and keys the cache, so it cannot vary at will.
             let oid = try DER.sequence(algorithm, identifier: .sequence) { parts -> ASN1ObjectIdentifier in
                 guard let oid = parts.next() else { throw ASN1Error.invalidASN1Object(reason: "empty AlgorithmIdentifier") }
-                while parts.next() != nil {}
+                if let parameters = parts.next() { _ = try ASN1Null(derEncoded: parameters) }
+                guard parts.next() == nil else { throw ASN1Error.invalidASN1Object(reason: "unexpected field in AlgorithmIdentifier") }
                 return try ASN1ObjectIdentifier(derEncoded: oid)
             }
             var serialBytes = Array(try ArraySlice<UInt8>(derEncoded: serial))
             while serialBytes.count > 1, serialBytes[0] == 0 { serialBytes.removeFirst() }
+            // RFC 5280 serial numbers have at most 20 octets.
+            guard serialBytes.count <= 32 else { throw ASN1Error.invalidASN1Object(reason: "serial number too long") }
             return CertID(
                 encoded: node.encodedBytes, hashAlgorithm: oid, issuerNameHash: Array(try ASN1OctetString(derEncoded: nameHash).bytes),
                 issuerKeyHash: Array(try ASN1OctetString(derEncoded: keyHash).bytes), serialNumber: serialBytes)
@@ -195,10 +246,15 @@ public struct OCSPResponder: Sendable {
         }
     }
 
-    /// The status of the certificate `certID` names.
+    /// Whether `certID` names a certificate of this CA (whose issuer name and key hashes it carries).
+    func isOurs(_ certID: CertID) -> Bool {
+        guard let hashes = self.issuerHashes[certID.hashAlgorithm] else { return false }
+        return hashes.name == certID.issuerNameHash && hashes.key == certID.issuerKeyHash
+    }
+
+    /// The status of the certificate of this CA with `certID`'s serial number, as the store has it now.
     func status(of certID: CertID) async throws -> CertificateStatus {
-        guard let hashes = self.issuerHashes[certID.hashAlgorithm], hashes.name == certID.issuerNameHash, hashes.key == certID.issuerKeyHash,
-              let credential = try await self.store.credential(serialNumber: CertificateAuthority.serialHex(Certificate.SerialNumber(bytes: certID.serialNumber[...])))
+        guard let credential = try await self.store.credential(serialNumber: CertificateAuthority.serialHex(Certificate.SerialNumber(bytes: certID.serialNumber[...])))
         else {
             return .unknown
         }
@@ -206,12 +262,21 @@ public struct OCSPResponder: Sendable {
         return .revoked(time: entry.date, reasonCode: entry.reasonCode)
     }
 
+    /// The answer to a parsed request (one CertID): the cached one while it states the current status and is fresh,
+    /// else one signed now.
     func respond(to request: ParsedRequest) async throws -> [UInt8] {
+        guard request.certIDs.count == 1, let certID = request.certIDs.first else { return Self.errorResponse(.malformedRequest) }
+        guard self.isOurs(certID) else { return Self.errorResponse(.unauthorized) }
+        let status = try await self.status(of: certID)
         let now = CertificateAuthority.wholeSeconds(self.clock.now())
-        var statuses: [CertificateStatus] = []
-        for certID in request.certIDs {
-            statuses.append(try await self.status(of: certID))
+        let answer = try await self.cache.answer(for: Array(certID.encoded), status: status, now: now, freshFor: self.validity / 2) {
+            try await self.sign(certID: certID, status: status, at: now)
         }
+        return answer ?? Self.errorResponse(.tryLater)
+    }
+
+    /// A successful `OCSPResponse` for one certificate, produced at `now` and valid `validity`, signed by the CA key.
+    func sign(certID: CertID, status: CertificateStatus, at now: Date) async throws -> [UInt8] {
         var tbs = DER.Serializer()
         try tbs.appendConstructedNode(identifier: .sequence) { coder in
             // version v1 is the DEFAULT: omitted. ResponderID byKey [2] EXPLICIT KeyHash.
@@ -220,36 +285,28 @@ public struct OCSPResponder: Sendable {
             }
             try coder.serialize(try DERCoding.generalizedTime(now))
             try coder.appendConstructedNode(identifier: .sequence) { coder in
-                for (certID, status) in zip(request.certIDs, statuses) {
-                    try coder.appendConstructedNode(identifier: .sequence) { coder in
-                        coder.serializeRawBytes(certID.encoded)
-                        switch status {
-                        case .good:
-                            coder.serializeRawBytes([0x80, 0x00])  // good [0] IMPLICIT NULL
-                        case .revoked(let time, let reasonCode):
-                            try coder.appendConstructedNode(identifier: Self.tag1) { coder in
-                                try coder.serialize(try DERCoding.generalizedTime(time))
-                                try coder.appendConstructedNode(identifier: Self.tag0) { coder in
-                                    coder.serializeRawBytes(try DERCoding.enumerated(reasonCode))
-                                }
+                try coder.appendConstructedNode(identifier: .sequence) { coder in
+                    coder.serializeRawBytes(certID.encoded)
+                    switch status {
+                    case .good:
+                        coder.serializeRawBytes([0x80, 0x00])  // good [0] IMPLICIT NULL
+                    case .revoked(let time, let reasonCode):
+                        try coder.appendConstructedNode(identifier: Self.tag1) { coder in
+                            try coder.serialize(try DERCoding.generalizedTime(time))
+                            try coder.appendConstructedNode(identifier: Self.tag0) { coder in
+                                coder.serializeRawBytes(try DERCoding.enumerated(reasonCode))
                             }
-                        case .unknown:
-                            coder.serializeRawBytes([0x82, 0x00])  // unknown [2] IMPLICIT NULL
                         }
-                        try coder.serialize(try DERCoding.generalizedTime(now))
-                        try coder.appendConstructedNode(identifier: Self.tag0) { coder in
-                            try coder.serialize(try DERCoding.generalizedTime(now.addingTimeInterval(self.validity)))
-                        }
+                    case .unknown:
+                        coder.serializeRawBytes([0x82, 0x00])  // unknown [2] IMPLICIT NULL
+                    }
+                    try coder.serialize(try DERCoding.generalizedTime(now))
+                    try coder.appendConstructedNode(identifier: Self.tag0) { coder in
+                        try coder.serialize(try DERCoding.generalizedTime(now.addingTimeInterval(self.validity)))
                     }
                 }
             }
-            if let nonce = request.nonceExtension {
-                coder.appendConstructedNode(identifier: Self.tag1) { coder in
-                    coder.appendConstructedNode(identifier: .sequence) { coder in
-                        coder.serializeRawBytes(nonce)
-                    }
-                }
-            }
+            // No responseExtensions: no nonce in a pre-signed answer.
         }
         let tbsBytes = tbs.serializedBytes
         let algorithm = self.ca.privateKey.defaultSignatureAlgorithm

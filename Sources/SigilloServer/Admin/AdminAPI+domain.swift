@@ -12,12 +12,12 @@ extension AdminAPI.HolderView {
 }
 
 extension AdminAPI.CredentialView {
-    init(_ credential: Credential, subject: String?) {
+    init(_ credential: Credential, failures: SecretFailures, subject: String?) {
         self.init(
             id: credential.id, holderID: credential.holderID, status: credential.status.rawValue, keyAlgorithm: credential.keyAlgorithm.rawValue,
             serialNumber: credential.serialNumber, subject: subject, notBefore: AdminAPI.time(credential.notBefore), notAfter: AdminAPI.time(credential.notAfter),
-            multisign: credential.multisign, passwordFailures: credential.passwordFailures, otpFailures: credential.otpFailures,
-            locked: credential.pinLocked || credential.otpLocked, revocationReason: credential.revocationReason?.rawValue,
+            multisign: credential.multisign, passwordFailures: failures.password, otpFailures: failures.otp,
+            locked: failures.pinLocked || failures.otpLocked, revocationReason: credential.revocationReason?.rawValue,
             revokedAt: credential.revokedAt.map(AdminAPI.time))
     }
 }

@@ -8,7 +8,7 @@ import SigilloDomain
 
 /// Builds the admin HTTPS application: mutual TLS with the admin CA, JSON API under `/admin/v1`.
 public enum AdminApplication {
-    /// Server certificate and key as for the public listener, TLS 1.2 or newer, and a client certificate
+    /// Server certificate and key as for the public listener, the same protocols and suites, and a client certificate
     /// issued by the admin CA (`adminCA`) required from every client (no hostname check: clients are people).
     public static func tlsConfiguration(certificate: String, key: String, adminCA: String) throws -> TLSConfiguration {
         guard FileManager.default.isReadableFile(atPath: adminCA) else {
@@ -18,7 +18,7 @@ public enum AdminApplication {
         let roots = try NIOSSLCertificate.fromPEMFile(adminCA)
         var tls = TLSConfiguration.makeServerConfigurationWithMTLS(
             certificateChain: chain, privateKey: .privateKey(try NIOSSLPrivateKey(file: key, format: .pem)), trustRoots: .certificates(roots))
-        tls.minimumTLSVersion = .tlsv12
+        SigilloApplication.restrictProtocols(&tls)
         tls.certificateVerification = .noHostnameVerification
         return tls
     }
@@ -26,6 +26,7 @@ public enum AdminApplication {
     /// The router with every admin route.
     public static func router(services: SigilloServices) -> Router<AdminContext> {
         let router = Router(context: AdminContext.self)
+        router.add(middleware: StrictTransportSecurityMiddleware())
         router.add(middleware: JSONErrorMiddleware())
         router.add(middleware: OperatorMiddleware())
         AdminController(admin: services.domain.administration, lifecycle: services.domain.lifecycle, recovery: services.domain.recovery, auditTrail: services.domain.auditTrail).addRoutes(to: router)

@@ -59,8 +59,7 @@ struct AdminController: Sendable {
         }
         group.post("rebind/complete") { request, context in
             let body = try await Self.decode(AdminAPI.RebindComplete.self, request, context)
-            _ = try context.requireOperator()
-            try await self.recovery.completeDeviceRebind(token: body.token, otp: body.otp)
+            try await self.recovery.operatorCompleteDeviceRebind(token: body.token, otp: body.otp, actor: try context.requireOperator())
             return try Self.json(["status": "bound"])
         }
         group.post("hardware-tokens") { request, context in
@@ -74,21 +73,23 @@ struct AdminController: Sendable {
         }
         group.get("holders/:id/credentials") { _, context in
             let credentials = try await self.admin.credentials(holderID: try context.parameters.require("id"), actor: try context.requireOperator())
-            return try Self.json(AdminAPI.CredentialList(credentials: credentials.map(Self.view)))
+            var views: [AdminAPI.CredentialView] = []
+            for credential in credentials { views.append(try await self.view(credential)) }
+            return try Self.json(AdminAPI.CredentialList(credentials: views))
         }
         group.post("credentials/:id/unlock") { _, context in
-            try Self.json(Self.view(try await self.lifecycle.unlock(credentialID: try context.parameters.require("id"), actor: try context.requireOperator())))
+            try Self.json(try await self.view(try await self.lifecycle.unlock(credentialID: try context.parameters.require("id"), actor: try context.requireOperator())))
         }
         group.post("credentials/:id/suspend") { _, context in
-            try Self.json(Self.view(try await self.lifecycle.suspend(credentialID: try context.parameters.require("id"), actor: try context.requireOperator())))
+            try Self.json(try await self.view(try await self.lifecycle.suspend(credentialID: try context.parameters.require("id"), actor: try context.requireOperator())))
         }
         group.post("credentials/:id/reinstate") { _, context in
-            try Self.json(Self.view(try await self.lifecycle.reinstate(credentialID: try context.parameters.require("id"), actor: try context.requireOperator())))
+            try Self.json(try await self.view(try await self.lifecycle.reinstate(credentialID: try context.parameters.require("id"), actor: try context.requireOperator())))
         }
         group.post("credentials/:id/revoke") { request, context in
             let body = try await Self.decode(AdminAPI.Revoke.self, request, context)
             let credential = try await self.lifecycle.revoke(credentialID: try context.parameters.require("id"), reason: try Self.reason(body.reason), actor: try context.requireOperator())
-            return try Self.json(Self.view(credential))
+            return try Self.json(try await self.view(credential))
         }
         group.get("crl") { _, context in
             let crl = try await self.admin.crl(actor: try context.requireOperator())
@@ -98,6 +99,17 @@ struct AdminController: Sendable {
         }
         group.get("audit/verify") { _, context in
             try Self.json(try await self.auditTrail.verify(actor: try context.requireOperator()))
+        }
+        group.post("audit/checkpoint") { _, context in
+            guard let record = try await self.auditTrail.checkpoint(actor: try context.requireOperator()) else {
+                throw SigilloError(.notFound, "the audit log is empty")
+            }
+            return try Self.json(AdminAPI.AuditLine(record))
+        }
+        group.post("audit/anchor/reset") { _, context in
+            let (old, new) = try await self.auditTrail.resetAnchor(actor: try context.requireOperator())
+            return try Self.json(AdminAPI.AuditAnchorReset(
+                previous: old.map { AdminAPI.AuditAnchorView(seq: $0.sequence, hash: $0.hash) }, anchor: new.map { AdminAPI.AuditAnchorView(seq: $0.sequence, hash: $0.hash) }))
         }
         group.get("audit/export") { _, context in
             let records = try await self.auditTrail.export(actor: try context.requireOperator())
@@ -131,8 +143,10 @@ struct AdminController: Sendable {
         return reason
     }
 
-    static func view(_ credential: Credential) -> AdminAPI.CredentialView {
-        AdminAPI.CredentialView(credential, subject: (try? Certificate(derEncoded: credential.certificateDER))?.subject.description)
+    /// A credential as operators see it, with its holder's lock counters.
+    func view(_ credential: Credential) async throws -> AdminAPI.CredentialView {
+        AdminAPI.CredentialView(credential, failures: try await self.lifecycle.secretFailures(holderID: credential.holderID),
+                                subject: (try? Certificate(derEncoded: credential.certificateDER))?.subject.description)
     }
 
     static func decode<T: Decodable>(_ type: T.Type, _ request: Request, _ context: AdminContext) async throws -> T {

@@ -25,7 +25,7 @@ extension OID {
 
     /// RSASSA-PSS-params (RFC 4055 §3.1), base64 DER as CSC's `signAlgoParams`: the hash, MGF1's hash and the salt
     /// length, with the standard's defaults (SHA-1, MGF1 with SHA-1, 20 bytes) for fields left out.
-    static func pssParameters(_ base64: String) throws -> (hash: String, mgfHash: String, saltLength: Int) {
+    package static func pssParameters(_ base64: String) throws -> (hash: String, mgfHash: String, saltLength: Int) {
         guard let der = Base64Text.decodeLenient(base64) else { throw CSCError.invalidRequest("Invalid parameter signAlgoParams: not base64") }
         func algorithm(_ node: ASN1Node) throws -> (oid: String, parameters: ASN1Node?) {
             try DER.sequence(node, identifier: .sequence) { nodes in
@@ -58,7 +58,7 @@ extension OID {
     /// For RSASSA-PSS, `signAlgoParams` (when given) must be what the token makes: MGF1 with the same hash, and a salt
     /// as long as the digest. Anything else is refused rather than signed differently from what the client will write
     /// in its signature's algorithm identifier.
-    static func mechanism(signAlgo: String, hashAlgo: String?, signAlgoParams: String? = nil, digestLength: Int) throws -> SignatureMechanism {
+    package static func mechanism(signAlgo: String, hashAlgo: String?, signAlgoParams: String? = nil, digestLength: Int) throws -> SignatureMechanism {
         func hash() throws -> HashAlgorithm {
             if let hashAlgo {
                 guard let hash = self.hash(hashAlgo) else { throw CSCError.invalidRequest("Invalid parameter hashAlgo") }

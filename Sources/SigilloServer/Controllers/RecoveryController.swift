@@ -21,10 +21,19 @@ struct RecoveryController: Sendable {
         var username: String
         var password: String
         var userCode: String
+    }
+    /// The mailed link's code and the new device (an app, a hardware token from the inventory, or SMS).
+    struct DeviceConfirm: Decodable {
+        var code: String
         var device: String
         var serial: String?
-        var seed: String?
         var digits: Int?
+    }
+    struct SelfServiceCode: Decodable {
+        var username: String
+        var password: String
+        /// `revoke` or `renew`.
+        var purpose: String
     }
     struct DeviceComplete: Decodable {
         var token: String
@@ -93,7 +102,7 @@ struct RecoveryController: Sendable {
             return try Self.accepted
         }
         group.post("password/sendOTP") { request, context in
-            let link = try await self.recovery.openPasswordReset(code: try await Self.decode(ResetCode.self, request, context).code, sendSMS: true)
+            let link = try await self.recovery.sendPasswordResetCode(code: try await Self.decode(ResetCode.self, request, context).code)
             return try JSONResponse.make(ActivationBeginResponse(device: link.otpKind.rawValue))
         }
         group.post("password/reset") { request, context in
@@ -103,8 +112,13 @@ struct RecoveryController: Sendable {
         }
         group.post("device/begin") { request, context in
             let body = try await Self.decode(DeviceBegin.self, request, context)
-            let device = try ActivationController.deviceChoice(kind: body.device, serial: body.serial, seedHex: body.seed, digits: body.digits)
-            let rebind = try await self.recovery.beginDeviceRebind(username: body.username, password: body.password, userCode: body.userCode, device: device)
+            let mailedTo = try await self.recovery.beginDeviceRebind(username: body.username, password: body.password, userCode: body.userCode)
+            return try JSONResponse.make(Outcome(status: "confirmation mailed", message: "open the link mailed to \(mailedTo) to choose the new device"), status: .accepted)
+        }
+        group.post("device/confirm") { request, context in
+            let body = try await Self.decode(DeviceConfirm.self, request, context)
+            let device = try ActivationController.deviceChoice(kind: body.device, serial: body.serial, seedHex: nil, digits: body.digits)
+            let rebind = try await self.recovery.confirmDeviceRebind(token: body.code, device: device)
             return try JSONResponse.make(RebindStarted(token: rebind.token, challenge: ActivationController.challengeAnswer(rebind.challenge)), status: .created)
         }
         group.post("device/complete") { request, context in
@@ -128,6 +142,13 @@ struct RecoveryController: Sendable {
             let body = try await Self.decode(HolderLoginRequest.self, request, context)
             let status = try await self.recovery.status(username: body.username, password: body.password)
             return try JSONResponse.make(Self.statusAnswer(status.holder, status.credentials))
+        }
+        selfService.post("sendOTP") { request, context in
+            let body = try await Self.decode(SelfServiceCode.self, request, context)
+            let purpose: SMSPurpose? = switch body.purpose { case "revoke": .revocation; case "renew": .renewal; default: nil }
+            guard let purpose else { throw SigilloError(.invalidRequest, "purpose is revoke or renew") }
+            try await self.recovery.sendSelfServiceCode(username: body.username, password: body.password, purpose: purpose)
+            return try JSONResponse.make(Outcome(status: "sent"))
         }
         selfService.post("renew") { request, context in
             let body = try await Self.decode(LoginOTP.self, request, context)

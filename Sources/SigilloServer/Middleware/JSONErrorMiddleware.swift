@@ -54,6 +54,7 @@ public struct APIError: Error, Sendable {
         case .invitationExpired, .invitationUsed, .linkExpired: status = .gone
         case .tokenUnavailable: status = .serviceUnavailable
         case .tooManyRequests: status = .tooManyRequests
+        case .pinLocked, .otpLocked: status = .forbidden
         case .internalError: status = .internalServerError
         default: status = .badRequest
         }

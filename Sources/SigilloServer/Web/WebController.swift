@@ -69,11 +69,13 @@ struct WebController: Sendable {
         // Renewal.
         router.get("renew") { _, _ in
             Self.form("Rinnovo del certificato / certificate renewal", action: "/renew", asks: ["askUsername", "askPassword", "askOTP"], button: "Rinnova / renew",
-                      intro: "Il rinnovo è possibile negli ultimi 90 giorni: nuova chiave e nuovo certificato, stessa password e stesso dispositivo OTP.")
+                      intro: "Il rinnovo è possibile negli ultimi 90 giorni: nuova chiave e nuovo certificato, stessa password e stesso dispositivo OTP. " + Self.smsHint)
         }
         router.post("renew") { request, context in
             try await self.guarded(title: "Rinnovo del certificato / certificate renewal") {
                 let form = try await Self.form(request, context)
+                if let sent = try await self.sendCodeIfAsked(form, purpose: .renewal, title: "Rinnovo del certificato / certificate renewal", action: "/renew",
+                                                             button: "Rinnova / renew") { return sent }
                 let credential = try await self.lifecycle.renew(username: form["username"] ?? "", password: form["password"] ?? "", otp: form["otp"] ?? "")
                 return Self.message("Certificato rinnovato / certificate renewed", kind: "ok",
                                     "Nuovo certificato \(credential.serialNumber) valido fino al \(Self.day(credential.notAfter)). Il precedente è revocato (sostituito).")
@@ -103,10 +105,22 @@ struct WebController: Sendable {
                     return Self.form("Password dimenticata / forgotten password", action: "/recovery/password/request", asks: ["askAccount"], button: "Invia il link / send the link",
                                      intro: "Riceverai per email un link valido un'ora. / You'll get a link by mail, valid for one hour.")
                 }
-                let link = try await self.recovery.openPasswordReset(code: code, sendSMS: true)
+                // Opening the link sends nothing (a GET has no side effect): an SMS code is sent by the button.
+                let link = try await self.recovery.openPasswordReset(code: code)
+                if link.otpKind == .sms {
+                    return Self.form("Nuova password / new password", action: "/recovery/password/sms", asks: [], button: "Inviami il codice via SMS / text me the code",
+                                     intro: "Ti invieremo un codice via SMS al numero registrato. / We will text a code to your registered number.", hidden: ["code": code])
+                }
                 return Self.form("Nuova password / new password", action: "/recovery/password", asks: ["askNewPassword", "askOTP"], button: "Cambia password / change password",
-                                 intro: link.otpKind == .sms ? "Ti abbiamo inviato un codice via SMS. / We sent you a code by SMS." : "Serve anche un codice OTP del tuo dispositivo.",
-                                 hidden: ["code": code])
+                                 intro: "Serve anche un codice OTP del tuo dispositivo. / You also need a code from your OTP device.", hidden: ["code": code])
+            }
+        }
+        router.post("recovery/password/sms") { request, context in
+            try await self.guarded(title: "Nuova password / new password") {
+                let code = try await Self.form(request, context)["code"] ?? ""
+                _ = try await self.recovery.sendPasswordResetCode(code: code)
+                return Self.form("Nuova password / new password", action: "/recovery/password", asks: ["askNewPassword", "askOTP"], button: "Cambia password / change password",
+                                 intro: "Ti abbiamo inviato un codice via SMS. / We sent you a code by SMS.", hidden: ["code": code])
             }
         }
         router.post("recovery/password/request") { request, context in
@@ -127,15 +141,31 @@ struct WebController: Sendable {
 
         router.get("recovery/device") { _, _ in
             Self.form("Dispositivo OTP smarrito o guasto / lost or broken OTP device", action: "/recovery/device",
-                      asks: ["askUsername", "askPassword", "askUserCode", "askDevice"], button: "Continua / continue",
-                      intro: "Dimostra chi sei con password e codice utente, poi associa il nuovo dispositivo: il vecchio smette subito di funzionare.")
+                      asks: ["askUsername", "askPassword", "askUserCode"], button: "Continua / continue",
+                      intro: "Dimostra chi sei con password e codice utente; poi apri il link che ti mandiamo all'indirizzo registrato e associa il nuovo dispositivo. / Prove who you are with password and user code; then open the link we mail to your registered address and bind the new device.")
         }
         router.post("recovery/device") { request, context in
             try await self.guarded(title: "Nuovo dispositivo OTP / new OTP device") {
                 let form = try await Self.form(request, context)
-                let device = try ActivationController.deviceChoice(kind: form["device"] ?? "", serial: form["serial"], seedHex: form["seed"])
-                let rebind = try await self.recovery.beginDeviceRebind(
-                    username: form["username"] ?? "", password: form["password"] ?? "", userCode: form["userCode"] ?? "", device: device)
+                let mailedTo = try await self.recovery.beginDeviceRebind(username: form["username"] ?? "", password: form["password"] ?? "", userCode: form["userCode"] ?? "")
+                return Self.message("Nuovo dispositivo OTP / new OTP device", kind: "ok",
+                                    "Abbiamo inviato un link di conferma a \(mailedTo): aprilo per scegliere il nuovo dispositivo. / We mailed a confirmation link to \(mailedTo): open it to choose the new device.")
+            }
+        }
+        router.get("recovery/device/confirm") { request, _ in
+            try await self.guarded(title: "Nuovo dispositivo OTP / new OTP device") {
+                let code = request.uri.queryParameters.get("code") ?? ""
+                try await self.recovery.checkDeviceRebindRequest(token: code)
+                return Self.form("Nuovo dispositivo OTP / new OTP device", action: "/recovery/device/confirm", asks: ["askDevice"], button: "Continua / continue",
+                                 intro: "Scegli il nuovo dispositivo: il vecchio smetterà di funzionare appena il nuovo è provato. / Choose the new device: the old one stops working once the new one is proven.",
+                                 hidden: ["code": code])
+            }
+        }
+        router.post("recovery/device/confirm") { request, context in
+            try await self.guarded(title: "Nuovo dispositivo OTP / new OTP device") {
+                let form = try await Self.form(request, context)
+                let device = try ActivationController.deviceChoice(kind: form["device"] ?? "", serial: form["serial"], seedHex: nil)
+                let rebind = try await self.recovery.confirmDeviceRebind(token: form["code"] ?? "", device: device)
                 return Self.proofPage(rebind.challenge, title: "Nuovo dispositivo: prova / prove the new device", action: "/recovery/device/complete",
                                       hidden: ["token": rebind.token], chooseCredentials: false)
             }
@@ -151,11 +181,13 @@ struct WebController: Sendable {
 
         router.get("recovery/usercode") { _, _ in
             Self.page("usercode-lost", title: "Codice utente smarrito / lost user code", Self.formValues(
-                action: "/recovery/usercode", asks: ["askUsername", "askPassword", "askOTP"], button: "Revoca il certificato / revoke the certificate"))
+                action: "/recovery/usercode", asks: ["askUsername", "askPassword", "askOTP"], button: "Revoca il certificato / revoke the certificate", intro: Self.smsHint))
         }
         router.post("recovery/usercode") { request, context in
             try await self.guarded(title: "Codice utente smarrito / lost user code") {
                 let form = try await Self.form(request, context)
+                if let sent = try await self.sendCodeIfAsked(form, purpose: .revocation, title: "Codice utente smarrito / lost user code", action: "/recovery/usercode",
+                                                             button: "Revoca il certificato / revoke the certificate") { return sent }
                 let holder = try await self.recovery.authenticateForRevocation(username: form["username"] ?? "", password: form["password"] ?? "", otp: form["otp"] ?? "")
                 _ = try await self.lifecycle.revokeHolder(holderID: holder.id, reason: .cessationOfOperation, actor: "holder:\(holder.id)")
                 return Self.message("Certificato revocato / certificate revoked", kind: "ok",
@@ -232,6 +264,17 @@ struct WebController: Sendable {
         for ask in asks { values[ask] = true }
         if let intro { values["intro"] = intro }
         return values
+    }
+
+    /// Holders with codes by SMS leave the OTP empty to have one sent for exactly this action.
+    static let smsHint = "Codici via SMS? Lascia vuoto il codice OTP: te lo inviamo. / Codes by SMS? Leave the OTP empty and we text you one."
+
+    /// With the OTP left empty, sends the SMS code for `purpose` (after the password) and shows the form again.
+    func sendCodeIfAsked(_ form: Form, purpose: SMSPurpose, title: String, action: String, button: String) async throws -> Response? {
+        guard (form["otp"] ?? "").trimmingCharacters(in: .whitespaces).isEmpty else { return nil }
+        try await self.recovery.sendSelfServiceCode(username: form["username"] ?? "", password: form["password"] ?? "", purpose: purpose)
+        return Self.form(title, action: action, asks: ["askUsername", "askPassword", "askOTP"], button: button,
+                         intro: "Ti abbiamo inviato un codice via SMS: inseriscilo con nome utente e password. / We texted you a code: enter it with your username and password.")
     }
 
     static func form(_ title: String, action: String, asks: [String], button: String, intro: String? = nil, hidden: [String: String] = [:]) -> Response {
