@@ -13,7 +13,15 @@ RELEASE_BENCH = .build/release/sigillo-bench
 DEBUG_BIN = .build/debug/sigillo
 export SOFTHSM2_CONF = $(CURDIR)/hsm-config/softhsm2.conf
 
-.PHONY: run test deps venv build build-bench build-debug token certs ca bench bench-hsm clean-dev
+# The libFuzzer targets (README "Fuzzing"): `sigillo-fuzz` built with libFuzzer and AddressSanitizer into its own
+# scratch path, so the sanitizer build never invalidates the main one.
+FUZZ_TARGETS ?= csc-request base64 pss-params ocsp-request token-csv server-config
+FUZZ_SECONDS ?= 60
+FUZZ_TEST_RUNS ?= 3000
+FUZZ_SCRATCH = .build/fuzz
+FUZZ_BUILD_FLAGS = --scratch-path $(FUZZ_SCRATCH) --product sigillo-fuzz -Xswiftc -sanitize=fuzzer,address -Xswiftc -DSIGILLO_FUZZING
+
+.PHONY: run test deps venv build build-bench build-debug token certs ca bench bench-hsm clean-dev fuzz fuzz-build
 
 run: deps build token certs ca
 	@mkdir -p var
@@ -33,6 +41,19 @@ test: deps venv
 			| grep -v -E "HummingbirdCore|\] mail|test-server:" | cut -c1-400 | head -40; \
 		echo "---- end of the log ----"; tail -15 .build/test.log | cut -c1-400; \
 	fi; exit $$status
+	@$(MAKE) --no-print-directory fuzz-build
+	@echo "fuzzing each target for $(FUZZ_TEST_RUNS) inputs (logs: $(FUZZ_SCRATCH)/logs)"; sh Tests/Fuzz/fuzz.sh runs $(FUZZ_TEST_RUNS) $(FUZZ_TARGETS)
+
+# Each fuzz target for FUZZ_SECONDS (default 60); new inputs are kept in .build/fuzz/corpus, crashes in
+# .build/fuzz/artifacts. `make fuzz FUZZ_TARGETS=ocsp-request FUZZ_SECONDS=600` fuzzes one target longer.
+fuzz: deps fuzz-build
+	@sh Tests/Fuzz/fuzz.sh seconds $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+# Only the fuzz product, debug, with the sanitizers (the first build takes minutes: every module again).
+fuzz-build:
+	@mkdir -p $(FUZZ_SCRATCH); echo "building the fuzz targets with libFuzzer and AddressSanitizer (log: $(FUZZ_SCRATCH)/build.log)"; \
+	if ! $(SWIFT) build $(FUZZ_BUILD_FLAGS) > $(FUZZ_SCRATCH)/build.log 2>&1; then \
+		grep -E "error:" $(FUZZ_SCRATCH)/build.log | head -40; tail -5 $(FUZZ_SCRATCH)/build.log | cut -c1-400; exit 1; fi
 
 # Installs the Debian packages that are missing (apt-get update first, no questions asked).
 deps:

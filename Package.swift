@@ -5,12 +5,15 @@ import PackageDescription
 //   CPKCS11 → PKCS11 → SigilloDomain ← SigilloSQLite · SigilloPKI · SigilloMail
 //   CSCProtocol ← CSCClient · SigilloServer (all of the above) → sigillo (thin CLI)
 //   SigilloBenchSupport (raw PKCS#11 loop, may import CPKCS11) → sigillo-bench
+//   sigillo-fuzz (libFuzzer targets of the parsers; `make fuzz`)
 let package = Package(
     name: "sigillo",
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "sigillo", targets: ["sigillo"]),
         .executable(name: "sigillo-bench", targets: ["sigillo-bench"]),
+        // The fuzz targets (`make fuzz`), its own executable, never code in the shipped `sigillo`.
+        .executable(name: "sigillo-fuzz", targets: ["sigillo-fuzz"]),
         .library(name: "PKCS11", targets: ["PKCS11"]),
         .library(name: "SigilloDomain", targets: ["SigilloDomain"]),
         .library(name: "SigilloServer", targets: ["SigilloServer"]),
@@ -187,6 +190,27 @@ let package = Package(
                 .product(name: "SwiftASN1", package: "swift-asn1"),
             ],
             path: "Benchmarks/sigillo-bench"
+        ),
+
+        // The libFuzzer targets (`make fuzz`; README "Fuzzing"): fuzzed when built with `-sanitize=fuzzer,address
+        // -DSIGILLO_FUZZING` into `.build/fuzz`, an input replayer in a normal build. `CLibFuzzer` only declares
+        // libFuzzer's driver, which `-sanitize=fuzzer` links in.
+        .systemLibrary(name: "CLibFuzzer", path: "Sources/FuzzDriver"),
+        .executableTarget(
+            name: "sigillo-fuzz",
+            dependencies: [
+                "CLibFuzzer",
+                "CSCProtocol",
+                "PKCS11",
+                "SigilloDomain",
+                "SigilloPKI",
+                "SigilloServer",
+                "SigilloTestSupport",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+                .product(name: "X509", package: "swift-certificates"),
+            ],
+            path: "Sources/SigilloFuzz"
         ),
 
         // Test fixtures: a fresh SoftHSM token and a fresh folder per test; a domain on a fresh database and CA.
