@@ -38,27 +38,29 @@ extension SQLiteStore: AttemptStore {
         guard !secrets.isEmpty else { return }
         try await self.write { db in
             for secret in secrets {
-                try db.execute(sql: "UPDATE secret_attempts SET failures = 0 WHERE holder_id = ? AND secret = ?", arguments: [holderID, secret.rawValue])
+                try Self.clearAttempts(holderID: holderID, secret: secret, db: db)
             }
         }
+    }
+
+    /// Clears a secret's failures inside another write (a new user code or device, a password reset); checks in
+    /// flight keep their places.
+    static func clearAttempts(holderID: String, secret: SecretKind, db: Database) throws {
+        try db.execute(sql: "UPDATE secret_attempts SET failures = 0 WHERE holder_id = ? AND secret = ?", arguments: [holderID, secret.rawValue])
     }
 
     public func secretFailures(holderID: String) async throws -> SecretFailures {
         try await self.database.read { db in
-            try Self.secretFailures(holderID: holderID, db: db)
-        }
-    }
-
-    static func secretFailures(holderID: String, db: Database) throws -> SecretFailures {
-        var failures = SecretFailures()
-        for row in try Row.fetchAll(db, sql: "SELECT secret, failures FROM secret_attempts WHERE holder_id = ?", arguments: [holderID]) {
-            switch SecretKind(rawValue: row["secret"]) {
-            case .password: failures.password = row["failures"]
-            case .otp: failures.otp = row["failures"]
-            case .userCode: failures.userCode = row["failures"]
-            case nil: break
+            var failures = SecretFailures()
+            for row in try Row.fetchAll(db, sql: "SELECT secret, failures FROM secret_attempts WHERE holder_id = ?", arguments: [holderID]) {
+                switch SecretKind(rawValue: row["secret"]) {
+                case .password: failures.password = row["failures"]
+                case .otp: failures.otp = row["failures"]
+                case .userCode: failures.userCode = row["failures"]
+                case nil: break
+                }
             }
+            return failures
         }
-        return failures
     }
 }

@@ -45,7 +45,7 @@ extension SQLiteStore: HolderStore {
     public func setUserCodeHash(holderID: String, hash: String) async throws {
         try await self.write { db in
             try db.execute(sql: "UPDATE holders SET user_code_hash = ? WHERE id = ?", arguments: [hash, holderID])
-            try db.execute(sql: "UPDATE secret_attempts SET failures = 0 WHERE holder_id = ? AND secret = 'user_code'", arguments: [holderID])
+            try Self.clearAttempts(holderID: holderID, secret: .userCode, db: db)
         }
     }
 

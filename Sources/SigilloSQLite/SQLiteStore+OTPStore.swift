@@ -133,7 +133,7 @@ extension SQLiteStore: OTPStore {
             try db.execute(sql: "UPDATE otp_devices SET active = 0, serial = NULL WHERE holder_id = ?", arguments: [device.holderID])
             try Self.insert(device: device, sealedSecret: sealed, db: db)
             try db.execute(sql: "DELETE FROM sads WHERE holder_id = ?", arguments: [device.holderID])
-            try db.execute(sql: "UPDATE secret_attempts SET failures = 0 WHERE holder_id = ? AND secret = 'otp'", arguments: [device.holderID])
+            try Self.clearAttempts(holderID: device.holderID, secret: .otp, db: db)
             return true
         }
     }

@@ -29,7 +29,7 @@ extension SQLiteStore: PasswordResetStore {
             try db.execute(sql: "UPDATE holders SET password_hash = ? WHERE id = ?", arguments: [passwordHash, holderID])
             try db.execute(sql: "UPDATE access_tokens SET revoked = 1 WHERE holder_id = ?", arguments: [holderID])
             try db.execute(sql: "DELETE FROM sads WHERE holder_id = ?", arguments: [holderID])
-            try db.execute(sql: "UPDATE secret_attempts SET failures = 0 WHERE holder_id = ? AND secret = 'password'", arguments: [holderID])
+            try Self.clearAttempts(holderID: holderID, secret: .password, db: db)
             return holderID
         }
     }

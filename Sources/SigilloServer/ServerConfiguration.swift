@@ -145,14 +145,7 @@ public struct ConfigurationError: Error, CustomStringConvertible {
 extension ConfigurationError {
     /// Refuses a field `known` does not name (a misspelt one is not silently ignored): "unknown `what` 'name'".
     static func refuseUnknownFields<Key: CodingKey & RawRepresentable<String>>(_ decoder: any Decoder, known: Key.Type, what: String) throws {
-        let unknown = try decoder.container(keyedBy: AnyKey.self).allKeys.map(\.stringValue).filter { Key(rawValue: $0) == nil }
+        let unknown = try decoder.container(keyedBy: AnyCodingKey.self).allKeys.map(\.stringValue).filter { Key(rawValue: $0) == nil }
         if let name = unknown.sorted().first { throw ConfigurationError("unknown \(what) '\(name)'") }
-    }
-
-    private struct AnyKey: CodingKey {
-        let stringValue: String
-        var intValue: Int? { nil }
-        init(stringValue: String) { self.stringValue = stringValue }
-        init?(intValue: Int) { nil }
     }
 }

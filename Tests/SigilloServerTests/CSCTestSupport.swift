@@ -96,13 +96,18 @@ extension LiveServer {
 
     /// The last `count` SMS the development notifier wrote to the outbox file, oldest first: recipient and code.
     func lastSMS(_ count: Int) throws -> [(recipient: String, code: String)] {
-        let text = try String(contentsOfFile: self.directory.appendingPathComponent("outbox.jsonl").path, encoding: .utf8)
-        return try text.split(separator: "\n").suffix(count).map { line in
-            let message = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
-            let body = try #require(message?["body"] as? String)
-            let code = try #require(body.split(whereSeparator: { !$0.isNumber }).first { (6...8).contains($0.count) }.map(String.init))
-            return (try #require(message?["recipient"] as? String), code)
+        try self.smsMessages().suffix(count).map { message in
+            (try #require(message["recipient"] as? String), try #require(CapturingNotifier.code(in: message["body"] as? String ?? "")))
         }
+    }
+
+    /// Every SMS the development notifier wrote to the outbox file (JSON lines), oldest first.
+    func smsMessages() throws -> [[String: Any]] {
+        let path = self.directory.appendingPathComponent("outbox.jsonl").path
+        guard FileManager.default.fileExists(atPath: path) else { return [] }
+        return try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n").compactMap {
+            try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+        }.filter { $0["channel"] as? String == "sms" }
     }
 }
 

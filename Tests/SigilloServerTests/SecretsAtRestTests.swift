@@ -29,8 +29,7 @@ struct SecretsAtRestTests {
 
     /// The single-use code of the first `?code=` link in a mail.
     static func linkCode(_ body: String) throws -> String {
-        let range = try #require(body.range(of: "?code="))
-        return String(body[range.upperBound...].prefix { !$0.isWhitespace })
+        try #require(CapturingNotifier.linkCode(in: body))
     }
 
     @Test("invite → activate → login → authorize → sign, SMS codes, a password reset mail: no secret is in the database, its WAL or its index")

@@ -1,7 +1,5 @@
-import AsyncHTTPClient
 import Crypto
 import Foundation
-import NIOCore
 import SigilloDomain
 import SigilloSQLite
 import SigilloTestSupport
@@ -11,36 +9,27 @@ import Testing
 /// clients (one connection each) and count what was evaluated in the store and the audit, never time.
 @Suite("Sole control under attack: lockout races, the OTP lock on every route, no enumeration, SMS purposes, SAD life, renewals, rebind")
 struct SoleControlTests {
-    /// 30 requests at once, each on its own HTTP/1.1 connection.
+    /// `count` requests at once, each on its own TLS connection (`ConcurrentClient`); answers in completion order.
     static func concurrently(_ server: LiveServer, _ count: Int = 30, _ request: @escaping @Sendable (Int) -> (path: String, body: [String: Any], basic: (String, String)?, bearer: String?))
         async throws -> [(status: Int, json: [String: Any])] {
-        var configuration = HTTPClient.Configuration(tlsConfiguration: LiveServer.clientTLS(trusting: server.tlsCAFile))
-        configuration.httpVersion = .http1Only
-        configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = count
-        let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
-        let answers = try await withThrowingTaskGroup(of: (Int, Data).self) { group in
+        let client = ConcurrentClient(server)
+        let answers = try await withThrowingTaskGroup(of: LimitedAnswer.self) { group in
             for index in 0..<count {
-                let (path, body, basic, bearer) = request(index)
-                let json = try JSONSerialization.data(withJSONObject: body)
                 group.addTask {
-                    var http = HTTPClientRequest(url: server.baseURL + path)
-                    http.method = .POST
-                    http.headers.add(name: "Content-Type", value: "application/json")
-                    if let basic { http.headers.add(name: "Authorization", value: "Basic " + Data("\(basic.0):\(basic.1)".utf8).base64EncodedString()) }
-                    if let bearer { http.headers.add(name: "Authorization", value: "Bearer \(bearer)") }
-                    http.body = .bytes(ByteBuffer(bytes: json))
-                    let response = try await client.execute(http, timeout: .seconds(120))
-                    let bytes = try await response.body.collect(upTo: 1 << 20)
-                    return (Int(response.status.code), Data(buffer: bytes))
+                    let (path, body, basic, bearer) = request(index)
+                    var headers: [(String, String)] = []
+                    if let basic { headers.append(("Authorization", "Basic " + Data("\(basic.0):\(basic.1)".utf8).base64EncodedString())) }
+                    if let bearer { headers.append(("Authorization", "Bearer \(bearer)")) }
+                    return try await client.send(path, json: body, headers: headers)
                 }
             }
-            var all: [(Int, Data)] = []
+            var all: [LimitedAnswer] = []
             for try await answer in group { all.append(answer) }
             return all
         }
         try await client.shutdown()
         return answers.map { answer in
-            (status: answer.0, json: answer.1.isEmpty ? [:] : ((try? JSONSerialization.jsonObject(with: answer.1)) as? [String: Any] ?? [:]))
+            (status: answer.status, json: answer.bytes.isEmpty ? [:] : ((try? JSONSerialization.jsonObject(with: Data(answer.bytes))) as? [String: Any] ?? [:]))
         }
     }
 
@@ -123,7 +112,7 @@ struct SoleControlTests {
 
             #expect(try await server.post("/recovery/v1/password/request", ["account": account.username]).status == 202)
             let body = try #require(try await server.services.store.mails().last { $0.recipient == account.holder.email && $0.body.contains("?code=") }?.body)
-            let code = try #require(body.range(of: "?code=").map { String(body[$0.upperBound...].prefix { !$0.isWhitespace }) })
+            let code = try #require(CapturingNotifier.linkCode(in: body))
             let reset = try await server.post("/recovery/v1/password/reset", ["code": code, "otp": await account.nextOTP(), "newPassword": "a brand new secret"])
             #expect(reset.status == 403 && reset.error == "otp_locked", "\(reset.json)")
 
@@ -172,7 +161,7 @@ struct SoleControlTests {
             // Opening a reset link (GET) sends nothing; the button (POST) sends the code for a reset.
             #expect(try await server.post("/recovery/v1/password/request", ["account": account.username]).status == 202)
             let body = try #require(try await server.services.store.mails().last { $0.body.contains("?code=") }?.body)
-            let code = try #require(body.range(of: "?code=").map { String(body[$0.upperBound...].prefix { !$0.isWhitespace }) })
+            let code = try #require(CapturingNotifier.linkCode(in: body))
             let texts = try server.smsCount()
             #expect(try await server.page("/recovery/password?code=\(code)").status == 200)
             #expect(try server.smsCount() == texts)
@@ -277,7 +266,7 @@ struct SoleControlTests {
                                                                            "device": "hotp", "serial": "X1", "seed": String(repeating: "ab", count: 20)])
             #expect(begun.status == 202 && begun.json["secret"] == nil && begun.json["token"] == nil, "\(begun.json)")
             let mail = try #require(try await server.services.store.mails().last { $0.body.contains("/recovery/device/confirm?code=") })
-            let code = try #require(mail.body.range(of: "?code=").map { String(mail.body[$0.upperBound...].prefix { !$0.isWhitespace }) })
+            let code = try #require(CapturingNotifier.linkCode(in: mail.body))
             // Opening the link changes nothing; a caller-supplied seed is refused; the app is accepted.
             #expect(try await server.page("/recovery/device/confirm?code=\(code)").status == 200)
             let seeded = try await server.post("/recovery/v1/device/confirm", ["code": code, "device": "hotp", "serial": "X1", "seed": String(repeating: "ab", count: 20)])
@@ -300,20 +289,12 @@ struct SoleControlTests {
 extension LiveServer {
     /// The texts of the last `count` SMS in the development outbox file, oldest first.
     func lastSMSTexts(_ count: Int) throws -> [String] {
-        try self.smsLines().suffix(count).map { $0["body"] as? String ?? "" }
+        try self.smsMessages().suffix(count).map { $0["body"] as? String ?? "" }
     }
 
     func lastSMSText() throws -> String { try self.lastSMSTexts(1).first ?? "" }
 
-    func lastSMSRecipient() throws -> String? { try self.smsLines().last?["recipient"] as? String }
+    func lastSMSRecipient() throws -> String? { try self.smsMessages().last?["recipient"] as? String }
 
-    func smsCount() throws -> Int { try self.smsLines().count }
-
-    private func smsLines() throws -> [[String: Any]] {
-        let path = self.directory.appendingPathComponent("outbox.jsonl").path
-        guard FileManager.default.fileExists(atPath: path) else { return [] }
-        return try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n").compactMap {
-            try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
-        }.filter { $0["channel"] as? String == "sms" }
-    }
+    func smsCount() throws -> Int { try self.smsMessages().count }
 }

@@ -108,7 +108,7 @@ struct WebPageTests {
             #expect(try await store.mails().last?.body.contains(account.username) == true)
             #expect(try await server.post("/recovery/v1/password/request", ["account": account.holder.email]).status == 202)
             let body = try #require(try await store.mails().last?.body)
-            let code = try #require(body.range(of: "?code=").map { String(body[$0.upperBound...].prefix { !$0.isWhitespace }) })
+            let code = try #require(CapturingNotifier.linkCode(in: body))
             // The page behind the link asks for the new password and an OTP.
             let resetPage = try await server.page("/recovery/password?code=\(code)")
             #expect(resetPage.status == 200 && resetPage.html.contains("name=\"newPassword\"") && resetPage.html.contains("name=\"otp\""))

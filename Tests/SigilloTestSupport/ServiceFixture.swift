@@ -19,16 +19,19 @@ public final class CapturingNotifier: Notifier {
     /// Every mail sent so far, oldest first.
     public var mails: [OutgoingMessage] { self.messages.withLock { $0.filter { $0.channel == "email" } } }
     /// The single-use code in the last mail's link (`...?code=XYZ`).
-    public var lastLinkCode: String? {
-        guard let body = self.mails.last?.body, let range = body.range(of: "?code=") else { return nil }
-        return String(body[range.upperBound...].prefix { !$0.isWhitespace })
+    public var lastLinkCode: String? { self.mails.last.flatMap { Self.linkCode(in: $0.body) } }
+    /// The single-use code of the first `…?code=XYZ` link in a mail body.
+    public static func linkCode(in body: String) -> String? {
+        body.range(of: "?code=").map { String(body[$0.upperBound...].prefix { !$0.isWhitespace }) }
     }
     public var lastCode: String? { self.last.flatMap(Self.code) }
     /// Every SMS sent so far, oldest first.
     public var texts: [OutgoingMessage] { self.messages.withLock { $0.filter { $0.channel == "sms" } } }
     /// The code in an SMS ("Sigillo: 123456 is your code to …").
-    public static func code(_ message: OutgoingMessage) -> String? {
-        message.body.split(whereSeparator: { !$0.isNumber }).first(where: { (6...8).contains($0.count) }).map(String.init)
+    public static func code(_ message: OutgoingMessage) -> String? { self.code(in: message.body) }
+    /// The code (6 to 8 digits) in an SMS text.
+    public static func code(in text: String) -> String? {
+        text.split(whereSeparator: { !$0.isNumber }).first(where: { (6...8).contains($0.count) }).map(String.init)
     }
 }
 

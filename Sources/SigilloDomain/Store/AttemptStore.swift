@@ -22,14 +22,6 @@ public struct SecretFailures: Sendable, Equatable {
         self.userCode = userCode
     }
 
-    public subscript(_ secret: SecretKind) -> Int {
-        switch secret {
-        case .password: self.password
-        case .otp: self.otp
-        case .userCode: self.userCode
-        }
-    }
-
     /// Locked after too many wrong passwords (CSC "PIN locked").
     public var pinLocked: Bool { self.password >= Lockout.limit }
     /// Locked after too many wrong one-time passwords.

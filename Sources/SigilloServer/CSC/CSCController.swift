@@ -70,14 +70,11 @@ struct CSCController: Sendable {
     }
 
     private func login(_ request: Request) async throws -> Response {
-        guard let header = request.headers[.authorization], header.lowercased().hasPrefix("basic "),
-              let decoded = Data(base64Encoded: String(header.dropFirst(6)).trimmingCharacters(in: .whitespaces)),
-              let text = String(data: decoded, encoding: .utf8), let colon = text.firstIndex(of: ":")
-        else {
+        guard let basic = BasicCredentials(request.headers) else {
             throw APIError(status: .unauthorized, code: "invalid_request", description: "HTTP Basic authentication (username:password) is required")
         }
         do {
-            let login = try await self.authentication.issueAccessToken(username: String(text[..<colon]), password: String(text[text.index(after: colon)...]))
+            let login = try await self.authentication.issueAccessToken(username: basic.username, password: basic.password)
             return try JSONResponse.make(CSCLoginResponse(accessToken: login.token, expiresIn: login.expiresIn))
         } catch let error as SigilloError where error.code == .invalidPassword {
             throw APIError(status: .unauthorized, code: "authentication_error", description: "Invalid username or password")

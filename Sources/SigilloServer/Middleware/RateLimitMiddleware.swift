@@ -111,11 +111,7 @@ struct RateLimitMiddleware: RouterMiddleware {
     static func accounts(_ request: inout Request, route: Route, context: Context) async throws -> [String] {
         switch route {
         case .cscLogin:
-            guard let header = request.headers[.authorization], header.lowercased().hasPrefix("basic "),
-                  let decoded = Data(base64Encoded: String(header.dropFirst(6)).trimmingCharacters(in: .whitespaces)),
-                  let text = String(data: decoded, encoding: .utf8), let colon = text.firstIndex(of: ":")
-            else { return [] }
-            return [String(text[..<colon])]
+            return BasicCredentials(request.headers).map { [$0.username] } ?? []
         case .api, .web:
             var found = self.accountFields.compactMap { request.uri.queryParameters.get($0) }
             guard request.method != .get, request.method != .head else { return found }
@@ -135,17 +131,10 @@ struct RateLimitMiddleware: RouterMiddleware {
     struct AccountFields: Decodable {
         var values: [String] = []
 
-        struct Key: CodingKey {
-            let stringValue: String
-            var intValue: Int? { nil }
-            init(stringValue: String) { self.stringValue = stringValue }
-            init?(intValue: Int) { nil }
-        }
-
         init(from decoder: any Decoder) throws {
-            let container = try decoder.container(keyedBy: Key.self)
+            let container = try decoder.container(keyedBy: AnyCodingKey.self)
             for name in RateLimitMiddleware.accountFields {
-                if let value = try? container.decodeIfPresent(String.self, forKey: Key(stringValue: name)) { self.values.append(value) }
+                if let value = try? container.decodeIfPresent(String.self, forKey: AnyCodingKey(stringValue: name)) { self.values.append(value) }
             }
         }
     }
