@@ -2,7 +2,7 @@
 import PackageDescription
 
 // The modules and their arrows (README "Layout"):
-//   CPKCS11 → PKCS11 → SigilloDomain ← SigilloSQLite · SigilloPKI · SigilloMail
+//   CPKCS11 → PKCS11 → SigilloDomain ← SigilloSQLite · SigilloPostgres · SigilloPKI · SigilloMail
 //   CSCProtocol ← CSCClient · SigilloServer (all of the above) → sigillo (thin CLI)
 //   SigilloBenchSupport (raw PKCS#11 loop, may import CPKCS11) → sigillo-bench
 //   sigillo-fuzz (libFuzzer targets of the parsers; `make fuzz`)
@@ -33,6 +33,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.1.1"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
     ],
     targets: [
         // Raw C: PKCS#11 through p11-kit, Argon2 through Debian's libargon2, QR codes through libqrencode.
@@ -65,6 +66,17 @@ let package = Package(
                 "SigilloDomain",
                 "PKCS11",
                 .product(name: "GRDB", package: "GRDB.swift"),
+            ]
+        ),
+        // The same store on PostgreSQL (postgres-nio): for N nodes on one database.
+        .target(
+            name: "SigilloPostgres",
+            dependencies: [
+                "SigilloDomain",
+                "PKCS11",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ]
         ),
         // The CA whose key is in the token, CRL, OCSP, CMS/CAdES.
@@ -120,6 +132,7 @@ let package = Package(
             dependencies: [
                 "SigilloDomain",
                 "SigilloSQLite",
+                "SigilloPostgres",
                 "SigilloPKI",
                 "SigilloMail",
                 "CSCProtocol",
@@ -217,7 +230,7 @@ let package = Package(
         .target(
             name: "SigilloTestSupport",
             dependencies: [
-                "PKCS11", "SigilloDomain", "SigilloSQLite", "SigilloPKI",
+                "PKCS11", "SigilloDomain", "SigilloSQLite", "SigilloPostgres", "SigilloPKI",
                 .product(name: "X509", package: "swift-certificates"),
             ],
             path: "Tests/SigilloTestSupport"
@@ -277,8 +290,9 @@ let package = Package(
         .testTarget(
             name: "SigilloSQLiteTests",
             dependencies: [
-                "SigilloSQLite", "SigilloDomain", "SigilloTestSupport", "PKCS11",
+                "SigilloSQLite", "SigilloPostgres", "SigilloDomain", "SigilloTestSupport", "PKCS11",
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),

@@ -1,5 +1,7 @@
 import Foundation
 import PKCS11
+import SigilloDomain
+import SigilloPostgres
 
 /// Everything `sigillo serve` needs, from a JSON file and `SIGILLO_*` environment variables (which win).
 ///
@@ -22,7 +24,13 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
     public var pinEnvironment: String?
     /// PKCS#11 sessions (and HSM worker threads); 0 means one per CPU.
     public var hsmSessions = 0
+    /// An SQLite file (the embedded default), or a PostgreSQL database for several nodes:
+    /// `postgres://user@host:port/database[?sslmode=require&sslrootcert=FILE&pool=20]` (`PostgresSettings`).
     public var database = "var/sigillo.sqlite"
+    /// The PostgreSQL password: the first line of this file, or the environment variable named by
+    /// `databasePasswordEnvironment` (never in the URL of a configuration file).
+    public var databasePasswordFile: String?
+    public var databasePasswordEnvironment: String?
     /// The public URL clients and certificates use (CRL, OCSP).
     public var publicBaseURL = "https://127.0.0.1:8443"
     /// The signing CA's certificate; its key is `caKeyID` in the token (`sigillo ca init` makes both).
@@ -42,7 +50,7 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case host, port, tlsCertificate, tlsKey, adminHost, adminPort, adminCA, pkcs11Module, token, pinFile, pinEnvironment, hsmSessions
-        case database, publicBaseURL, caCertificate, caKeyID, seedKeyID, outboxFile, smtp, mailFile, rateLimits
+        case database, databasePasswordFile, databasePasswordEnvironment, publicBaseURL, caCertificate, caKeyID, seedKeyID, outboxFile, smtp, mailFile, rateLimits
     }
 
     /// Every field may be left out (the defaults above apply); a field this version does not know is refused, so a
@@ -70,6 +78,8 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
         try readOptional(.pinEnvironment, &self.pinEnvironment)
         try read(.hsmSessions, &self.hsmSessions)
         try read(.database, &self.database)
+        try readOptional(.databasePasswordFile, &self.databasePasswordFile)
+        try readOptional(.databasePasswordEnvironment, &self.databasePasswordEnvironment)
         try read(.publicBaseURL, &self.publicBaseURL)
         try read(.caCertificate, &self.caCertificate)
         try read(.caKeyID, &self.caKeyID)
@@ -116,6 +126,8 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
         if let value = environment["SIGILLO_PIN_ENV"] { self.pinEnvironment = value }
         if let value = try int("SIGILLO_HSM_SESSIONS") { self.hsmSessions = value }
         if let value = environment["SIGILLO_DATABASE"] { self.database = value }
+        if let value = environment["SIGILLO_DATABASE_PASSWORD_FILE"] { self.databasePasswordFile = value }
+        if let value = environment["SIGILLO_DATABASE_PASSWORD_ENV"] { self.databasePasswordEnvironment = value }
         if let value = environment["SIGILLO_PUBLIC_URL"] { self.publicBaseURL = value }
         if let value = environment["SIGILLO_CA_CERTIFICATE"] { self.caCertificate = value }
         if let value = environment["SIGILLO_OUTBOX_FILE"] { self.outboxFile = value }
@@ -123,6 +135,19 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
         if let value = try int("SIGILLO_RATE_LIMIT_PER_ACCOUNT") { self.rateLimits.perAccount = value }
         try self.rateLimits.validate()
         try self.applySMTP(environment: environment)
+    }
+
+    /// The PostgreSQL database `database` names, with its password; nil when `database` is an SQLite file.
+    ///
+    /// - Throws: `ConfigurationError` for a malformed URL or a password source that cannot be read.
+    public func postgresSettings(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> PostgresSettings? {
+        guard PostgresSettings.isURL(self.database) else { return nil }
+        do {
+            return try PostgresSettings(url: self.database, passwordFile: self.databasePasswordFile, passwordEnvironment: self.databasePasswordEnvironment,
+                                        environment: environment)
+        } catch let error as SigilloError {
+            throw ConfigurationError(error.message)
+        }
     }
 
     /// The token configuration: a `pkcs11:` URI or a label, with the module and PIN source configured here.

@@ -9,6 +9,7 @@ import SigilloDomain
 import SigilloMail
 import SigilloPKI
 import SigilloSQLite
+import SigilloPostgres
 
 /// What a running server holds: the token pool, the store, the CA and the domain service.
 public struct SigilloServices: Sendable {
@@ -30,13 +31,7 @@ public struct SigilloServices: Sendable {
     ///
     /// - Throws: `ConfigurationError` when the CA is missing or does not match its key in the token.
     public static func open(configuration: ServerConfiguration, token: Token, clock: ServiceClock = .system, passwords: PasswordHasher = PasswordHasher(), logger: Logger) async throws -> SigilloServices {
-        let vault: SeedVault
-        do {
-            vault = try await SeedVault.open(token: token, keyID: configuration.seedKeyID, create: !SQLiteStore.isSealed(path: configuration.database))
-        } catch {
-            throw ConfigurationError("the seed key '\(configuration.seedKeyID)' cannot be used in the token: \(error)")
-        }
-        let store = try SQLiteStore(path: configuration.database, vault: vault) { logger.warning("\($0)") }
+        let store = try await self.openStore(configuration: configuration, token: token, logger: logger)
         guard let pem = try? String(contentsOfFile: configuration.caCertificate, encoding: .utf8) else {
             throw ConfigurationError("CA certificate \(configuration.caCertificate) is missing: run `sigillo ca init` (make run does)")
         }
@@ -62,6 +57,34 @@ public struct SigilloServices: Sendable {
         }
         let ocsp = try OCSPResponder(ca: ca, store: store, clock: clock)
         return SigilloServices(token: token, store: store, ca: ca, domain: domain, crl: crl, ocsp: ocsp, mailer: mailer, mailDispatcher: dispatcher)
+    }
+}
+
+extension SigilloServices {
+    /// The store `configuration.database` names (an SQLite file, or PostgreSQL for several nodes), opened with the seed
+    /// vault: the seed key is made in the token only for a database that was never sealed.
+    ///
+    /// - Throws: `ConfigurationError` when the seed key cannot be used; the store's errors (another token's database, a
+    ///   database newer than this binary, PostgreSQL unreachable).
+    public static func openStore(configuration: ServerConfiguration, token: Token, logger: Logger) async throws -> any Store {
+        let postgres = try configuration.postgresSettings()
+        let sealed: Bool
+        if let postgres {
+            sealed = try await PostgresStore.isSealed(settings: postgres, logger: logger)
+        } else {
+            sealed = try SQLiteStore.isSealed(path: configuration.database)
+        }
+        let vault: SeedVault
+        do {
+            vault = try await SeedVault.open(token: token, keyID: configuration.seedKeyID, create: !sealed)
+        } catch {
+            throw ConfigurationError("the seed key '\(configuration.seedKeyID)' cannot be used in the token: \(error)")
+        }
+        if let postgres {
+            logger.info("store", metadata: ["database": "\(postgres.redacted)"])
+            return try await PostgresStore(settings: postgres, vault: vault, logger: logger)
+        }
+        return try SQLiteStore(path: configuration.database, vault: vault) { logger.warning("\($0)") }
     }
 }
 

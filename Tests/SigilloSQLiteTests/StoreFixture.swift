@@ -3,6 +3,8 @@ import GRDB
 import PKCS11
 import SigilloDomain
 import SigilloSQLite
+import SigilloPostgres
+import Logging
 import SigilloTestSupport
 import Testing
 
@@ -13,6 +15,8 @@ enum StoreKind: String, CaseIterable, Sendable, CustomTestStringConvertible {
     case sqliteFile
     /// `SQLiteStore(writer:vault:)` on an in-memory `DatabaseQueue`.
     case sqliteMemory
+    /// `PostgresStore` on a new database of a real PostgreSQL server the tests started (`TestPostgres.shared`).
+    case postgres
 
     var testDescription: String { self.rawValue }
 }
@@ -27,6 +31,9 @@ func makeStore(_ kind: StoreKind) async throws -> StoreFixture {
         store = try SQLiteStore(path: token.directory.appendingPathComponent("store.sqlite").path, vault: vault)
     case .sqliteMemory:
         store = try SQLiteStore(writer: DatabaseQueue(configuration: SQLiteStore.makeConfiguration()), vault: vault)
+    case .postgres:
+        let settings = try await TestPostgres.shared.makeDatabase()
+        store = try await PostgresStore(settings: settings, vault: vault, logger: Logger(label: "test-store", factory: { _ in SwiftLogNoOpLogHandler() }))
     }
     return StoreFixture(kind: kind, store: store, token: token)
 }

@@ -189,6 +189,24 @@ public final class BackgroundProcess: @unchecked Sendable {
         }
     }
 
+    /// Writes `text` to the program's stdin.
+    public func send(_ text: String) {
+        self.stdin.fileHandleForWriting.write(Data(text.utf8))
+    }
+
+    /// Closes the program's stdin and waits (off the pool) until it ends by itself.
+    public func finish() async {
+        let process = self.process
+        let stdin = self.stdin
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            DispatchQueue.global().async {
+                try? stdin.fileHandleForWriting.close()
+                process.waitUntilExit()
+                continuation.resume()
+            }
+        }
+    }
+
     /// Closes the program's stdin, terminates it and waits (off the pool) until it is gone.
     public func stop() async {
         let process = self.process

@@ -26,6 +26,8 @@ public struct SigilloError: Error, Hashable, CustomStringConvertible, Sendable {
         case invalidToken = "invalid_token"
         case expiredToken = "expired_token"
         case tokenUnavailable = "token_unavailable"
+        /// The database (a PostgreSQL server of several nodes) cannot be reached now: try again shortly.
+        case databaseUnavailable = "database_unavailable"
         /// Too many messages (SMS codes) asked for in a short time: try again later.
         case tooManyRequests = "too_many_requests"
         case internalError = "internal_error"

@@ -23,7 +23,7 @@ enum CSCError {
         case .invalidSAD: return APIError(status: .badRequest, code: "invalid_request", description: "Invalid SAD: \(error.message)")
         case .expiredSAD: return APIError(status: .badRequest, code: "invalid_request", description: "SAD expired")
         case .credentialDisabled, .certificateInvalid: return APIError(status: .forbidden, code: error.code.rawValue, description: error.message)
-        case .tokenUnavailable: return APIError(status: .serviceUnavailable, code: "temporarily_unavailable", description: error.message)
+        case .tokenUnavailable, .databaseUnavailable: return APIError(status: .serviceUnavailable, code: "temporarily_unavailable", description: error.message)
         case .tooManyRequests: return APIError(status: .tooManyRequests, code: "too_many_requests", description: error.message)
         case .internalError: return APIError(status: .internalServerError, code: "internal_error", description: "internal error")
         default: return APIError(status: .badRequest, code: error.code == .invalidRequest ? "invalid_request" : error.code.rawValue, description: error.message)

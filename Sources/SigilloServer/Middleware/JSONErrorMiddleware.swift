@@ -52,7 +52,7 @@ public struct APIError: Error, Sendable {
         case .notFound: status = .notFound
         case .conflict, .illegalTransition: status = .conflict
         case .invitationExpired, .invitationUsed, .linkExpired: status = .gone
-        case .tokenUnavailable: status = .serviceUnavailable
+        case .tokenUnavailable, .databaseUnavailable: status = .serviceUnavailable
         case .tooManyRequests: status = .tooManyRequests
         case .pinLocked, .otpLocked: status = .forbidden
         case .internalError: status = .internalServerError
