@@ -155,6 +155,7 @@ let package = Package(
             name: "sigillo",
             dependencies: [
                 "SigilloServer",
+                "SigilloPostgres",
                 "SigilloDomain",
                 "SigilloPKI",
                 "SigilloCMS",
