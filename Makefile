@@ -22,7 +22,7 @@ FUZZ_TEST_RUNS ?= 3000
 FUZZ_SCRATCH = .build/fuzz
 FUZZ_BUILD_FLAGS = --scratch-path $(FUZZ_SCRATCH) --product sigillo-fuzz -Xswiftc -sanitize=fuzzer,address -Xswiftc -DSIGILLO_FUZZING
 
-.PHONY: run test deps venv build build-bench build-debug token certs ca bench bench-hsm clean-dev fuzz fuzz-build
+.PHONY: run test deps venv build build-bench build-debug token certs ca bench bench-hsm bench-cluster clean-dev fuzz fuzz-build
 
 run: deps build token certs ca
 	@mkdir -p var
@@ -104,6 +104,21 @@ bench: deps build-bench
 	@mkdir -p var
 	$(RELEASE_BENCH) --json --output var/bench.md > var/bench.json
 	@cat var/bench.md
+
+# Issue 12's comparison, one after the other on this machine: the end-to-end bench on SQLite, on PostgreSQL (a
+# throw-away server, Benchmarks/postgres.sh), and on two nodes sharing that database; tables in var/bench-{sqlite,
+# postgres,two-nodes}.md. BENCH_ARGS narrows it (default: ECDSA P-256, 1 and 64 hashes, 5 s phases).
+BENCH_ARGS ?= --keys ecdsa-p256 --hashes 1,64 --seconds 5
+BENCH_PG = /tmp/sigillo-bench-pg
+BENCH_PG_PORT ?= 25432
+bench-cluster: deps build-bench
+	@mkdir -p var
+	$(RELEASE_BENCH) e2e $(BENCH_ARGS) --output var/bench-sqlite.md > /dev/null
+	@url=$$(sh Benchmarks/postgres.sh start $(BENCH_PG) $(BENCH_PG_PORT)); trap 'sh Benchmarks/postgres.sh stop $(BENCH_PG)' EXIT; \
+	SIGILLO_BENCH_PGPASSWORD=bench $(RELEASE_BENCH) e2e $(BENCH_ARGS) --database $$url --database-password-env SIGILLO_BENCH_PGPASSWORD --output var/bench-postgres.md > /dev/null && \
+	sh Benchmarks/postgres.sh reset $(BENCH_PG) $(BENCH_PG_PORT) && \
+	SIGILLO_BENCH_PGPASSWORD=bench $(RELEASE_BENCH) e2e $(BENCH_ARGS) --database $$url --database-password-env SIGILLO_BENCH_PGPASSWORD --nodes 2 --output var/bench-two-nodes.md > /dev/null
+	@for f in sqlite postgres two-nodes; do echo "## $$f"; cat var/bench-$$f.md; done
 
 # Removes the development token, certificates and database (not the build).
 clean-dev:

@@ -186,6 +186,7 @@ let package = Package(
                 "SigilloServer",
                 "SigilloDomain",
                 "SigilloSQLite",
+                "SigilloPostgres",
                 "SigilloPKI",
                 "SigilloCMS",
                 "CSCClient",

@@ -42,6 +42,15 @@ struct BenchOptions: ParsableArguments {
     @Option(help: "PKCS#11 module (SoftHSM: a temporary token is made for the run).")
     var module: String = "/usr/lib/softhsm/libsofthsm2.so"
 
+    @Option(help: "The server's database: a PostgreSQL URL (postgres://user@host:port/db, an empty database) instead of a new SQLite file.")
+    var database: String?
+
+    @Option(help: "The environment variable holding the PostgreSQL password (given to the server too).")
+    var databasePasswordEnv: String?
+
+    @Option(help: "sigillo serve processes sharing the database and token, clients spread over them (more than one needs --database).")
+    var nodes: Int = 1
+
     @Flag(help: "Check every signature against the certificate (costs client CPU); by default each client's first response per phase.")
     var verifyAll = false
 

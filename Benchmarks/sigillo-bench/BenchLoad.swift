@@ -96,7 +96,8 @@ enum BenchLoad {
             for index in 0..<clients {
                 let account = accounts[index % accounts.count]
                 group.addTask {
-                    let csc = try CSCClient(baseURL: server.baseURL, trustRootsPEMFile: server.tlsCAFile)
+                    // Spread over the nodes (one URL each), as a load balancer would.
+                    let csc = try CSCClient(baseURL: server.baseURLs[index % server.baseURLs.count], trustRootsPEMFile: server.tlsCAFile)
                     try await csc.login(username: account.username, password: account.password)
                     return BenchClient(account: account, csc: csc)
                 }

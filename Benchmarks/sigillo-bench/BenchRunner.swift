@@ -50,7 +50,9 @@ struct BenchRunner {
         let algorithms = try self.options.keyAlgorithms
         let batches = BenchOptions.integers(self.options.hashes)
         self.progress.step("making a token, CA, TLS certificates and database")
-        let server = try await BenchServer.make(label: "e2e", module: self.options.module, multisign: self.options.multisign)
+        let server = try await BenchServer.make(label: "e2e", module: self.options.module, multisign: self.options.multisign,
+                                                database: self.options.database, databasePasswordEnvironment: self.options.databasePasswordEnv,
+                                                nodes: self.options.nodes)
         var accounts: [KeyAlgorithm: [BenchAccount]] = [:]
         for algorithm in algorithms {
             self.progress.step("activating \(self.options.clients) \(algorithm.rawValue) holders (HOTP tokens)")
@@ -69,7 +71,7 @@ struct BenchRunner {
         report.baseline = baseline
         self.progress.step("starting the server (sigillo serve, child process)")
         try await server.start()
-        self.progress.step("server pid \(server.pid ?? 0) on \(server.baseURL)")
+        self.progress.step("server pid(s) \(server.pids.map(String.init).joined(separator: ", ")) on \(server.baseURLs.joined(separator: ", "))")
         var phases: [PhaseResult] = []
         do {
             for algorithm in algorithms {
@@ -113,14 +115,13 @@ struct BenchRunner {
 
     /// The raw loop's signatures per second and per CPU-second (medians of `rounds` measurements).
     func rawRate(token: Token, keyID: String, algorithm: KeyAlgorithm, threads: Int, rounds: Int = 3) async throws -> (perSecond: Double, perCPUSecond: Double) {
-        let handle = try await token.keyEntry(id: keyID).handle
         let mechanism: SignatureMechanism = algorithm.isRSA ? .rsaPKCS1v15(.sha256) : .ecdsa(.sha256)
         let seconds = self.options.rawSeconds
         var rates: [Double] = []
         var perCPU: [Double] = []
         for _ in 0..<rounds {
             let cpu = cpuSeconds(pid: getpid()) ?? 0
-            let rate = try await offPool { try RawSignLoop.signaturesPerSecond(token: token, key: handle, mechanism: mechanism, threads: threads, seconds: seconds) }
+            let rate = try await offPool { try RawSignLoop.signaturesPerSecond(token: token, keyID: keyID, mechanism: mechanism, threads: threads, seconds: seconds) }
             let used = (cpuSeconds(pid: getpid()) ?? 0) - cpu
             rates.append(rate)
             perCPU.append(used > 0 ? rate * seconds / used : rate)

@@ -12,6 +12,7 @@ import CSCProtocol
 import SigilloDomain
 import SigilloMail
 import SigilloPKI
+import SigilloPostgres
 import SigilloSQLite
 import SigilloServer
 import SwiftASN1
@@ -28,7 +29,9 @@ final class BenchServer: Sendable {
     /// This process's own sessions on the same token (setup, raw baseline).
     let token: Token
     let service: Domain
-    private let child = Mutex<ChildProcess?>(nil)
+    /// The public and admin ports of each node (`sigillo serve` process); node 0's are the configuration's.
+    let nodePorts: [(public: Int, admin: Int)]
+    private let children = Mutex<[ChildProcess]>([])
 
     /// The running `sigillo serve` and its exit status, once.
     private final class ChildProcess: @unchecked Sendable {
@@ -41,22 +44,32 @@ final class BenchServer: Sendable {
         }
     }
 
-    var baseURL: String { "https://127.0.0.1:\(self.configuration.port)" }
+    var baseURL: String { self.baseURLs[0] }
+    /// Every node's public URL; clients are spread over them.
+    var baseURLs: [String] { self.nodePorts.map { "https://127.0.0.1:\($0.public)" } }
     var tlsCAFile: String { self.directory.appendingPathComponent("tls-ca.pem").path }
-    var pid: Int32? { self.child.withLock { $0?.process.processIdentifier } }
+    var pids: [Int32] { self.children.withLock { $0.map(\.process.processIdentifier) } }
+    var pid: Int32? { self.pids.first }
 
-    private init(directory: URL, configuration: ServerConfiguration, tokenConfiguration: TokenConfiguration, token: Token, service: Domain) {
+    private init(directory: URL, configuration: ServerConfiguration, tokenConfiguration: TokenConfiguration, token: Token, service: Domain,
+                 nodePorts: [(public: Int, admin: Int)]) {
         self.directory = directory
         self.configuration = configuration
         self.tokenConfiguration = tokenConfiguration
         self.token = token
         self.service = service
+        self.nodePorts = nodePorts
     }
 
     /// Makes the token, certificates, CA and database; the server is not started yet.
     ///
     /// - Parameter multisign: the `multisign` of the credentials activated here.
-    static func make(label: String, module: String, multisign: Int) async throws -> BenchServer {
+    /// - Parameter nodes: `sigillo serve` processes on the one database and token (more than one needs PostgreSQL).
+    static func make(label: String, module: String, multisign: Int, database: String? = nil, databasePasswordEnvironment: String? = nil,
+                     nodes: Int = 1) async throws -> BenchServer {
+        guard nodes == 1 || database.map(PostgresSettings.isURL) == true else {
+            throw ConfigurationError("several nodes need a PostgreSQL database (--database postgres://…)")
+        }
         let tokenConfiguration = try BenchHSMRoot.makeToken(label: label, module: module)
         let directory = BenchHSMRoot.root.appendingPathComponent(label)
         let token = try Token.open(tokenConfiguration)
@@ -72,7 +85,8 @@ final class BenchServer: Sendable {
         configuration.token = label
         if case .file(let path) = tokenConfiguration.pin { configuration.pinFile = path }
         configuration.hsmSessions = ProcessInfo.processInfo.activeProcessorCount
-        configuration.database = directory.appendingPathComponent("sigillo.sqlite").path
+        configuration.database = database ?? directory.appendingPathComponent("sigillo.sqlite").path
+        configuration.databasePasswordEnvironment = databasePasswordEnvironment
         configuration.caCertificate = directory.appendingPathComponent("ca.pem").path
         configuration.outboxFile = nil
         // Every bench client comes from 127.0.0.1: the anonymous routes' limits would refuse the logins.
@@ -83,14 +97,17 @@ final class BenchServer: Sendable {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         try encoder.encode(configuration).write(to: directory.appendingPathComponent("server.json"))
-        let store = try SQLiteStore(path: configuration.database, vault: try await SeedVault.open(token: token, keyID: configuration.seedKeyID))
-        var settings = DomainSettings(publicBaseURL: configuration.publicBaseURL)
-        settings.defaultMultisign = multisign
         var logger = Logger(label: "sigillo-bench")
         logger.logLevel = .warning
+        let store = try await SigilloServices.openStore(configuration: configuration, token: token, logger: logger)
+        var settings = DomainSettings(publicBaseURL: configuration.publicBaseURL)
+        settings.defaultMultisign = multisign
         let service = Domain(store: store, signer: Signer(token: token), ca: ca, crl: CRLPublisher(ca: ca, store: store), settings: settings,
                                      notifier: OutboxNotifier(file: nil), logger: logger)
-        return BenchServer(directory: directory, configuration: configuration, tokenConfiguration: tokenConfiguration, token: token, service: service)
+        var nodePorts = [(public: configuration.port, admin: configuration.adminPort)]
+        for _ in 1..<max(1, nodes) { nodePorts.append((try freePort(), try freePort())) }
+        return BenchServer(directory: directory, configuration: configuration, tokenConfiguration: tokenConfiguration, token: token, service: service,
+                           nodePorts: nodePorts)
     }
 
     /// Creates, invites and activates `count` holders (HOTP hardware tokens), one at a time: SoftHSM 2.6.1 now
@@ -129,8 +146,14 @@ final class BenchServer: Sendable {
         return letters.lazy.map { body + String($0) }.first(where: HolderIdentity.isValidFiscalCode) ?? body + "A"
     }
 
-    /// Starts `sigillo serve` (the `sigillo` executable built beside this one) on the configuration and waits until it is ready.
+    /// Starts `sigillo serve` (the `sigillo` executable built beside this one) for every node and waits until each is ready.
     func start() async throws {
+        for (index, ports) in self.nodePorts.enumerated() {
+            try await self.startNode(index, ports: ports)
+        }
+    }
+
+    private func startNode(_ index: Int, ports: (public: Int, admin: Int)) async throws {
         let bench = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")
         let executable = URL(fileURLWithPath: bench).deletingLastPathComponent().appendingPathComponent("sigillo").path
         guard FileManager.default.isExecutableFile(atPath: executable) else {
@@ -139,7 +162,11 @@ final class BenchServer: Sendable {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = ["serve", "--config", self.directory.appendingPathComponent("server.json").path, "--log-level", "warning"]
-        let logPath = self.directory.appendingPathComponent("server.log").path
+        var environment = ProcessInfo.processInfo.environment
+        environment["SIGILLO_PORT"] = String(ports.public)
+        environment["SIGILLO_ADMIN_PORT"] = String(ports.admin)
+        process.environment = environment
+        let logPath = self.directory.appendingPathComponent(index == 0 ? "server.log" : "server-\(index).log").path
         _ = FileManager.default.createFile(atPath: logPath, contents: nil)
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
         process.standardOutput = log
@@ -151,11 +178,11 @@ final class BenchServer: Sendable {
         }
         try process.run()
         let child = ChildProcess(process: process, exits: exits)
-        self.child.withLock { $0 = child }
+        self.children.withLock { $0.append(child) }
         var tls = TLSConfiguration.makeClientConfiguration()
         tls.trustRoots = .file(self.tlsCAFile)
         let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(tlsConfiguration: tls))
-        let ready = await self.waitUntilReady(child.process, client: client)
+        let ready = await self.waitUntilReady(child.process, url: "https://127.0.0.1:\(ports.public)", client: client)
         try? await client.shutdown()
         if !ready {
             let text = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
@@ -164,10 +191,10 @@ final class BenchServer: Sendable {
         }
     }
 
-    private func waitUntilReady(_ process: Process, client: HTTPClient) async -> Bool {
+    private func waitUntilReady(_ process: Process, url: String, client: HTTPClient) async -> Bool {
         let deadline = ContinuousClock.now + .seconds(300)
         while ContinuousClock.now < deadline, process.isRunning {
-            if let response = try? await client.execute(HTTPClientRequest(url: self.baseURL + "/health/ready"), timeout: .seconds(5)), response.status == .ok {
+            if let response = try? await client.execute(HTTPClientRequest(url: url + "/health/ready"), timeout: .seconds(5)), response.status == .ok {
                 return true
             }
             try? await Task.sleep(for: .milliseconds(100))
@@ -175,17 +202,19 @@ final class BenchServer: Sendable {
         return false
     }
 
-    /// SIGTERM, and waits for the exit (SIGKILL after 20 s).
+    /// SIGTERM to every node, and waits for the exits (SIGKILL after 20 s).
     func stop() async {
-        guard let child = self.child.withLock({ child in defer { child = nil }; return child }) else { return }
-        let pid = child.process.processIdentifier
-        kill(pid, SIGTERM)
-        let killer = Task {
-            try await Task.sleep(for: .seconds(20))
-            kill(pid, SIGKILL)
+        let children = self.children.withLock { children in defer { children = [] }; return children }
+        for child in children {
+            let pid = child.process.processIdentifier
+            kill(pid, SIGTERM)
+            let killer = Task {
+                try await Task.sleep(for: .seconds(20))
+                kill(pid, SIGKILL)
+            }
+            for await _ in child.exits { break }
+            killer.cancel()
         }
-        for await _ in child.exits { break }
-        killer.cancel()
     }
 
     /// Stops the server and closes this process's token sessions.
@@ -196,7 +225,7 @@ final class BenchServer: Sendable {
 
     /// CPU seconds (user + system) the server process used so far.
     func serverCPUSeconds() -> Double {
-        self.pid.flatMap(cpuSeconds(pid:)) ?? 0
+        self.pids.compactMap(cpuSeconds(pid:)).reduce(0, +)
     }
 }
 

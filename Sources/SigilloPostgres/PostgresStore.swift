@@ -43,13 +43,20 @@ public final class PostgresStore: Sendable {
         if let socket = settings.unixSocketPath {
             configuration = .init(unixSocketPath: socket, username: settings.username, password: settings.password, database: settings.database)
         } else {
+            let tls: PostgresClient.Configuration.TLS
+            switch settings.tlsMode {
+            case .disable: tls = .disable
+            case .prefer: tls = .prefer(settings.tlsConfiguration)
+            case .require: tls = .require(settings.tlsConfiguration)
+            }
             configuration = .init(host: settings.host, port: settings.port, username: settings.username, password: settings.password,
-                                  database: settings.database, tls: settings.tls)
+                                  database: settings.database, tls: tls)
         }
         configuration.options.maximumConnections = settings.maximumConnections
         configuration.options.minimumConnections = min(2, settings.maximumConnections - 1)
         configuration.options.connectTimeout = .seconds(5)
         configuration.options.keepAliveBehavior = .init(frequency: .seconds(15))
+        try await Self.probe(settings, logger: logger)
         let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
         self.client = client
         self.logger = logger
@@ -63,6 +70,43 @@ public final class PostgresStore: Sendable {
         } catch {
             self.runner.cancel()
             throw error
+        }
+    }
+
+    /// One connection made and closed before the pool starts, so that a wrong password, a missing database or an
+    /// unreachable server is said at start in those words (the pool itself only keeps retrying).
+    static func probe(_ settings: PostgresSettings, logger: Logger) async throws {
+        let configuration: PostgresConnection.Configuration
+        if let socket = settings.unixSocketPath {
+            configuration = .init(unixSocketPath: socket, username: settings.username, password: settings.password, database: settings.database)
+        } else {
+            let tls: PostgresConnection.Configuration.TLS
+            switch settings.tlsMode {
+            case .disable: tls = .disable
+            case .prefer: tls = .prefer(try .init(configuration: settings.tlsConfiguration))
+            case .require: tls = .require(try .init(configuration: settings.tlsConfiguration))
+            }
+            configuration = .init(host: settings.host, port: settings.port, username: settings.username, password: settings.password,
+                                  database: settings.database, tls: tls)
+        }
+        do {
+            let connection = try await PostgresConnection.connect(configuration: configuration, id: 0, logger: Self.quiet)
+            try await connection.close()
+        } catch let error as PSQLError {
+            let state = error.serverInfo?[.sqlState] ?? ""
+            let message = error.serverInfo?[.message] ?? "\(error.code)"
+            switch state {
+            case "28P01", "28000":
+                throw SigilloError(.internalError, "PostgreSQL refused user \(settings.username) at \(settings.redacted): \(message)")
+            case "3D000":
+                throw SigilloError(.internalError, "PostgreSQL has no database \(settings.database) at \(settings.redacted): create it first")
+            case "":
+                throw SigilloError(.databaseUnavailable, "PostgreSQL at \(settings.redacted) cannot be reached: \(error.code)")
+            default:
+                throw SigilloError(.databaseUnavailable, "PostgreSQL at \(settings.redacted) refused the connection: \(message)")
+            }
+        } catch {
+            throw SigilloError(.databaseUnavailable, "PostgreSQL at \(settings.redacted) cannot be reached: \(error)")
         }
     }
 
@@ -191,34 +235,30 @@ public final class PostgresStore: Sendable {
     }
 
     /// `body` on a leased connection; if no connection comes within `connectionWait` (the database is down), the
-    /// lease is cancelled and the call fails. Once `body` has its connection it runs to its end: a statement sent is
-    /// never abandoned half way by this timer.
+    /// lease is cancelled and the call fails. Once `body` has its connection it runs to its end, in a task of its own: a
+    /// statement sent is never abandoned half way, neither by this timer nor by the caller's cancellation (a request
+    /// whose client went away), so a connection never goes back to the pool inside a transaction.
     private func leasing<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
         let leased = LeaseFlag()
-        return try await withThrowingTaskGroup(of: LeaseOutcome<T>.self) { group in
-            group.addTask {
-                try await self.client.withConnection { connection in
-                    leased.value.store(true, ordering: .sequentiallyConsistent)
-                    return .value(try await body(connection))
-                }
+        let work = Task {
+            try await self.client.withConnection { connection in
+                leased.value.store(true, ordering: .sequentiallyConsistent)
+                return try await body(connection)
             }
-            group.addTask {
-                try? await Task.sleep(for: self.connectionWait)
-                return .timer
+        }
+        let wait = self.connectionWait
+        let timer = Task {
+            try? await Task.sleep(for: wait)
+            if !Task.isCancelled, !leased.value.load(ordering: .sequentiallyConsistent) { work.cancel() }
+        }
+        defer { timer.cancel() }
+        do {
+            return try await work.value
+        } catch {
+            if !leased.value.load(ordering: .sequentiallyConsistent) {
+                throw SigilloError(.databaseUnavailable, "the database cannot be reached now; try again shortly")
             }
-            while let outcome = try await group.next() {
-                switch outcome {
-                case .value(let value):
-                    group.cancelAll()
-                    return value
-                case .timer:
-                    if !leased.value.load(ordering: .sequentiallyConsistent) {
-                        group.cancelAll()
-                        throw SigilloError(.databaseUnavailable, "the database cannot be reached now; try again shortly")
-                    }
-                }
-            }
-            throw CancellationError()
+            throw error
         }
     }
 
@@ -247,12 +287,6 @@ private final class LeaseFlag: Sendable {
     let value = Atomic<Bool>(false)
 }
 
-/// What finished first while leasing: the body (with its value) or the lease timer.
-private enum LeaseOutcome<T: Sendable>: Sendable {
-    case value(T)
-    case timer
-}
-
 /// Where the PostgreSQL database is: parsed from `postgres://user@host:port/database?sslmode=…` (the configuration's
 /// `database`), the password from a file or an environment variable, never from the URL's text in logs.
 public struct PostgresSettings: Sendable, Equatable {
@@ -265,16 +299,24 @@ public struct PostgresSettings: Sendable, Equatable {
     public var database = "sigillo"
     /// TLS to the database: `sslmode=disable` (default on loopback), `prefer` or `require` (verifying the server
     /// against the system's roots, or `sslrootcert=FILE`).
-    public var tls: PostgresClient.Configuration.TLS = .disable
+    public var tlsMode: TLSMode = .disable
+    /// The CA the server's certificate must chain to (`sslrootcert=`); the system's roots otherwise.
+    public var tlsRootCertificate: String?
+
+    public enum TLSMode: String, Sendable {
+        case disable, prefer, require
+    }
+
+    /// TLS to the server as `tlsMode` asks (`prefer`: TLS if the server offers it; `require`: TLS, server verified).
+    var tlsConfiguration: TLSConfiguration {
+        var tls = TLSConfiguration.makeClientConfiguration()
+        if let root = self.tlsRootCertificate { tls.trustRoots = .file(root) }
+        return tls
+    }
     public var maximumConnections = 20
     public var connectionWait: Duration = .seconds(3)
 
     public init() {}
-
-    public static func == (a: PostgresSettings, b: PostgresSettings) -> Bool {
-        a.host == b.host && a.port == b.port && a.unixSocketPath == b.unixSocketPath && a.username == b.username && a.password == b.password
-            && a.database == b.database && a.maximumConnections == b.maximumConnections && a.connectionWait == b.connectionWait
-    }
 
     /// Whether `database` names a PostgreSQL database rather than an SQLite file.
     public static func isURL(_ database: String) -> Bool {
@@ -296,12 +338,11 @@ public struct PostgresSettings: Sendable, Equatable {
         self.password = components.password.map { $0.removingPercentEncoding ?? $0 }
         let path = components.path.hasPrefix("/") ? String(components.path.dropFirst()) : components.path
         if !path.isEmpty { self.database = path }
-        var rootCertificate: String?
         var mode = "disable"
         for item in components.queryItems ?? [] {
             switch item.name {
             case "sslmode": mode = item.value ?? ""
-            case "sslrootcert": rootCertificate = item.value
+            case "sslrootcert": self.tlsRootCertificate = item.value
             case "host": self.unixSocketPath = item.value.map { $0.hasSuffix(".s.PGSQL.\(self.port)") ? $0 : "\($0)/.s.PGSQL.\(self.port)" }
             case "pool": self.maximumConnections = try Self.positive(item.value, "pool")
             case "connect_wait": self.connectionWait = .seconds(try Self.positive(item.value, "connect_wait"))
@@ -309,11 +350,9 @@ public struct PostgresSettings: Sendable, Equatable {
             }
         }
         switch mode {
-        case "disable": self.tls = .disable
-        case "prefer", "require", "verify-full":
-            var tls = TLSConfiguration.makeClientConfiguration()
-            if let rootCertificate { tls.trustRoots = .file(rootCertificate) }
-            self.tls = mode == "prefer" ? .prefer(tls) : .require(tls)
+        case "disable": self.tlsMode = .disable
+        case "prefer": self.tlsMode = .prefer
+        case "require", "verify-full": self.tlsMode = .require
         default: throw SigilloError(.invalidRequest, "database: sslmode must be disable, prefer, require or verify-full")
         }
         if let passwordFile {

@@ -95,6 +95,25 @@ struct PostgresStoreTests {
         #expect(newer?.message.contains("newer than this binary") == true)
     }
 
+    @Test("a wrong password, a missing database and a closed port are said at start in those words")
+    func startErrors() async throws {
+        let server = try await TestPostgres.shared
+        var settings = try await server.makeDatabase()
+        settings.password = "not the password"
+        let wrong = try await sigilloError { _ = try await PostgresStore(settings: settings, vault: nil, logger: Self.quiet) }
+        #expect(wrong?.message.contains("refused user sigillo") == true, "\(String(describing: wrong))")
+        #expect(wrong?.message.contains("not the password") == false)
+        var missing = server.settings(database: "no_such_database")
+        missing.connectionWait = .seconds(1)
+        let absent = try await sigilloError { _ = try await PostgresStore(settings: missing, vault: nil, logger: Self.quiet) }
+        #expect(absent?.message.contains("no database no_such_database") == true, "\(String(describing: absent))")
+        let ports = try ReservedPorts(count: 1)
+        var closed = PostgresSettings()
+        closed.port = ports.base
+        let unreachable = try await sigilloError { _ = try await PostgresStore(settings: closed, vault: nil, logger: Self.quiet) }
+        #expect(unreachable?.code == .databaseUnavailable, "\(String(describing: unreachable))")
+    }
+
     @Test("the database killed: calls answer database_unavailable within the wait, then work again once it is back, same store")
     func outageAndRecovery() async throws {
         let server = try await TestPostgres.start()
