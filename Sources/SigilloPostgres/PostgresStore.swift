@@ -22,7 +22,7 @@ import Synchronization
 /// per store protocol. Times are integer seconds or milliseconds, as in the SQLite store, so an installation copies
 /// over unchanged (`PostgresStore.importTable`).
 ///
-/// Unreachable database: a call that cannot get a connection within `connectionWait` fails with
+/// Unreachable database: once a call found it gone, a call that cannot get a connection within `connectionWait` fails with
 /// `SigilloError(.databaseUnavailable)` (HTTP 503) instead of queueing; the pool keeps trying in the background and the
 /// next call after the database is back succeeds, without a restart.
 public final class PostgresStore: Sendable {
@@ -30,6 +30,11 @@ public final class PostgresStore: Sendable {
     let logger: Logger
     /// How long a call waits for a connection before answering `databaseUnavailable`.
     let connectionWait: Duration
+    let settings: PostgresSettings
+    /// How long a call waits for a connection while the database answers (the pool is busy, not the database gone).
+    let busyWait: Duration = .seconds(60)
+    /// Whether the last call reached the database.
+    private let reachable = LeaseFlag(true)
     private let runner: Task<Void, Never>
     private let vault: SeedVault?
     let auditBatcher: AuditBatcher
@@ -61,6 +66,7 @@ public final class PostgresStore: Sendable {
         self.client = client
         self.logger = logger
         self.connectionWait = settings.connectionWait
+        self.settings = settings
         self.vault = vault
         self.runner = Task { await client.run() }
         self.auditBatcher = AuditBatcher()
@@ -222,22 +228,29 @@ public final class PostgresStore: Sendable {
     /// domain's (`conflict` for a unique violation, `databaseUnavailable` for a lost or unreachable server).
     func withConnection<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
         do {
-            return try await self.leasing(body)
-        } catch let error as PSQLError {
-            throw Self.domainError(error)
-        } catch let error as SigilloError {
-            throw error
-        } catch is CancellationError {
-            throw CancellationError()
+            let value = try await self.leasing(body)
+            self.reachable.value.store(true, ordering: .relaxed)
+            return value
         } catch {
-            throw SigilloError(.databaseUnavailable, "the database cannot be reached now; try again shortly")
+            let mapped: any Error
+            switch error {
+            case let error as PSQLError: mapped = Self.domainError(error)
+            case let error as SigilloError: mapped = error
+            case is CancellationError: mapped = error
+            default: mapped = SigilloError(.databaseUnavailable, "the database cannot be reached now; try again shortly")
+            }
+            if (mapped as? SigilloError)?.code == .databaseUnavailable {
+                self.reachable.value.store(false, ordering: .relaxed)
+            }
+            throw mapped
         }
     }
 
-    /// `body` on a leased connection; if no connection comes within `connectionWait` (the database is down), the
-    /// lease is cancelled and the call fails. Once `body` has its connection it runs to its end, in a task of its own: a
-    /// statement sent is never abandoned half way, neither by this timer nor by the caller's cancellation (a request
-    /// whose client went away), so a connection never goes back to the pool inside a transaction.
+    /// `body` on a leased connection. While the database answers, a call waits for a connection as long as the pool
+    /// needs (up to `busyWait`: a burst of requests queues, it is not an outage); once a call found it unreachable, calls
+    /// that get no connection within `connectionWait` fail. Once `body` has its connection it runs to its end, in a task
+    /// of its own: a statement sent is never abandoned half way, neither by this timer nor by the caller's cancellation
+    /// (a request whose client went away), so a connection never goes back to the pool inside a transaction.
     private func leasing<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
         let leased = LeaseFlag()
         let work = Task {
@@ -246,10 +259,24 @@ public final class PostgresStore: Sendable {
                 return try await body(connection)
             }
         }
-        let wait = self.connectionWait
+        let (wait, busyWait, reachable, settings) = (self.connectionWait, self.busyWait, self.reachable, self.settings)
         let timer = Task {
-            try? await Task.sleep(for: wait)
-            if !Task.isCancelled, !leased.value.load(ordering: .sequentiallyConsistent) { work.cancel() }
+            let start = ContinuousClock.now
+            var probed = false
+            // Looked at in steps: the database may be found gone (by another call) while this one waits.
+            while !Task.isCancelled, !leased.value.load(ordering: .sequentiallyConsistent) {
+                let waited = ContinuousClock.now - start
+                if waited >= wait, !probed, reachable.value.load(ordering: .relaxed) {
+                    // Waited long: a busy pool, or a database gone while no call was using it? One new connection tells.
+                    probed = true
+                    if (try? await Self.probe(settings, logger: Self.quiet)) == nil { reachable.value.store(false, ordering: .relaxed) }
+                }
+                if waited >= busyWait || (waited >= wait && !reachable.value.load(ordering: .relaxed)) {
+                    work.cancel()
+                    return
+                }
+                try? await Task.sleep(for: .milliseconds(100))
+            }
         }
         defer { timer.cancel() }
         do {
@@ -284,7 +311,11 @@ public final class PostgresStore: Sendable {
 
 /// Set once the lease's body has its connection.
 private final class LeaseFlag: Sendable {
-    let value = Atomic<Bool>(false)
+    let value: Atomic<Bool>
+
+    init(_ value: Bool = false) {
+        self.value = Atomic(value)
+    }
 }
 
 /// Where the PostgreSQL database is: parsed from `postgres://user@host:port/database?sslmode=…` (the configuration's
