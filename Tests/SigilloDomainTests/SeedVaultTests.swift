@@ -40,9 +40,19 @@ struct SeedVaultTests {
         let key = try await fixture.token.token.withSession { session throws(PKCS11Error) in
             try session.findObjects([.objectClass(.secretKey), .bytes(.id, Array(SeedVault.defaultKeyID.utf8))])
         }
-        #expect(key.count == 1)
-        let value = try? await fixture.token.token.withSession { session throws(PKCS11Error) in try session.attribute(.value, of: key[0]) }
-        #expect(value == nil)
+        try #require(key.count == 1)
+        // Asked for its value, the token answers CKR_ATTRIBUTE_SENSITIVE (not any error), and the key is marked sensitive
+        // and non-extractable, so it cannot be wrapped out either.
+        do {
+            let value = try await fixture.token.token.withSession { session throws(PKCS11Error) in try session.attribute(.value, of: key[0]) }
+            Issue.record("the seed key's value was read: \(value.count) bytes")
+        } catch let error as PKCS11Error {
+            #expect(error.rv == .attributeSensitive, "\(error)")
+        }
+        let flags = try await fixture.token.token.withSession { session throws(PKCS11Error) in
+            (sensitive: try session.attribute(.sensitive, of: key[0]), extractable: try session.attribute(.extractable, of: key[0]))
+        }
+        #expect(flags.sensitive == [1] && flags.extractable == [0], "CKA_SENSITIVE \(flags.sensitive), CKA_EXTRACTABLE \(flags.extractable)")
     }
 
     @Test("another token's key is refused at opening; a seed copied into another holder's row does not open")

@@ -301,21 +301,25 @@ struct MailDeliveryTests {
         #expect(claims.count == 40 && Set(claims).count == 40)
     }
 
-    @Test("The run loop delivers a mail as soon as the mailer queues it, and stops on cancellation")
+    @Test("The run loop, idle, delivers a mail as soon as the mailer queues it (woken, not polled), and stops on cancellation")
     func runLoop() async throws {
         let folder = try TestHSM.makeTemporaryDirectory()
         let sink = try await SMTPSink.start(folder: folder)
         defer { Task { await sink.stop() } }
         let store = try SQLiteStore(path: folder.appendingPathComponent("mail.sqlite").path, vault: nil)
+        let observed = ObservedOutbox(store)
         var policy = MailDispatcher.Policy()
         policy.pollInterval = 3600
-        let dispatcher = MailDispatcher(store: store, transport: try SMTPClient(configuration: sink.configuration(tls: .none)), from: MailFixture.from,
+        let dispatcher = MailDispatcher(store: observed, transport: try SMTPClient(configuration: sink.configuration(tls: .none)), from: MailFixture.from,
                                         policy: policy, logger: Logger(label: "mail-test"))
         let running = Task { try await dispatcher.run() }
+        // The mail is queued only once the dispatcher found nothing to do and went to sleep for its poll interval (an
+        // hour): only the mailer's wake-up can deliver it before the test's overall limit.
+        try await observed.idle.wait()
         try await OutboxMailer(store: store, dispatcher: dispatcher).send(MailTemplates.usernameReminder(name: "Mario", username: "mario"), to: Self.recipient)
-        // Woken, not polled: the poll interval is an hour. Wait for the message without a time limit of our own.
-        while try sink.messages().isEmpty { try await Task.sleep(for: .milliseconds(50)) }
-        while try await store.mails().first?.status != .sent { try await Task.sleep(for: .milliseconds(50)) }
+        try await observed.sent.wait(upTo: .seconds(120))
+        #expect(try sink.messages().count == 1)
+        #expect(try await store.mails().first?.status == .sent)
         running.cancel()
         try await running.value
         #expect(try sink.messages().count == 1)
@@ -381,4 +385,46 @@ struct MailDeliveryTests {
         await #expect(throws: SigilloError.self) { try await fixture.mailer.send(to: "mario@example.it>\r\nDATA", subject: "x", body: "y") }
         #expect(try await fixture.store.mails().isEmpty)
     }
+}
+
+/// The outbox as the dispatcher sees it, telling the test when the dispatcher went idle (asked for the next mail due
+/// and found none) and when a mail was marked sent.
+final class ObservedOutbox: MailOutboxStore, AuditStore {
+    let store: SQLiteStore
+    let idle = TestEvent("the dispatcher going idle")
+    let sent = TestEvent("a mail marked sent")
+
+    init(_ store: SQLiteStore) {
+        self.store = store
+    }
+
+    func nextMailDue() async throws -> Date? {
+        let next = try await self.store.nextMailDue()
+        if next == nil { self.idle.fire() }
+        return next
+    }
+
+    func markMailSent(id: String, owner: String, at time: Date) async throws -> Bool {
+        let marked = try await self.store.markMailSent(id: id, owner: owner, at: time)
+        if marked { self.sent.fire() }
+        return marked
+    }
+
+    func enqueueMail(_ mail: QueuedMail) async throws { try await self.store.enqueueMail(mail) }
+    func claimDueMails(now: Date, owner: String, leaseUntil: Date, limit: Int) async throws -> [QueuedMail] {
+        try await self.store.claimDueMails(now: now, owner: owner, leaseUntil: leaseUntil, limit: limit)
+    }
+    func markMailRetry(id: String, owner: String, nextAttempt: Date, error: String) async throws -> Bool {
+        try await self.store.markMailRetry(id: id, owner: owner, nextAttempt: nextAttempt, error: error)
+    }
+    func markMailFailed(id: String, owner: String, at time: Date, error: String) async throws -> Bool {
+        try await self.store.markMailFailed(id: id, owner: owner, at: time, error: error)
+    }
+    func mails() async throws -> [QueuedMail] { try await self.store.mails() }
+    func audit(_ event: AuditEvent, at time: Date) async throws { try await self.store.audit(event, at: time) }
+    func auditRecords() async throws -> [AuditRecord] { try await self.store.auditRecords() }
+    func auditSequenceHighWater() async throws -> Int64? { try await self.store.auditSequenceHighWater() }
+    func auditHead() async throws -> AuditRecord? { try await self.store.auditHead() }
+    func auditRecord(sequence: Int64) async throws -> AuditRecord? { try await self.store.auditRecord(sequence: sequence) }
+    func latestAuditCheckpoint() async throws -> AuditRecord? { try await self.store.latestAuditCheckpoint() }
 }

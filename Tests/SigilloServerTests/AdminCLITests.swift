@@ -175,32 +175,33 @@ struct ServeBothListenersTests {
 
         let process = Process()
         process.executableURL = URL(fileURLWithPath: AdminCLITests.binary)
-        process.arguments = ["serve", "--log-level", "warning"]
+        // At info level the server says when each listener is up and when a mail went out: the test waits for those lines.
+        process.arguments = ["serve", "--log-level", "info"]
         process.environment = environment
         process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
+        let log = LogLines(["Server started and listening on 127.0.0.1:\(base)", "Server started and listening on 127.0.0.1:\(base + 1)", "mail sent"])
+        process.standardError = log.pipe
         ports.release()
         try process.run()
+        log.start()
         defer { if process.isRunning { process.interrupt() } }
 
         let certs = directory.appendingPathComponent("certs")
+        // --max-time only keeps a broken build from hanging; the listeners are up before any request is sent.
         let curl = { (arguments: [String]) async throws -> (status: Int32, output: String) in
-            try await runOffPool("curl", ["-sS", "--max-time", "5", "--cacert", certs.appendingPathComponent("tls-ca.pem").path] + arguments)
+            try await runOffPool("curl", ["-sS", "--max-time", "300", "--cacert", certs.appendingPathComponent("tls-ca.pem").path] + arguments)
         }
-        var ready = false
-        for _ in 0..<100 where !ready {
-            try await Task.sleep(for: .milliseconds(200))
-            ready = try await curl(["https://127.0.0.1:\(base)/health/ready"]).output.contains("\"status\":\"ok\"")
-        }
-        #expect(ready)
+        try await log.events[0].wait()
+        try await log.events[1].wait()
+        let ready = try await curl(["https://127.0.0.1:\(base)/health/ready"])
+        #expect(ready.output.contains("\"status\":\"ok\""), "\(ready.output)")
         let admin = try await curl(["--cert", certs.appendingPathComponent("operator.pem").path, "--key", certs.appendingPathComponent("operator-key.pem").path,
                                     "https://127.0.0.1:\(base + 1)/admin/v1/whoami"])
         #expect(admin.output.contains("CN=operator"), "\(admin.output)")
         let anonymous = try await curl(["https://127.0.0.1:\(base + 1)/admin/v1/whoami"])
         #expect(anonymous.status != 0)
-        for _ in 0..<100 where try relay.receivedDescriptions().isEmpty {
-            try await Task.sleep(for: .milliseconds(200))
-        }
+        // The dispatcher logs "mail sent" once the relay accepted the mail and its row is marked sent.
+        try await log.events[2].wait()
         #expect(try relay.receivedDescriptions().count == 1)
         #expect(try await store.mails().map(\.status) == [.sent])
 
@@ -218,5 +219,36 @@ struct ServeBothListenersTests {
         #expect(head.event.action == AuditCheckpoint.action && AuditCheckpoint(details: head.event.details) != nil, "\(head.event)")
         #expect(try await store.auditRecords().contains { $0.event.action == "mail.send" })
         await relay.stop()
+    }
+}
+
+/// A child process's log (its stderr), read line by line on a thread of its own: each of `patterns` becomes an event that
+/// fires at the first line containing it.
+final class LogLines: Sendable {
+    let pipe = Pipe()
+    let patterns: [String]
+    let events: [TestEvent]
+
+    init(_ patterns: [String]) {
+        self.patterns = patterns
+        self.events = patterns.map { TestEvent("a log line with '\($0)'") }
+    }
+
+    /// Reads until the process closes its stderr (call after it started).
+    func start() {
+        let handle = self.pipe.fileHandleForReading
+        Thread {
+            var pending = Data()
+            while true {
+                let chunk = handle.availableData
+                if chunk.isEmpty { break }
+                pending.append(chunk)
+                while let end = pending.firstIndex(of: 0x0A) {
+                    let line = String(decoding: pending[pending.startIndex..<end], as: UTF8.self)
+                    pending.removeSubrange(pending.startIndex...end)
+                    for (pattern, event) in zip(self.patterns, self.events) where line.contains(pattern) { event.fire() }
+                }
+            }
+        }.start()
     }
 }

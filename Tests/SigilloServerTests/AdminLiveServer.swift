@@ -4,6 +4,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import NIOSSL
+import SigilloDomain
 import SigilloServer
 import SigilloTestSupport
 
@@ -35,8 +36,9 @@ struct AdminServer {
         return HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(tlsConfiguration: tls))
     }
 
-    static func with<T: Sendable>(_ fixture: TestToken, _ body: @Sendable (AdminServer) async throws -> T) async throws -> T {
-        try await LiveServer.with(fixture) { server in
+    /// - Parameter clock: the services' clock (a `TestClock`'s, for dates the test controls).
+    static func with<T: Sendable>(_ fixture: TestToken, clock: ServiceClock = .system, _ body: @Sendable (AdminServer) async throws -> T) async throws -> T {
+        try await LiveServer.with(fixture, clock: clock) { server in
             let directory = server.directory
             var configuration = ServerConfiguration()
             configuration.adminPort = 0

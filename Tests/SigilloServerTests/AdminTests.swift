@@ -48,7 +48,9 @@ struct AdminTests {
     @Test("holders: create, duplicate refused, show, list, invite, credentials; every action audited with the operator")
     func holders() async throws {
         let fixture = try TestToken()
-        try await AdminServer.with(fixture) { admin in
+        // A clock years away from the real one: the invitation's expiry comes from the service's clock, not the calendar.
+        let clock = TestClock(Date(timeIntervalSince1970: 2_000_000_000))  // 2033-05-18
+        try await AdminServer.with(fixture, clock: clock.serviceClock) { admin in
             let body = Self.holderBody()
             let created = try await admin.request(.POST, "holders", body)
             #expect(created.status == 201, "\(created.json)")
@@ -97,7 +99,9 @@ struct AdminTests {
             #expect(invite.status == 201)
             let code = try #require(invite.json["activationCode"] as? String)
             #expect(code.count >= 32)
-            #expect((invite.json["expiresAt"] as? String)?.hasPrefix(String(Calendar.current.component(.year, from: Date()) + 1)) == true)
+            var utc = Calendar(identifier: .gregorian)
+            utc.timeZone = TimeZone(identifier: "UTC")!
+            #expect((invite.json["expiresAt"] as? String)?.hasPrefix(String(utc.component(.year, from: clock.now) + 1) + "-05-18") == true, "\(invite.json)")
             #expect(try await admin.request(.GET, "holders/\(id)").json["state"] as? String == "invited")
             let credentials = try await admin.request(.GET, "holders/\(id)/credentials")
             #expect((credentials.json["credentials"] as? [Any])?.isEmpty == true)
@@ -156,8 +160,9 @@ struct AdminTests {
             // The SAD issued before died with the suspension.
             let sign = try await server.post("/csc/v1/signatures/signHash", ["credentialID": id, "SAD": sad, "hash": [b64(digest)], "signAlgo": "1.2.840.10045.4.3.2"], bearer: token)
             #expect(sign.status == 400)
+            let refusedOTP = await account.nextOTP()
             let authorize = try await server.post("/csc/v1/credentials/authorize", [
-                "credentialID": id, "numSignatures": 1, "hash": [b64(digest)], "PIN": account.password, "OTP": account.nextOTP(),
+                "credentialID": id, "numSignatures": 1, "hash": [b64(digest)], "PIN": account.password, "OTP": refusedOTP,
             ], bearer: token)
             #expect(authorize.status == 403)
             #expect(authorize.error == "credential_disabled")
@@ -171,15 +176,12 @@ struct AdminTests {
             #expect(reinstated.status == 200)
             #expect(reinstated.json["status"] as? String == "active")
             #expect(try await admin.request(.POST, "credentials/\(id)/reinstate").status == 409)
-            // The refused call did not consume its HOTP code; the server accepts the next ones within its look-ahead window.
-            var authorized: CSCResponse?
-            for _ in 0..<3 {
-                let attempt = try await server.post("/csc/v1/credentials/authorize", [
-                    "credentialID": id, "numSignatures": 1, "hash": [b64(digest)], "PIN": account.password, "OTP": account.nextOTP(),
-                ], bearer: token)
-                if attempt.status == 200 { authorized = attempt; break }
-            }
-            let newSAD = try #require(authorized?.json["SAD"] as? String)
+            // The refused call did not consume its HOTP code: the same code authorizes now, at the first try.
+            let authorized = try await server.post("/csc/v1/credentials/authorize", [
+                "credentialID": id, "numSignatures": 1, "hash": [b64(digest)], "PIN": account.password, "OTP": refusedOTP,
+            ], bearer: token)
+            #expect(authorized.status == 200, "\(authorized.json)")
+            let newSAD = try #require(authorized.json["SAD"] as? String)
             let signed = try await server.post("/csc/v1/signatures/signHash", ["credentialID": id, "SAD": newSAD, "hash": [b64(digest)], "signAlgo": "1.2.840.10045.4.3.2"], bearer: token)
             #expect(signed.status == 200, "\(signed.json)")
             let records = try await server.services.store.auditRecords()

@@ -13,9 +13,9 @@ import Testing
 @Suite("CSC routes through the router: bearer authentication, error shapes, body limits")
 struct CSCRouterTests {
     /// The public application's router on a fresh token, database and CA.
-    func withRouter(_ body: @Sendable (any TestClientProtocol, SigilloServices) async throws -> Void) async throws {
+    func withRouter(clock: ServiceClock = .system, _ body: @Sendable (any TestClientProtocol, SigilloServices) async throws -> Void) async throws {
         let fixture = try TestToken(sessions: 2)
-        let (_, services, _) = try await LiveServer.services(fixture)
+        let (_, services, _) = try await LiveServer.services(fixture, clock: clock)
         let app = Application(router: SigilloApplication.router(services: services))
         try await app.test(.router) { client in try await body(client, services) }
     }
@@ -47,9 +47,27 @@ struct CSCRouterTests {
 
     @Test("a valid token reaches the route with its holder; a revoked one does not; an expired one says expired_token")
     func bearerAccepted() async throws {
-        try await self.withRouter { client, services in
+        let clock = TestClock()
+        try await self.withRouter(clock: clock.serviceClock) { client, services in
             let account = try await LiveServer.activate(services.domain, name: "Anna")
             let credential = account.credential
+            // A token 30 minutes old (1800 s, the login's expires_in) still works for its last second, then says expired_token.
+            let old = try await services.domain.authentication.issueAccessToken(username: account.username, password: account.password)
+            #expect(old.expiresIn == 1800)
+            var oldHeaders = HTTPFields()
+            oldHeaders[.authorization] = "Bearer \(old.token)"
+            clock.advance(1799)
+            try await client.execute(uri: "/csc/v1/credentials/list", method: .post, headers: oldHeaders, body: self.body("{}")) { response in
+                #expect(response.status == .ok)
+            }
+            clock.advance(1)
+            for version in [1, 2] {
+                try await client.execute(uri: "/csc/v\(version)/credentials/list", method: .post, headers: oldHeaders, body: self.body("{}")) { response in
+                    #expect(response.status == .unauthorized)
+                    let answer = try self.json(response.body)
+                    #expect(answer["error"] as? String == "expired_token", "\(answer)")
+                }
+            }
             let login = try await services.domain.authentication.issueAccessToken(username: account.username, password: account.password)
             var headers = HTTPFields()
             headers[.authorization] = "Bearer \(login.token)"

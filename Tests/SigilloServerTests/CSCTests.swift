@@ -179,10 +179,17 @@ struct CSCTests {
             #expect(foreign.status == 400 && foreign.error == "invalid_request")
             let forgedSAD = try await server.post("/csc/v1/signatures/signHash", ["credentialID": id, "SAD": "forged", "hash": [b64(digest)], "signAlgo": "1.2.840.10045.4.3.2"], bearer: token)
             #expect(forgedSAD.status == 400 && forgedSAD.error == "invalid_request")
-            let badAlgo = try await server.post("/csc/v1/signatures/signHash", ["credentialID": id, "SAD": "x", "hash": [b64(digest)], "signAlgo": "1.2.3"], bearer: token)
-            #expect(badAlgo.status == 400 && badAlgo.error == "invalid_request")
-            let shortHash = try await server.post("/csc/v1/signatures/signHash", ["credentialID": id, "SAD": "x", "hash": [b64([1, 2, 3])], "signAlgo": "1.2.840.10045.4.3.2"], bearer: token)
-            #expect(shortHash.status == 400 && shortHash.error == "invalid_request")
+            // A bad signAlgo and a short hash, each with a valid SAD (a forged one alone gives the same 400): refused for
+            // what they are, and the SAD still signs afterwards.
+            let sadResponse = try await server.post("/csc/v1/credentials/authorize", ["credentialID": id, "numSignatures": 1, "hash": [b64(digest)], "PIN": account.password, "OTP": account.nextOTP()], bearer: token)
+            let sad = try #require(sadResponse.json["SAD"] as? String, "\(sadResponse.json)")
+            let badAlgo = try await server.post("/csc/v1/signatures/signHash", ["credentialID": id, "SAD": sad, "hash": [b64(digest)], "signAlgo": "1.2.3"], bearer: token)
+            #expect(badAlgo.status == 400 && badAlgo.error == "invalid_request" && badAlgo.json["error_description"] as? String == "Invalid parameter signAlgo", "\(badAlgo.json)")
+            let shortHash = try await server.post("/csc/v1/signatures/signHash", ["credentialID": id, "SAD": sad, "hash": [b64([1, 2, 3])], "signAlgo": "1.2.840.10045.4.3.2"], bearer: token)
+            #expect(shortHash.status == 400 && shortHash.error == "invalid_request" && (shortHash.json["error_description"] as? String)?.hasPrefix("Invalid hash length") == true,
+                    "\(shortHash.json)")
+            let signed = try await server.post("/csc/v1/signatures/signHash", ["credentialID": id, "SAD": sad, "hash": [b64(digest)], "signAlgo": "1.2.840.10045.4.3.2"], bearer: token)
+            #expect(signed.status == 200 && (signed.json["signatures"] as? [String])?.count == 1, "\(signed.json)")
 
             let huge = try await server.post("/csc/v1/credentials/authorize", ["credentialID": id, "hash": Array(repeating: String(repeating: "A", count: 1000), count: 2000)], bearer: token)
             #expect(huge.status == 413)
@@ -254,14 +261,17 @@ struct CSCTransactionTests {
         }
     }
 
-    @Test("extendTransaction renews a live SAD; an unknown one is refused")
+    @Test("extendTransaction renews a live SAD (250 s, extend, 250 s: still signs); an unknown one is refused")
     func extendTransaction() async throws {
         let fixture = try TestToken()
-        try await LiveServer.with(fixture) { server in
+        let clock = TestClock()
+        try await LiveServer.with(fixture, clock: clock.serviceClock) { server in
             var account = try await server.activate(name: "Ezio")
             let token = try #require(try await server.post("/csc/v1/auth/login", basic: (account.username, account.password)).json["access_token"] as? String)
             let digest = b64(Array(SHA256.hash(data: Data("ext".utf8))))
             let sad = try #require(try await server.post("/csc/v1/credentials/authorize", ["credentialID": account.credential.id, "numSignatures": 1, "hash": [digest], "PIN": account.password, "OTP": account.nextOTP()], bearer: token).json["SAD"] as? String)
+            // 250 s of the SAD's 300 gone: the extension gives it 300 s from now, so 250 s later (500 s after authorize) it signs.
+            clock.advance(250)
             let extended = try await server.post("/csc/v1/credentials/extendTransaction", ["credentialID": account.credential.id, "SAD": sad], bearer: token)
             #expect(extended.status == 200 && extended.json["expiresIn"] as? Int == 300)
             #expect(extended.json["SAD"] as? String == sad)
@@ -269,6 +279,7 @@ struct CSCTransactionTests {
             #expect(unknown.status == 400 && unknown.error == "invalid_request")
             let missing = try await server.post("/csc/v1/credentials/extendTransaction", ["credentialID": account.credential.id], bearer: token)
             #expect(missing.status == 400 && missing.error == "invalid_request")
+            clock.advance(250)
             let signed = try await server.post("/csc/v1/signatures/signHash", ["credentialID": account.credential.id, "SAD": sad, "hash": [digest], "signAlgo": "1.2.840.10045.2.1", "hashAlgo": "2.16.840.1.101.3.4.2.1"], bearer: token)
             #expect(signed.status == 200, "\(signed.json)")
         }

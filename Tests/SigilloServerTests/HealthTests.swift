@@ -40,8 +40,12 @@ struct HealthTests {
         let fixture = try TestToken()
         try await LiveServer.with(fixture) { server in
             let ca = server.directory.appendingPathComponent("tls-ca.pem").path
-            let old = try await runOffPool("curl", ["-s", "-o", "/dev/null", "--cacert", ca, "--tls-max", "1.1", server.baseURL + "/health"])
-            #expect(old.status != 0)
+            // A client that really offers TLS 1.1 (security level 0: Debian's OpenSSL would not offer it otherwise, and would
+            // fail alone) gets the server's protocol_version alert; the same client with TLS 1.2 gets in.
+            let old = try await TransportTests.handshake(port: server.port, directory: server.directory, ["-tls1_1", "-cipher", "DEFAULT@SECLEVEL=0"])
+            #expect(!old.established && old.output.contains("alert protocol version"), "\(old.output)")
+            let control = try await TransportTests.handshake(port: server.port, directory: server.directory, ["-tls1_2", "-cipher", "DEFAULT@SECLEVEL=0"])
+            #expect(control.established && control.value("Protocol version") == "TLSv1.2", "\(control.output)")
             let modern = try await runOffPool("curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", "--cacert", ca, "--tlsv1.2", server.baseURL + "/health"])
             #expect(modern.output == "200")
             let plain = try await runOffPool("curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", "http://127.0.0.1:\(server.port)/health"])

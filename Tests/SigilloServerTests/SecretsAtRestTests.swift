@@ -18,9 +18,7 @@ struct SecretsAtRestTests {
 
     /// The body of the `count`-th message the relay received, once it has (the dispatcher runs beside the server).
     static func delivered(_ count: Int, _ relay: TestSMTPRelay) async throws -> String {
-        for _ in 0..<1200 where try relay.receivedDescriptions().count < count {
-            try await Task.sleep(for: .milliseconds(50))
-        }
+        try await waitUntil("the relay receiving \(count) messages", changesIn: relay.folder) { try relay.receivedDescriptions().count >= count }
         let descriptions = try relay.receivedDescriptions()
         try #require(descriptions.count >= count, "the relay received \(descriptions.count) messages, not \(count)")
         let json = try JSONSerialization.jsonObject(with: Data(contentsOf: descriptions[count - 1])) as? [String: Any]
@@ -126,9 +124,8 @@ struct SecretsAtRestTests {
             }
 
             // Every mail went out, and no body is left.
-            for _ in 0..<1200 where try await server.services.store.mails().contains(where: { $0.status != .sent }) {
-                try await Task.sleep(for: .milliseconds(50))
-            }
+            let store = server.services.store
+            try await waitUntil("every mail marked sent", changesIn: server.directory) { try await !store.mails().contains { $0.status != .sent } }
             let mails = try await server.services.store.mails()
             #expect(mails.count == 3 && mails.allSatisfy { $0.status == .sent && $0.body.isEmpty }, "\(mails.map(\.status))")
 
