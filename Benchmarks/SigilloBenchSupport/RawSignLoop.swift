@@ -8,30 +8,32 @@ import Synchronization
 /// The only code outside the PKCS11 module that calls PKCS#11 itself, and the reason this module exists: the
 /// `sigillo-bench` executable and everything shipped stay on the Swift API.
 public enum RawSignLoop {
-    /// Signatures per second of `threads` threads looping on `C_SignInit` + `C_Sign` with `key` for `seconds`.
+    /// Signatures per second of `threads` threads looping on `C_SignInit` + `C_Sign` with the key `keyID` for `seconds`.
     ///
     /// What the `Signer`'s hot path hands the token, minus the wrapper: the same bytes to `C_Sign` (the digest,
     /// or `DigestInfo ‖ digest` for PKCS#1 v1.5), the same mechanism and PSS parameters. Each thread opens its own
     /// session on the token's slot; the login of the token's pool covers it (PKCS#11 login state is per process).
+    /// With a connection per session (p11-kit's client), thread i uses the token's i-th module instance, as worker i does.
     /// Blocks the calling thread for `seconds`: call it off Swift's cooperative pool.
     ///
     /// - Parameters:
     ///   - token: an open token (its pool keeps the process logged in).
-    ///   - key: the private key's handle, e.g. `try await token.keyEntry(id:).handle`.
+    ///   - keyID: the private key's `CKA_ID` (looked up in each module instance: handles are per instance).
     ///   - mechanism: how to sign; the digest signed is a constant of the mechanism's hash length.
     ///   - threads: threads, each with its own session.
     ///   - seconds: how long to measure.
     /// - Throws: `PKCS11Error`: `functionNotSupported` when the module lacks a function, or the first failure of
     ///   a thread's `C_OpenSession`, `C_SignInit` or `C_Sign` (a failed thread stops counting, so its rate would
     ///   be wrong).
-    public static func signaturesPerSecond(token: Token, key: ObjectHandle, mechanism: SignatureMechanism, threads: Int, seconds: Double) throws(PKCS11Error) -> Double {
-        let module = token.module
+    public static func signaturesPerSecond(token: Token, keyID: String, mechanism: SignatureMechanism, threads: Int, seconds: Double) throws(PKCS11Error) -> Double {
+        let targets = try token.rawSignTargets(keyID: keyID)
+        // The module's functions are one list per library: the same for every instance.
+        let module = targets[0].module
         let openSession = try module.function(\.C_OpenSession, "C_OpenSession")
         let closeSession = try module.function(\.C_CloseSession, "C_CloseSession")
         let signInit = try module.function(\.C_SignInit, "C_SignInit")
         let sign = try module.function(\.C_Sign, "C_Sign")
-        let slot = CK_SLOT_ID(token.slot.rawValue)
-        let handle = CK_OBJECT_HANDLE(key.rawValue)
+        let nextThread = Atomic<Int>(0)
         let hash = mechanism.hash
         let digest = [UInt8](repeating: 0x5A, count: hash.digestLength)
         let input: [UInt8]
@@ -51,6 +53,9 @@ public enum RawSignLoop {
         let failure = Mutex<PKCS11Error?>(nil)
 
         let rate = ThreadLoop.stepsPerSecond(threads: threads, seconds: seconds) { () -> ThreadLoop.Worker? in
+            let target = targets[nextThread.wrappingAdd(1, ordering: .relaxed).oldValue % targets.count]
+            let slot = CK_SLOT_ID(target.slot.rawValue)
+            let handle = CK_OBJECT_HANDLE(target.key.rawValue)
             var session: CK_SESSION_HANDLE = 0
             let opened = openSession(slot, CK_FLAGS(CKF_SERIAL_SESSION | CKF_RW_SESSION), nil, nil, &session)
             guard Self.succeeded(opened, "C_OpenSession", failure: failure) else { return nil }

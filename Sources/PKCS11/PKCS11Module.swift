@@ -20,8 +20,21 @@ public final class PKCS11Module: @unchecked Sendable {
 
     private static let loaded = Mutex<[String: PKCS11Module]>([:])
 
-    private init(path: String, functions: UnsafeMutablePointer<CK_FUNCTION_LIST>) {
+    /// Counts the module's initialisations: a session opened under one generation died with it (see `reinitialize`).
+    private let currentGeneration = Atomic<UInt64>(0)
+    /// Held for reading by every worker job that calls the module, and for writing by `reinitialize`: PKCS#11 leaves
+    /// `C_Finalize` undefined while other threads are inside the module.
+    private let calls = ReadWriteLock()
+
+    /// The module's current initialisation (0 after load, +1 per `reinitialize`).
+    var generation: UInt64 { self.currentGeneration.load(ordering: .acquiring) }
+
+    /// Its key in `loaded`: the path, or a unique key for an instance of its own (`loadInstance`).
+    private let key: String
+
+    private init(path: String, key: String, functions: UnsafeMutablePointer<CK_FUNCTION_LIST>) {
         self.path = path
+        self.key = key
         self.functions = functions
     }
 
@@ -29,8 +42,31 @@ public final class PKCS11Module: @unchecked Sendable {
     ///
     /// - Throws: `PKCS11Error.moduleLoadFailed` when the file is missing or is not a PKCS#11 module.
     public static func load(path: String) throws(PKCS11Error) -> PKCS11Module {
+        try self.load(path: path, key: path)
+    }
+
+    /// Loads another, independent instance of the module at `path` (a second `C_GetFunctionList`), never shared
+    /// with `load(path:)`. For p11-kit's RPC client each instance is its own connection to the `p11-kit server`
+    /// (read from `P11_KIT_SERVER_ADDRESS` now), as another process would be. `unload()` finalises it.
+    static func loadInstance(path: String) throws(PKCS11Error) -> PKCS11Module {
+        try self.load(path: path, key: path + "\u{0}" + UUID().uuidString)
+    }
+
+    /// Finalises an instance from `loadInstance` (for p11-kit's client: closes its connection) once no worker uses it.
+    func unload() {
+        guard self.key != self.path else { return }
+        let removed = Self.loaded.withLock { $0.removeValue(forKey: self.key) }
+        guard removed != nil else { return }
+        self.calls.lockExclusive()
+        defer { self.calls.unlockExclusive() }
+        _ = self.functions.pointee.C_Finalize?(nil)
+        self.currentGeneration.wrappingAdd(1, ordering: .releasing)
+    }
+
+    private static func load(path: String, key: String) throws(PKCS11Error) -> PKCS11Module {
+        _ = Self.ignoreBrokenPipes
         let result: Result<PKCS11Module, PKCS11Error> = self.loaded.withLock { modules in
-            if let module = modules[path] { return .success(module) }
+            if let module = modules[key] { return .success(module) }
             guard FileManager.default.fileExists(atPath: path) else {
                 return .failure(PKCS11Error(.moduleLoadFailed, detail: "PKCS#11 module not found at \(path)"))
             }
@@ -38,22 +74,68 @@ public final class PKCS11Module: @unchecked Sendable {
                 let reason = p11_kit_message().map { String(cString: $0) } ?? "unknown reason"
                 return .failure(PKCS11Error(.moduleLoadFailed, detail: "cannot load PKCS#11 module \(path): \(reason)"))
             }
-            guard let initialize = list.pointee.C_Initialize else {
-                return .failure(PKCS11Error(.functionNotSupported, function: "C_Initialize", detail: "module has no C_Initialize"))
+            let module = PKCS11Module(path: path, key: key, functions: list)
+            do throws(PKCS11Error) {
+                try module.initialize()
+            } catch {
+                return .failure(error)
             }
-            var args = CK_C_INITIALIZE_ARGS()
-            args.flags = UInt(CKF_OS_LOCKING_OK)
-            let rv = withUnsafeMutablePointer(to: &args) { initialize(UnsafeMutableRawPointer($0)) }
-            // Another library in this process may have initialised the module already: that is fine.
-            guard rv == UInt(CKR_OK) || rv == UInt(CKR_CRYPTOKI_ALREADY_INITIALIZED) else {
-                return .failure(PKCS11Error.from(rv, function: "C_Initialize"))
-            }
-            let module = PKCS11Module(path: path, functions: list)
-            modules[path] = module
+            modules[key] = module
             return .success(module)
         }
         _ = Self.finalizeAtExit
         return try result.get()
+    }
+
+    /// `C_Initialize` with `CKF_OS_LOCKING_OK`; a module another library of this process initialised already is fine.
+    private func initialize() throws(PKCS11Error) {
+        let initialize = try self.function(\.C_Initialize, "C_Initialize")
+        var args = CK_C_INITIALIZE_ARGS()
+        args.flags = UInt(CKF_OS_LOCKING_OK)
+        let rv = withUnsafeMutablePointer(to: &args) { initialize(UnsafeMutableRawPointer($0)) }
+        guard rv == UInt(CKR_OK) || rv == UInt(CKR_CRYPTOKI_ALREADY_INITIALIZED) else {
+            throw PKCS11Error.from(rv, function: "C_Initialize")
+        }
+    }
+
+    /// A client module that talks to its token over a socket (p11-kit's `p11-kit-client.so`) writes to it with plain
+    /// `write`: once the server is gone, the next call would kill the process with SIGPIPE instead of failing with
+    /// `CKR_DEVICE_REMOVED`. Ignored here, unless the program installed a handler of its own.
+    private static let ignoreBrokenPipes: Void = {
+        var current = sigaction()
+        guard sigaction(SIGPIPE, nil, &current) == 0, current.__sigaction_handler.sa_handler == nil else { return }
+        signal(SIGPIPE, SIG_IGN)
+    }()
+
+    /// Runs `body` while no `reinitialize` can finalise the module (a worker's job; several run at once).
+    func withCalls<T>(_ body: () throws -> T) rethrows -> T {
+        self.calls.lockShared()
+        defer { self.calls.unlockShared() }
+        return try body()
+    }
+
+    /// `C_Finalize` then `C_Initialize`, unless another thread did it since the caller saw generation `seen`.
+    ///
+    /// The recovery of a client module whose connection broke: p11-kit's RPC client answers `CKR_DEVICE_REMOVED` to
+    /// every call after its server went away, even once the server is back, until the module is initialised again,
+    /// which reconnects. Every session (of every `Token` on this module) dies with it; handles must be looked up again.
+    /// The caller runs inside `withCalls`: its shared hold is given up while the module is re-initialised.
+    ///
+    /// - Throws: `tokenUnavailable` when `C_Initialize` fails.
+    func reinitialize(seen: UInt64) throws(PKCS11Error) {
+        self.calls.unlockShared()
+        defer { self.calls.lockShared() }
+        self.calls.lockExclusive()
+        defer { self.calls.unlockExclusive() }
+        guard self.generation == seen else { return }
+        // Not initialised any more (a failed C_Initialize earlier) is fine: the point is the C_Initialize below.
+        _ = self.functions.pointee.C_Finalize?(nil)
+        self.currentGeneration.wrappingAdd(1, ordering: .releasing)
+        do {
+            try self.initialize()
+        } catch {
+            throw PKCS11Error(.tokenUnavailable, function: error.function, rv: error.rv, detail: "cannot initialise \(self.path) again: \(error.detail)")
+        }
     }
 
     /// Registered (once) after the first `C_Initialize`: at process exit, `C_Finalize` on every loaded module.

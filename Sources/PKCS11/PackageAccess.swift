@@ -22,3 +22,26 @@ extension PKCS11Error {
         if rv != UInt(CKR_OK) { throw PKCS11Error.from(rv, function: function) }
     }
 }
+
+extension Token {
+    /// For each module instance of the token (one, or one per session), a session-less view the raw benchmark loop
+    /// signs through: the module, the token's slot in it and the handle of private key `id` there (handles are per
+    /// instance). Opens a short session on each; blocking, not for the server's paths.
+    ///
+    /// - Throws: `keyNotFound` when an instance does not find the key.
+    package func rawSignTargets(keyID id: String) throws(PKCS11Error) -> [(module: PKCS11Module, slot: SlotID, key: ObjectHandle)] {
+        var targets: [(module: PKCS11Module, slot: SlotID, key: ObjectHandle)] = []
+        for module in self.modules {
+            let slot = try module.slot(forTokenLabel: self.configuration.tokenLabel)
+            let session = try Session(module: module, slot: slot)
+            defer { session.close() }
+            // Each instance of a client module is its own connection, with its own login.
+            try session.login(pin: self.pin)
+            guard let key = try session.findObjects([.objectClass(.privateKey), .bytes(.id, Array(id.utf8))]).first else {
+                throw PKCS11Error(.keyNotFound, detail: "no key with id '\(id)' in the token")
+            }
+            targets.append((module, slot, key))
+        }
+        return targets
+    }
+}

@@ -37,6 +37,10 @@ public struct ReturnValue: RawRepresentable, Hashable, Sendable, CustomStringCon
     public static let sessionHandleInvalid = ReturnValue(rawValue: UInt(CKR_SESSION_HANDLE_INVALID))
     /// `CKR_DEVICE_REMOVED`: the token was removed during the call.
     public static let deviceRemoved = ReturnValue(rawValue: UInt(CKR_DEVICE_REMOVED))
+    /// `CKR_DEVICE_ERROR`: the token (or the connection to it) failed.
+    public static let deviceError = ReturnValue(rawValue: UInt(CKR_DEVICE_ERROR))
+    /// `CKR_CRYPTOKI_NOT_INITIALIZED`: the module is not initialised (a failed re-initialisation).
+    public static let cryptokiNotInitialized = ReturnValue(rawValue: UInt(CKR_CRYPTOKI_NOT_INITIALIZED))
     /// `CKR_FUNCTION_NOT_SUPPORTED`: the module does not implement the function.
     public static let functionNotSupported = ReturnValue(rawValue: UInt(CKR_FUNCTION_NOT_SUPPORTED))
 }

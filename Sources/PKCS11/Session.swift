@@ -4,6 +4,9 @@ internal import CPKCS11
 public final class Session {
     let module: PKCS11Module
     let handle: CK_SESSION_HANDLE
+    /// The module initialisation the session was opened under: after `PKCS11Module.reinitialize` it is gone, and its
+    /// handle number may already belong to a new session, which `close()` must not close.
+    let generation: UInt64
     private var closed = false
     // The hot path's two functions, looked up once per session rather than per signature.
     private let signInitFunction: CK_C_SignInit?
@@ -16,6 +19,7 @@ public final class Session {
         var handle: CK_SESSION_HANDLE = 0
         try check(open(CK_SLOT_ID(slot.rawValue), CK_FLAGS(CKF_SERIAL_SESSION | CKF_RW_SESSION), nil, nil, &handle), "C_OpenSession")
         self.handle = handle
+        self.generation = module.generation
         self.signInitFunction = module.functions.pointee.C_SignInit
         self.signFunction = module.functions.pointee.C_Sign
     }
@@ -44,6 +48,7 @@ public final class Session {
     func close() {
         guard !self.closed else { return }
         self.closed = true
+        guard self.module.generation == self.generation else { return }
         _ = self.module.functions.pointee.C_CloseSession?(self.handle)
     }
 

@@ -37,6 +37,14 @@ public struct TokenConfiguration: Hashable, Sendable {
     public var pin: PINSource
     /// Sessions opened (and worker threads started): one operation per session at a time.
     public var sessions: Int
+    /// Load the module once per session, each with its own connection to the token (nil: yes for p11-kit's RPC
+    /// client `p11-kit-client.so`, whose connection threads must not share; no for every other module).
+    public var connectionPerSession: Bool?
+
+    /// Whether `Token.open` loads a module instance per session.
+    var usesConnectionPerSession: Bool {
+        self.connectionPerSession ?? URL(fileURLWithPath: self.modulePath).lastPathComponent.hasPrefix("p11-kit-client")
+    }
 
     public init(modulePath: String, tokenLabel: String, pin: PINSource, sessions: Int = ProcessInfo.processInfo.activeProcessorCount) {
         self.modulePath = modulePath

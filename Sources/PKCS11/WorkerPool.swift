@@ -64,7 +64,7 @@ final class WorkerPool: @unchecked Sendable {
                 // Close the session before counting this worker out: `stop()` returns only when no thread is
                 // still inside the module (a caller may exit the process right after).
                 self.condition.unlock()
-                worker.closeSession()
+                worker.module.withCalls { worker.closeSession() }
                 self.condition.lock()
                 self.running -= 1
                 self.condition.broadcast()
@@ -81,7 +81,8 @@ final class WorkerPool: @unchecked Sendable {
                 self.head = 0
             }
             self.condition.unlock()
-            job(worker)
+            // A job may call the module: no re-initialisation (`PKCS11Module.reinitialize`) finalises it meanwhile.
+            worker.module.withCalls { job(worker) }
         }
     }
 }
