@@ -116,6 +116,19 @@ public final class PostgresStore: Sendable {
         }
     }
 
+    /// Whether a server answers at `settings`' address: a connection made, or refused by the server itself (too many
+    /// clients, a wrong password: reachable, not an outage).
+    static func answers(_ settings: PostgresSettings) async -> Bool {
+        do {
+            try await self.probe(settings, logger: self.quiet)
+            return true
+        } catch let error as SigilloError {
+            return error.code != .databaseUnavailable || error.message.contains("refused the connection")
+        } catch {
+            return false
+        }
+    }
+
     deinit {
         self.runner.cancel()
     }
@@ -248,45 +261,56 @@ public final class PostgresStore: Sendable {
 
     /// `body` on a leased connection. While the database answers, a call waits for a connection as long as the pool
     /// needs (up to `busyWait`: a burst of requests queues, it is not an outage); once a call found it unreachable, calls
-    /// that get no connection within `connectionWait` fail. Once `body` has its connection it runs to its end, in a task
-    /// of its own: a statement sent is never abandoned half way, neither by this timer nor by the caller's cancellation
-    /// (a request whose client went away), so a connection never goes back to the pool inside a transaction.
+    /// that get no connection within `connectionWait` fail. The caller is answered as soon as that is decided, whatever
+    /// the pool does with the lease it asked for (a lease granted later runs nothing and is handed back at once).
+    /// Once `body` has its connection it runs to its end, in a task of its own: a statement sent is never abandoned half
+    /// way, neither by this timer nor by the caller's cancellation (a request whose client went away), so a connection
+    /// never goes back to the pool inside a transaction.
     private func leasing<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
-        let leased = LeaseFlag()
-        let work = Task {
-            try await self.client.withConnection { connection in
-                leased.value.store(true, ordering: .sequentiallyConsistent)
-                return try await body(connection)
-            }
-        }
+        let race = LeaseRace<T>()
         let (wait, busyWait, reachable, settings) = (self.connectionWait, self.busyWait, self.reachable, self.settings)
-        let timer = Task {
-            let start = ContinuousClock.now
-            var probed = false
-            // Looked at in steps: the database may be found gone (by another call) while this one waits.
-            while !Task.isCancelled, !leased.value.load(ordering: .sequentiallyConsistent) {
-                let waited = ContinuousClock.now - start
-                if waited >= wait, !probed, reachable.value.load(ordering: .relaxed) {
-                    // Waited long: a busy pool, or a database gone while no call was using it? One new connection tells.
-                    probed = true
-                    if (try? await Self.probe(settings, logger: Self.quiet)) == nil { reachable.value.store(false, ordering: .relaxed) }
+        return try await withCheckedThrowingContinuation { continuation in
+            race.start(continuation)
+            let work = Task {
+                do {
+                    let value = try await self.client.withConnection { connection -> T? in
+                        guard race.claimLease() else { return nil }
+                        return try await body(connection)
+                    }
+                    if let value { race.finish(.success(value)) }
+                } catch {
+                    race.finish(.failure(error))
                 }
-                if waited >= busyWait || (waited >= wait && !reachable.value.load(ordering: .relaxed)) {
-                    work.cancel()
-                    return
+            }
+            race.timer = Task {
+                var start = ContinuousClock.now
+                // Nothing to decide before `wait`; then looked at in steps (another call may find the database gone).
+                try? await Task.sleep(for: wait)
+                while !race.answered, !Task.isCancelled {
+                    let waited = ContinuousClock.now - start
+                    if waited >= wait, reachable.value.load(ordering: .relaxed) {
+                        // Waited long: a busy pool or a slow statement, or a database gone while no other call noticed?
+                        // One new connection tells; asked again every `wait` while this call goes on.
+                        if await !Self.answers(settings) {
+                            reachable.value.store(false, ordering: .relaxed)
+                        } else if !race.waiting {
+                            start = ContinuousClock.now
+                        }
+                    }
+                    let unreachable = waited >= wait && !reachable.value.load(ordering: .relaxed)
+                    if race.waiting, waited >= busyWait || unreachable {
+                        if race.abandon() { work.cancel() }
+                        return
+                    }
+                    if !race.waiting, unreachable {
+                        // A statement sent to a database that is gone: the caller is answered now; the statement ends (or
+                        // fails) on its own, its outcome unknown to the caller, as with any lost connection.
+                        race.abandon(leased: true)
+                        return
+                    }
+                    try? await Task.sleep(for: .milliseconds(100))
                 }
-                try? await Task.sleep(for: .milliseconds(100))
-            }
-        }
-        defer { timer.cancel() }
-        do {
-            return try await work.value
-        } catch {
-            if !leased.value.load(ordering: .sequentiallyConsistent) {
-                throw SigilloError(.databaseUnavailable, "the database cannot be reached now; try again shortly")
-            }
-            throw error
-        }
+            }        }
     }
 
     /// A PostgreSQL error as the domain's.
@@ -309,7 +333,91 @@ public final class PostgresStore: Sendable {
     }
 }
 
-/// Set once the lease's body has its connection.
+/// One call's lease: answered once, by the body's result or by giving up before a connection came.
+private final class LeaseRace<T: Sendable>: Sendable {
+    private enum State {
+        case idle
+        /// Waiting for a connection.
+        case waiting(CheckedContinuation<T, any Error>)
+        /// The body runs on its connection.
+        case leased(CheckedContinuation<T, any Error>)
+        /// Answered.
+        case done
+    }
+
+    private let state = Mutex<State>(.idle)
+    private let timerTask = Mutex<Task<Void, Never>?>(nil)
+
+    /// The task that gives up on the lease; cancelled once the caller is answered.
+    var timer: Task<Void, Never>? {
+        get { self.timerTask.withLock { $0 } }
+        set { self.timerTask.withLock { $0 = newValue } }
+    }
+
+    func start(_ continuation: CheckedContinuation<T, any Error>) {
+        self.state.withLock { $0 = .waiting(continuation) }
+    }
+
+    /// Whether no connection came yet and the caller is not answered.
+    var waiting: Bool {
+        self.state.withLock { if case .waiting = $0 { return true } else { return false } }
+    }
+
+    /// The connection came: true if the body may run (the caller was not answered meanwhile).
+    func claimLease() -> Bool {
+        self.state.withLock { state in
+            guard case .waiting(let continuation) = state else { return false }
+            state = .leased(continuation)
+            return true
+        }
+    }
+
+    /// Answers the caller with the body's result, or the lease's failure if it failed before a connection came.
+    func finish(_ result: Result<T, any Error>) {
+        let continuation: CheckedContinuation<T, any Error>? = self.state.withLock { state in
+            switch state {
+            case .waiting(let continuation), .leased(let continuation):
+                state = .done
+                return continuation
+            case .idle, .done:
+                return nil
+            }
+        }
+        self.timer?.cancel()
+        continuation?.resume(with: result.mapError { error in
+            // A lease that failed before a connection came: the database is out of reach.
+            if case .failure = result, error is CancellationError { return SigilloError(.databaseUnavailable, "the database cannot be reached now; try again shortly") }
+            return error
+        })
+    }
+
+    /// Whether the caller was answered.
+    var answered: Bool {
+        self.state.withLock { if case .done = $0 { return true } else { return false } }
+    }
+
+    /// Gives up on the call: true if the caller was answered now. Without `leased`, only while no connection came (no
+    /// body ran or will run); with it, also while the body runs on a connection to a database found gone.
+    @discardableResult
+    func abandon(leased: Bool = false) -> Bool {
+        let continuation: CheckedContinuation<T, any Error>? = self.state.withLock { state in
+            switch state {
+            case .waiting(let continuation):
+                state = .done
+                return continuation
+            case .leased(let continuation) where leased:
+                state = .done
+                return continuation
+            default:
+                return nil
+            }
+        }
+        continuation?.resume(throwing: SigilloError(.databaseUnavailable, "the database cannot be reached now; try again shortly"))
+        return continuation != nil
+    }
+}
+
+/// A flag shared between tasks.
 private final class LeaseFlag: Sendable {
     let value: Atomic<Bool>
 

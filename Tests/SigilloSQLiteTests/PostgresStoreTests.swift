@@ -167,3 +167,4 @@ struct PostgresStoreTests {
         #expect(PostgresSettings.isURL("postgres://x@y/z") && !PostgresSettings.isURL("var/sigillo.sqlite"))
     }
 }
+
