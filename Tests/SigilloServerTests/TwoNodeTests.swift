@@ -162,13 +162,13 @@ struct TwoNodeTests {
         ], bearer: token)
     }
 
-    /// Runs `body` `count` times at once and returns every result.
+    /// Runs `body` `count` times at once and returns every result, in index order (result `i` is `body(i)`'s).
     static func race<T: Sendable>(_ count: Int, _ body: @escaping @Sendable (Int) async throws -> T) async throws -> [T] {
-        try await withThrowingTaskGroup(of: T.self) { group in
-            for index in 0..<count { group.addTask { try await body(index) } }
-            var results: [T] = []
+        try await withThrowingTaskGroup(of: (Int, T).self) { group in
+            for index in 0..<count { group.addTask { (index, try await body(index)) } }
+            var results: [(Int, T)] = []
             for try await result in group { results.append(result) }
-            return results
+            return results.sorted { $0.0 < $1.0 }.map(\.1)
         }
     }
 
