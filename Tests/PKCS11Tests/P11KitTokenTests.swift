@@ -13,18 +13,6 @@ struct P11KitTokenTests {
         return try await Signer(token: token).sign(digest: digest, credential: id, mechanism: mechanism)
     }
 
-    func code(_ body: () async throws -> Void) async -> PKCS11Error.Code? {
-        do {
-            try await body()
-            return nil
-        } catch let error as PKCS11Error {
-            return error.code
-        } catch {
-            Issue.record("unexpected error \(error)")
-            return nil
-        }
-    }
-
     @Test("two clients of one exported token: keys made or destroyed by one are seen by the other, never a stale handle")
     func twoClientsShareKeys() async throws {
         let fixture = try TestToken.unopened()
@@ -48,7 +36,7 @@ struct P11KitTokenTests {
 
             // Destroyed by the first: the second's cached handle is not served, the key is reported missing.
             #expect(try await first.destroyKeyPair(id: "k") == 2)
-            #expect(await self.code { _ = try await self.sign(second, "k", message) } == .keyNotFound)
+            #expect(await pkcs11ErrorCode { _ = try await self.sign(second, "k", message) } == .keyNotFound)
             #expect(second.cachedKeyCount == 0)
             #expect(try await !second.containsKey(id: "k"))
 
@@ -75,8 +63,8 @@ struct P11KitTokenTests {
             await server.kill()
             // Every call fails cleanly while the token is away, again and again (each retries the connection).
             for _ in 0..<3 {
-                #expect(await self.code { _ = try await self.sign(token, "k", message) } == .tokenUnavailable)
-                #expect(await self.code { try await token.ping() } == .tokenUnavailable)
+                #expect(await pkcs11ErrorCode { _ = try await self.sign(token, "k", message) } == .tokenUnavailable)
+                #expect(await pkcs11ErrorCode { try await token.ping() } == .tokenUnavailable)
             }
 
             try await server.start()

@@ -184,18 +184,6 @@ struct TokenTests {
 
 @Suite("Token: clear errors")
 struct TokenErrorTests {
-    func code(_ body: () async throws -> Void) async -> PKCS11Error.Code? {
-        do {
-            try await body()
-            return nil
-        } catch let error as PKCS11Error {
-            return error.code
-        } catch {
-            Issue.record("unexpected error \(error)")
-            return nil
-        }
-    }
-
     @Test func wrongPIN() async throws {
         let fixture = try TestToken.unopened()
         let wrong = fixture.directory.appendingPathComponent("wrong.pin")
@@ -212,17 +200,17 @@ struct TokenErrorTests {
         let fixture = try TestToken()
         var configuration = fixture.configuration
         configuration.pin = .file(fixture.directory.appendingPathComponent("absent.pin").path)
-        #expect(await self.code { _ = try Token.open(configuration) } == .pinUnavailable)
+        #expect(await pkcs11ErrorCode { _ = try Token.open(configuration) } == .pinUnavailable)
         configuration.pin = .environment("SIGILLO_TEST_NO_SUCH_VARIABLE")
-        #expect(await self.code { _ = try Token.open(configuration) } == .pinUnavailable)
+        #expect(await pkcs11ErrorCode { _ = try Token.open(configuration) } == .pinUnavailable)
     }
 
     @Test func missingModule() async throws {
         let configuration = TokenConfiguration(modulePath: "/nonexistent/libpkcs11.so", tokenLabel: "x", pin: .environment("X"))
-        #expect(await self.code { _ = try Token.open(configuration) } == .moduleLoadFailed)
+        #expect(await pkcs11ErrorCode { _ = try Token.open(configuration) } == .moduleLoadFailed)
         let notAModule = TokenConfiguration(modulePath: "/usr/lib/x86_64-linux-gnu/libz.so.1", tokenLabel: "x", pin: .environment("X"))
         if FileManager.default.fileExists(atPath: notAModule.modulePath) {
-            #expect(await self.code { _ = try Token.open(notAModule) } == .moduleLoadFailed)
+            #expect(await pkcs11ErrorCode { _ = try Token.open(notAModule) } == .moduleLoadFailed)
         }
     }
 
@@ -230,7 +218,7 @@ struct TokenErrorTests {
         let fixture = try TestToken()
         var configuration = fixture.configuration
         configuration.tokenLabel = "no-such-token"
-        #expect(await self.code { _ = try Token.open(configuration) } == .tokenNotFound)
+        #expect(await pkcs11ErrorCode { _ = try Token.open(configuration) } == .tokenNotFound)
     }
 
     @Test func unknownCredentialAndBadInput() async throws {
@@ -238,17 +226,17 @@ struct TokenErrorTests {
         let signer = Signer(token: fixture.token)
         _ = try await fixture.token.generateKeyPair(id: "ec", algorithm: .ecP256)
         let good = [UInt8](repeating: 7, count: 32)
-        #expect(await self.code { _ = try await signer.sign(digest: good, credential: "nobody", mechanism: .ecdsa(.sha256)) } == .keyNotFound)
-        #expect(await self.code { _ = try await signer.sign(digest: [1, 2, 3], credential: "ec", mechanism: .ecdsa(.sha256)) } == .invalidDigestLength)
-        #expect(await self.code { _ = try await signer.sign(digests: [good, [UInt8](repeating: 1, count: 48)], credential: "ec", mechanism: .ecdsa(.sha256)) } == .invalidDigestLength)
-        #expect(await self.code { _ = try await signer.sign(digest: good, credential: "ec", mechanism: .rsaPKCS1v15(.sha256)) } == .mechanismMismatch)
+        #expect(await pkcs11ErrorCode { _ = try await signer.sign(digest: good, credential: "nobody", mechanism: .ecdsa(.sha256)) } == .keyNotFound)
+        #expect(await pkcs11ErrorCode { _ = try await signer.sign(digest: [1, 2, 3], credential: "ec", mechanism: .ecdsa(.sha256)) } == .invalidDigestLength)
+        #expect(await pkcs11ErrorCode { _ = try await signer.sign(digests: [good, [UInt8](repeating: 1, count: 48)], credential: "ec", mechanism: .ecdsa(.sha256)) } == .invalidDigestLength)
+        #expect(await pkcs11ErrorCode { _ = try await signer.sign(digest: good, credential: "ec", mechanism: .rsaPKCS1v15(.sha256)) } == .mechanismMismatch)
         #expect(try await signer.sign(digests: [], credential: "ec", mechanism: .ecdsa(.sha256)).isEmpty)
     }
 
     @Test func closedPool() async throws {
         let fixture = try TestToken()
         fixture.token.close()
-        #expect(await self.code { _ = try await fixture.token.containsKey(id: "x") } == .tokenUnavailable)
+        #expect(await pkcs11ErrorCode { _ = try await fixture.token.containsKey(id: "x") } == .tokenUnavailable)
     }
 
     @Test func uriParsing() throws {
@@ -263,5 +251,18 @@ struct TokenErrorTests {
         #expect(throws: PKCS11Error.self) { try TokenConfiguration(uri: "pkcs11:object=x?module-path=/m.so&pin-source=/p") }
         #expect(throws: PKCS11Error.self) { try TokenConfiguration(uri: "http://example") }
         #expect(throws: PKCS11Error.self) { try TokenConfiguration(uri: "pkcs11:token=a?pin-source=/p") }
+    }
+}
+
+/// The `PKCS11Error` code `body` threw; nil when it returned (any other error is recorded as a test issue).
+func pkcs11ErrorCode(_ body: () async throws -> Void) async -> PKCS11Error.Code? {
+    do {
+        try await body()
+        return nil
+    } catch let error as PKCS11Error {
+        return error.code
+    } catch {
+        Issue.record("unexpected error \(error)")
+        return nil
     }
 }

@@ -14,6 +14,25 @@ struct AdminCLITests {
     static let binary = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         .appendingPathComponent(".build/debug/sigillo").path
 
+    /// The environment of a child `sigillo serve` (or `ca init`) in `folder`: the token (`module`, `token`, `pinFile`),
+    /// `sessions` HSM sessions, and the files `LiveServer.makeCertificates` made in `folder/certs` and the database and
+    /// SMS outbox in `folder/var`. Ports, mail and anything else are the caller's.
+    static func serveEnvironment(_ base: [String: String], folder: URL, module: String, token: String, pinFile: String, sessions: Int) -> [String: String] {
+        var environment = base
+        let certs = folder.appendingPathComponent("certs")
+        environment["SIGILLO_PKCS11_MODULE"] = module
+        environment["SIGILLO_TOKEN"] = token
+        environment["SIGILLO_PIN_FILE"] = pinFile
+        environment["SIGILLO_HSM_SESSIONS"] = String(sessions)
+        environment["SIGILLO_DATABASE"] = folder.appendingPathComponent("var/sigillo.sqlite").path
+        environment["SIGILLO_OUTBOX_FILE"] = folder.appendingPathComponent("var/outbox.jsonl").path
+        environment["SIGILLO_CA_CERTIFICATE"] = certs.appendingPathComponent("ca.pem").path
+        environment["SIGILLO_TLS_CERTIFICATE"] = certs.appendingPathComponent("server.pem").path
+        environment["SIGILLO_TLS_KEY"] = certs.appendingPathComponent("server-key.pem").path
+        environment["SIGILLO_ADMIN_CA"] = certs.appendingPathComponent("admin-ca.pem").path
+        return environment
+    }
+
     @Test("holders create/list/show, invite, credentials, suspend/reinstate/revoke, audit verify/export, issue-operator")
     func endToEnd() async throws {
         try #require(FileManager.default.isExecutableFile(atPath: Self.binary), "build the executable first: swift build")
@@ -148,19 +167,10 @@ struct ServeBothListenersTests {
         try LiveServer.makeCertificates(in: directory.appendingPathComponent("certs"))
         let ports = try ReservedPorts(count: 2)
         let base = ports.base
-        var environment = try fixture.isolatedEnvironment()
-        environment["SIGILLO_PKCS11_MODULE"] = TestHSM.modulePath
-        environment["SIGILLO_TOKEN"] = fixture.label
-        environment["SIGILLO_PIN_FILE"] = fixture.pinFile
+        var environment = AdminCLITests.serveEnvironment(try fixture.isolatedEnvironment(), folder: directory, module: TestHSM.modulePath,
+                                                         token: fixture.label, pinFile: fixture.pinFile, sessions: 1)
         environment["SIGILLO_PORT"] = String(base)
         environment["SIGILLO_ADMIN_PORT"] = String(base + 1)
-        environment["SIGILLO_HSM_SESSIONS"] = "1"
-        environment["SIGILLO_DATABASE"] = directory.appendingPathComponent("var/sigillo.sqlite").path
-        environment["SIGILLO_OUTBOX_FILE"] = directory.appendingPathComponent("var/outbox.jsonl").path
-        environment["SIGILLO_CA_CERTIFICATE"] = directory.appendingPathComponent("certs/ca.pem").path
-        environment["SIGILLO_TLS_CERTIFICATE"] = directory.appendingPathComponent("certs/server.pem").path
-        environment["SIGILLO_TLS_KEY"] = directory.appendingPathComponent("certs/server-key.pem").path
-        environment["SIGILLO_ADMIN_CA"] = directory.appendingPathComponent("certs/admin-ca.pem").path
         let initialized = try await runOffPool(AdminCLITests.binary, ["ca", "init", "--algorithm", "ecdsa-p256"], environment: environment)
         try #require(initialized.status == 0, "\(initialized.output)")
         // A mail queued before the start (by an earlier run, or another node): the server's dispatcher delivers it.

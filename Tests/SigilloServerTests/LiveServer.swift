@@ -4,6 +4,7 @@ import Hummingbird
 import Logging
 import NIOCore
 import NIOSSL
+import PKCS11
 import CSCClient
 import SigilloDomain
 import SigilloMail
@@ -46,10 +47,16 @@ struct LiveServer {
     ///   127.0.0.1 (`RateLimitTests` sets its own).
     static func with<T: Sendable>(_ fixture: TestToken, clock: ServiceClock = .system, mailRelayPort: Int? = nil, rateLimits: RateLimitSettings = .unlimited,
                                   _ body: @Sendable (LiveServer) async throws -> T) async throws -> T {
-        let (defaults, services, logger) = try await self.services(fixture, clock: clock, mailRelayPort: mailRelayPort)
+        try await self.with(token: fixture.token, in: fixture.directory, clock: clock, mailRelayPort: mailRelayPort, rateLimits: rateLimits, body)
+    }
+
+    /// `with` on any open `token` (one reached through p11-kit, say), the server's files in `root/server`.
+    static func with<T: Sendable>(token: Token, in root: URL, clock: ServiceClock = .system, mailRelayPort: Int? = nil, rateLimits: RateLimitSettings = .unlimited,
+                                  _ body: @Sendable (LiveServer) async throws -> T) async throws -> T {
+        let (defaults, services, logger) = try await self.services(token: token, in: root, clock: clock, mailRelayPort: mailRelayPort)
         var configuration = defaults
         configuration.rateLimits = rateLimits
-        let directory = fixture.directory.appendingPathComponent("server")
+        let directory = root.appendingPathComponent("server")
         let (portStream, portContinuation) = AsyncStream.makeStream(of: Int.self)
         let app = try SigilloApplication.make(configuration: configuration, services: services, logger: logger) { channel in
             portContinuation.yield(channel.localAddress?.port ?? 0)
@@ -66,7 +73,12 @@ struct LiveServer {
     /// A server's configuration and services on `fixture`'s token, with a new CA, TLS certificates and database in
     /// its folder (what `with` serves; router tests use them without a listener).
     static func services(_ fixture: TestToken, clock: ServiceClock = .system, mailRelayPort: Int? = nil) async throws -> (ServerConfiguration, SigilloServices, Logger) {
-        let directory = fixture.directory.appendingPathComponent("server")
+        try await self.services(token: fixture.token, in: fixture.directory, clock: clock, mailRelayPort: mailRelayPort)
+    }
+
+    /// `services` on any open `token`, the files in `root/server`.
+    static func services(token: Token, in root: URL, clock: ServiceClock = .system, mailRelayPort: Int? = nil) async throws -> (ServerConfiguration, SigilloServices, Logger) {
+        let directory = root.appendingPathComponent("server")
         try self.makeCertificates(in: directory)
         var configuration = ServerConfiguration()
         configuration.port = 0
@@ -84,13 +96,13 @@ struct LiveServer {
             configuration.smtp = smtp
         }
         let name = try DistinguishedName { CountryName("IT"); OrganizationName("Sigillo Test"); CommonName("Sigillo Test CA") }
-        let ca = try await CertificateAuthority.create(token: fixture.token, keyID: configuration.caKeyID, name: name, now: Date().addingTimeInterval(-60))
+        let ca = try await CertificateAuthority.create(token: token, keyID: configuration.caKeyID, name: name, now: Date().addingTimeInterval(-60))
         try ca.certificatePEM.write(toFile: configuration.caCertificate, atomically: true, encoding: .utf8)
         var logger = Logger(label: "test-server")
         logger.logLevel = .warning
         // Cheap Argon2 parameters keep the suites fast; production parameters are tested in SigilloDomainTests.
         let services = try await SigilloServices.open(
-            configuration: configuration, token: fixture.token, clock: clock, passwords: PasswordHasher(parameters: Argon2Parameters(memoryKiB: 1024, iterations: 1, parallelism: 1)), logger: logger)
+            configuration: configuration, token: token, clock: clock, passwords: PasswordHasher(parameters: Argon2Parameters(memoryKiB: 1024, iterations: 1, parallelism: 1)), logger: logger)
         return (configuration, services, logger)
     }
 

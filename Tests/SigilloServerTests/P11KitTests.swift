@@ -92,19 +92,10 @@ struct P11KitTests {
         try await P11KitServer.with(exporting: fixture) { hsm in
             let ports = try ReservedPorts(count: 2)
             let base = ports.base
-            var environment = hsm.clientEnvironment(hsm.serverEnvironment)
-            environment["SIGILLO_PKCS11_MODULE"] = P11KitServer.clientModulePath
-            environment["SIGILLO_TOKEN"] = hsm.tokenURI
-            environment["SIGILLO_PIN_FILE"] = hsm.pinFile
+            var environment = AdminCLITests.serveEnvironment(hsm.clientEnvironment(hsm.serverEnvironment), folder: directory,
+                                                             module: P11KitServer.clientModulePath, token: hsm.tokenURI, pinFile: hsm.pinFile, sessions: 2)
             environment["SIGILLO_PORT"] = String(base)
             environment["SIGILLO_ADMIN_PORT"] = String(base + 1)
-            environment["SIGILLO_HSM_SESSIONS"] = "2"
-            environment["SIGILLO_DATABASE"] = directory.appendingPathComponent("var/sigillo.sqlite").path
-            environment["SIGILLO_OUTBOX_FILE"] = directory.appendingPathComponent("var/outbox.jsonl").path
-            environment["SIGILLO_CA_CERTIFICATE"] = directory.appendingPathComponent("certs/ca.pem").path
-            environment["SIGILLO_TLS_CERTIFICATE"] = directory.appendingPathComponent("certs/server.pem").path
-            environment["SIGILLO_TLS_KEY"] = directory.appendingPathComponent("certs/server-key.pem").path
-            environment["SIGILLO_ADMIN_CA"] = directory.appendingPathComponent("certs/admin-ca.pem").path
             let initialized = try await runOffPool(AdminCLITests.binary, ["ca", "init", "--algorithm", "ecdsa-p256"], environment: environment)
             try #require(initialized.status == 0, "\(initialized.output)")
 
@@ -137,38 +128,12 @@ struct P11KitTests {
         return UInt(response.status.code)
     }
 
-    /// An in-process server (as `LiveServer.with`) on the exported token, opened through a p11-kit client module
-    /// instance of its own: its own connection, so `P11_KIT_SERVER_ADDRESS` never has to stay set in this process.
+    /// An in-process server (`LiveServer.with`) on the exported token, opened through a p11-kit client module instance
+    /// of its own: its own connection, so `P11_KIT_SERVER_ADDRESS` never has to stay set in this process.
     static func withServer<T: Sendable>(on hsm: P11KitServer, directory root: URL, _ body: @Sendable (LiveServer) async throws -> T) async throws -> T {
         let token = try hsm.openToken(sessions: 2)
         defer { token.close() }
-        let directory = root.appendingPathComponent("server")
-        try LiveServer.makeCertificates(in: directory)
-        var configuration = ServerConfiguration()
-        configuration.port = 0
-        configuration.tlsCertificate = directory.appendingPathComponent("server.pem").path
-        configuration.tlsKey = directory.appendingPathComponent("server-key.pem").path
-        configuration.database = directory.appendingPathComponent("sigillo.sqlite").path
-        configuration.caCertificate = directory.appendingPathComponent("ca.pem").path
-        configuration.outboxFile = directory.appendingPathComponent("outbox.jsonl").path
-        configuration.mailFile = directory.appendingPathComponent("mail.jsonl").path
-        configuration.rateLimits = .unlimited
-        let name = try DistinguishedName { CountryName("IT"); OrganizationName("Sigillo Test"); CommonName("Sigillo RPC CA") }
-        let ca = try await CertificateAuthority.create(token: token, keyID: configuration.caKeyID, name: name, now: Date().addingTimeInterval(-60))
-        try ca.certificatePEM.write(toFile: configuration.caCertificate, atomically: true, encoding: .utf8)
-        var logger = Logger(label: "test-server")
-        logger.logLevel = .critical
-        let services = try await SigilloServices.open(
-            configuration: configuration, token: token, passwords: PasswordHasher(parameters: Argon2Parameters(memoryKiB: 1024, iterations: 1, parallelism: 1)), logger: logger)
-        let (portStream, portContinuation) = AsyncStream.makeStream(of: Int.self)
-        let app = try SigilloApplication.make(configuration: configuration, services: services, logger: logger) { channel in
-            portContinuation.yield(channel.localAddress?.port ?? 0)
-            portContinuation.finish()
-        }
-        let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(tlsConfiguration: LiveServer.clientTLS(trusting: directory.appendingPathComponent("tls-ca.pem").path)))
-        return try await LiveServer.serve(app, ports: portStream, client: client) { port in
-            try await body(LiveServer(port: port, client: client, directory: directory, services: services))
-        }
+        return try await LiveServer.with(token: token, in: root, body)
     }
 }
 

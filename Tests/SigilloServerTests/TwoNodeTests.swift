@@ -93,19 +93,11 @@ struct TwoNodeTests {
         let settings = try await postgres.makeDatabase(maximumConnections: 10)
         let reserved = try ReservedPorts(count: 4)
         let ports = (0..<4).map { reserved.base + $0 }
-        var environment = hsm.clientEnvironment(hsm.serverEnvironment)
-        environment["SIGILLO_PKCS11_MODULE"] = P11KitServer.clientModulePath
-        environment["SIGILLO_TOKEN"] = hsm.tokenURI
-        environment["SIGILLO_PIN_FILE"] = hsm.pinFile
-        environment["SIGILLO_HSM_SESSIONS"] = "2"
+        var environment = AdminCLITests.serveEnvironment(hsm.clientEnvironment(hsm.serverEnvironment), folder: directory,
+                                                         module: P11KitServer.clientModulePath, token: hsm.tokenURI, pinFile: hsm.pinFile, sessions: 2)
         environment["SIGILLO_DATABASE"] = postgres.url(database: settings.database) + "?pool=10"
         environment["SIGILLO_DATABASE_PASSWORD_ENV"] = "SIGILLO_TEST_PGPASSWORD"
         environment["SIGILLO_TEST_PGPASSWORD"] = postgres.password
-        environment["SIGILLO_OUTBOX_FILE"] = directory.appendingPathComponent("var/outbox.jsonl").path
-        environment["SIGILLO_CA_CERTIFICATE"] = certs.appendingPathComponent("ca.pem").path
-        environment["SIGILLO_TLS_CERTIFICATE"] = certs.appendingPathComponent("server.pem").path
-        environment["SIGILLO_TLS_KEY"] = certs.appendingPathComponent("server-key.pem").path
-        environment["SIGILLO_ADMIN_CA"] = certs.appendingPathComponent("admin-ca.pem").path
         environment["SIGILLO_RATE_LIMIT_PER_ADDRESS"] = "0"
         environment["SIGILLO_RATE_LIMIT_PER_ACCOUNT"] = "0"
         let initialized = try await runOffPool(AdminCLITests.binary, ["ca", "init", "--algorithm", "ecdsa-p256"], environment: environment)
