@@ -103,7 +103,8 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
-        // CMS SignedData: detached CAdES-BES signatures of files (`sigillo sign`); time-stamp tokens later.
+        // CMS SignedData: detached CAdES B-B/B-T/B-LT signatures of files (`sigillo sign`), RFC 3161 queries and tokens,
+        // OCSP requests and responses, CRLs read back.
         .target(
             name: "SigilloCMS",
             dependencies: [
@@ -120,6 +121,7 @@ let package = Package(
                 "SigilloCMS",
                 "PKCS11",
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "X509", package: "swift-certificates"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -147,6 +149,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ],
             resources: [.copy("Templates")]
         ),

@@ -80,6 +80,8 @@ final class BenchServer: Sendable {
         configuration.publicBaseURL = "https://127.0.0.1:\(configuration.port)"
         configuration.tlsCertificate = directory.appendingPathComponent("server.pem").path
         configuration.tlsKey = directory.appendingPathComponent("server-key.pem").path
+        // No time-stamping authority: the bench signs hashes only.
+        configuration.tsaCertificate = directory.appendingPathComponent("tsa.pem").path
         configuration.adminCA = directory.appendingPathComponent("tls-ca.pem").path
         configuration.pkcs11Module = module
         configuration.token = label
@@ -165,6 +167,7 @@ final class BenchServer: Sendable {
         var environment = ProcessInfo.processInfo.environment
         environment["SIGILLO_PORT"] = String(ports.public)
         environment["SIGILLO_ADMIN_PORT"] = String(ports.admin)
+        environment["SIGILLO_PKI_PORT"] = String(try freePort())
         process.environment = environment
         let logPath = self.directory.appendingPathComponent(index == 0 ? "server.log" : "server-\(index).log").path
         _ = FileManager.default.createFile(atPath: logPath, contents: nil)

@@ -176,6 +176,31 @@ public final class CSCClient: Sendable {
         }
     }
 
+    /// The methods the service lists in v2 `info` (no token needed); `signatures/timestamp` among them means it
+    /// time-stamps (CAdES-B-T).
+    public func serviceMethods() async throws -> [String] {
+        let response: CSCInfoResponse = try await self.call("info", CSCRequest(), authorization: nil, api: "csc/v2")
+        return response.methods
+    }
+
+    /// v2 `signatures/timestamp`: the service's RFC 3161 `TimeStampToken` over one digest, DER. The token is not
+    /// checked here (`TimeStampQuery.check(token:)` does).
+    ///
+    /// - Parameters:
+    ///   - hash: the digest to time-stamp.
+    ///   - hashAlgorithmOID: its algorithm, e.g. `2.16.840.1.101.3.4.2.1` (SHA-256).
+    ///   - nonceHex: the nonce the token must echo, hex.
+    public func timestamp(hash: [UInt8], hashAlgorithmOID: String, nonceHex: String?) async throws -> [UInt8] {
+        let method = "signatures/timestamp"
+        let response: CSCTimestampResponse = try await self.call(
+            method, CSCTimestampRequest(hash: Base64Text.encode(hash), hashAlgo: hashAlgorithmOID, nonce: nonceHex),
+            authorization: try self.bearer(), api: "csc/v2")
+        guard let token = Base64Text.decodeLenient(response.timestamp), !token.isEmpty else {
+            throw CSCClientError.invalidResponse(method, status: 200, "the time-stamp token is not base64")
+        }
+        return token
+    }
+
     // MARK: - Transport
 
     private func bearer() throws -> String {

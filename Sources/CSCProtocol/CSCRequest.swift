@@ -6,7 +6,7 @@
 public struct CSCRequest: Codable, Sendable, Equatable {
     public var credentialID: String?
     public var numSignatures: Int?
-    /// v1 digests (base64).
+    /// v1 digests (base64); `signatures/timestamp` sends one as a plain string, decoded as a list of one.
     public var hash: [String]?
     /// v2 digests (base64).
     public var hashes: [String]?
@@ -33,6 +33,8 @@ public struct CSCRequest: Codable, Sendable, Equatable {
     /// `auth/login`: keep the session longer (not offered; sent by some clients).
     public var rememberMe: Bool?
     public var clientData: String?
+    /// `signatures/timestamp`: the client's nonce for the time-stamp token (hex, or decimal digits).
+    public var nonce: String?
 
     /// One item of v2 `authData`.
     public struct AuthData: Codable, Sendable, Equatable {
@@ -49,8 +51,9 @@ public struct CSCRequest: Codable, Sendable, Equatable {
         credentialID: String? = nil, numSignatures: Int? = nil, hash: [String]? = nil, hashes: [String]? = nil, hashAlgo: String? = nil,
         hashAlgorithmOID: String? = nil, signAlgo: String? = nil, signAlgoParams: String? = nil, PIN: String? = nil, OTP: String? = nil,
         authData: [AuthData]? = nil, SAD: String? = nil, certificates: String? = nil, certInfo: Bool? = nil, authInfo: Bool? = nil,
-        token: String? = nil, rememberMe: Bool? = nil, clientData: String? = nil
+        token: String? = nil, rememberMe: Bool? = nil, clientData: String? = nil, nonce: String? = nil
     ) {
+        self.nonce = nonce
         self.credentialID = credentialID
         self.numSignatures = numSignatures
         self.hash = hash
@@ -73,7 +76,7 @@ public struct CSCRequest: Codable, Sendable, Equatable {
 
     enum CodingKeys: String, CodingKey {
         case credentialID, numSignatures, hash, hashes, hashAlgo, hashAlgorithmOID, signAlgo, signAlgoParams
-        case PIN, OTP, authData, SAD, certificates, certInfo, authInfo, token, rememberMe, clientData
+        case PIN, OTP, authData, SAD, certificates, certInfo, authInfo, token, rememberMe, clientData, nonce
     }
 
     /// - Throws: `CSCRequestError` for a present but unusable `numSignatures`; `DecodingError` for a field of the wrong type.
@@ -81,7 +84,11 @@ public struct CSCRequest: Codable, Sendable, Equatable {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         self.credentialID = try container.decodeIfPresent(String.self, forKey: .credentialID)
         self.numSignatures = try container.decodeLenientInt(forKey: .numSignatures)
-        self.hash = try container.decodeIfPresent([String].self, forKey: .hash)
+        if let single = try? container.decodeIfPresent(String.self, forKey: .hash) {
+            self.hash = [single]
+        } else {
+            self.hash = try container.decodeIfPresent([String].self, forKey: .hash)
+        }
         self.hashes = try container.decodeIfPresent([String].self, forKey: .hashes)
         self.hashAlgo = try container.decodeIfPresent(String.self, forKey: .hashAlgo)
         self.hashAlgorithmOID = try container.decodeIfPresent(String.self, forKey: .hashAlgorithmOID)
@@ -97,6 +104,7 @@ public struct CSCRequest: Codable, Sendable, Equatable {
         self.token = try container.decodeIfPresent(String.self, forKey: .token)
         self.rememberMe = container.decodeLenientBool(forKey: .rememberMe)
         self.clientData = try container.decodeIfPresent(String.self, forKey: .clientData)
+        self.nonce = container.decodeLenientString(forKey: .nonce)
     }
 
     /// The digests, from `hashes` (v2) or `hash` (v1), decoded from base64 or base64url, padded or not.

@@ -247,3 +247,28 @@ public struct CSCErrorResponse: Codable, Sendable, Equatable {
         case errorDescription = "error_description"
     }
 }
+
+/// CSC v2 `signatures/timestamp` as a client sends it: one digest (`hash`, base64), its algorithm, and an optional nonce.
+public struct CSCTimestampRequest: Codable, Sendable, Equatable {
+    public var hash: String
+    public var hashAlgo: String
+    /// Hex digits, at most 32 bytes.
+    public var nonce: String?
+    public var clientData: String?
+
+    public init(hash: String, hashAlgo: String, nonce: String? = nil, clientData: String? = nil) {
+        self.hash = hash
+        self.hashAlgo = hashAlgo
+        self.nonce = nonce
+        self.clientData = clientData
+    }
+}
+
+/// CSC v2 `signatures/timestamp`'s answer: the RFC 3161 `TimeStampToken` (a CMS `ContentInfo`), base64.
+public struct CSCTimestampResponse: Codable, Sendable, Equatable {
+    public var timestamp: String
+
+    public init(timestamp: String) {
+        self.timestamp = timestamp
+    }
+}

@@ -3,8 +3,9 @@ import Foundation
 import PKCS11
 import SwiftASN1
 
-/// Builds detached CAdES-BES signatures: CMS `SignedData` (RFC 5652) with the signed attributes of
-/// ETSI EN 319 122-1 — content-type, message-digest, signing-time and ESS signing-certificate-v2 (RFC 5035).
+/// Builds detached CAdES baseline signatures (B-B, B-T, B-LT): CMS `SignedData` (RFC 5652) with the signed
+/// attributes of ETSI EN 319 122-1 — content-type, message-digest, signing-time and ESS signing-certificate-v2
+/// (RFC 5035) — and, from B-T on, the signature-time-stamp and the validation data.
 ///
 /// The private key is elsewhere (a remote signing service): the builder computes the digest of the DER
 /// `SET OF Attribute`, somebody signs that digest, and the builder wraps the signature into a `.p7s`.
@@ -18,6 +19,9 @@ import SwiftASN1
 /// let signature = try await remote.signHash(prepared.digestToSign)
 /// let p7s = try prepared.finish(signature: signature)
 /// ```
+///
+/// B-T and B-LT (ETSI EN 319 122-1 §5.3, §5.5): time-stamp `prepared.signatureValue(signature:)`, then
+/// `prepared.finish(signature:timeStampToken:validation:)` with the token and, for B-LT, the revocation data.
 public struct CAdESBuilder: Hashable, Sendable {
     /// The signer's certificate.
     public let signer: SignerCertificate
@@ -97,13 +101,46 @@ public struct CAdESBuilder: Hashable, Sendable {
         /// The digest of `signedAttributesDER` with the builder's digest algorithm: what the key signs.
         public let digestToSign: [UInt8]
 
-        /// Wraps the signature into a DER `ContentInfo` holding the detached `SignedData`.
+        /// The exact bytes of `SignerInfo.signature` for `signature` as a signing service returns it: an ECDSA
+        /// signature as DER `ECDSA-Sig-Value` (raw r‖s converted), an RSA signature unchanged. A CAdES-B-T
+        /// signature-time-stamp is over these bytes (ETSI EN 319 122-1 §5.3: the value of the `signature` field).
+        ///
+        /// - Throws: `CMSError` when the signature is empty or malformed.
+        public func signatureValue(signature: [UInt8]) throws -> [UInt8] {
+            guard !signature.isEmpty else { throw CMSError("empty signature") }
+            return self.builder.signer.keyType == .ec ? try ECDSASignature.der(signature) : signature
+        }
+
+        /// Wraps the signature into a DER `ContentInfo` holding the detached `SignedData` (CAdES-B-B).
         ///
         /// - Throws: `CMSError` when the signature is empty or malformed.
         public func finish(signature: [UInt8]) throws -> [UInt8] {
-            guard !signature.isEmpty else { throw CMSError("empty signature") }
-            let value = self.builder.signer.keyType == .ec ? try ECDSASignature.der(signature) : signature
-            return try self.builder.signedData(signedAttributesDER: self.signedAttributesDER, signature: value)
+            try self.finish(signature: signature, timeStampToken: nil, validation: nil)
+        }
+
+        /// Wraps the signature into a detached `SignedData` at the level the arguments give: B-B without a token,
+        /// B-T with the signature-time-stamp `timeStampToken` as the unsigned attribute `id-aa-signatureTimeStampToken`,
+        /// B-LT when `validation` adds the revocation data (in `crls`) and further certificates.
+        ///
+        /// - Parameters:
+        ///   - signature: the signature as the service returned it (see `signatureValue(signature:)`).
+        ///   - timeStampToken: a DER RFC 3161 `TimeStampToken` whose message imprint is a digest of
+        ///     `signatureValue(signature:)`; checked here.
+        ///   - validation: certificates and revocation data to embed.
+        /// - Throws: `CMSError` when the signature is malformed or the token is not over this signature value.
+        public func finish(signature: [UInt8], timeStampToken: [UInt8]?, validation: ValidationData? = nil) throws -> [UInt8] {
+            let value = try self.signatureValue(signature: signature)
+            var unsigned: [[UInt8]] = []
+            if let timeStampToken {
+                let info = try TimeStampTokenInfo(token: timeStampToken)
+                guard info.hashedMessage == info.hashAlgorithm.digest(value) else {
+                    throw CMSError("the time-stamp token is not over this signature value (message imprint mismatch)")
+                }
+                unsigned.append(try CAdESBuilder.attribute(CMSOID.signatureTimeStampToken) { $0.serializeRawBytes(timeStampToken) })
+            }
+            return try self.builder.signedData(
+                signedAttributesDER: self.signedAttributesDER, signature: value, unsignedAttributes: unsigned,
+                validation: validation ?? ValidationData())
         }
     }
 }
@@ -201,8 +238,24 @@ extension CAdESBuilder {
     }
 
     /// `ContentInfo { id-signedData, [0] EXPLICIT SignedData }` with detached content and one `SignerInfo`.
-    func signedData(signedAttributesDER: [UInt8], signature: [UInt8]) throws -> [UInt8] {
-        let certificates = try self.certificates.map { ASN1Any(derEncoded: try DER.parse($0)) }
+    ///
+    /// - Parameters:
+    ///   - unsignedAttributes: DER `Attribute`s for `unsignedAttrs` (none: the field is absent).
+    ///   - validation: more certificates for `certificates`, and the revocation data for `crls` (none: absent).
+    func signedData(signedAttributesDER: [UInt8], signature: [UInt8], unsignedAttributes: [[UInt8]] = [],
+                    validation: ValidationData = ValidationData()) throws -> [UInt8] {
+        var certificateDERs = self.certificates
+        for certificate in validation.certificates where !certificateDERs.contains(certificate) {
+            certificateDERs.append(certificate)
+        }
+        let certificates = try certificateDERs.map { ASN1Any(derEncoded: try DER.parse($0)) }
+        // DER SET OF: the encodings in ascending order (X.690 §11.6), written as they are.
+        let revocation = try validation.revocation.map { try $0.serialized() }.sorted { $0.lexicographicallyPrecedes($1) }
+        let unsigned = unsignedAttributes.sorted { $0.lexicographicallyPrecedes($1) }
+        // RFC 5652 §5.1: version 5 when an `other` revocation format is present; otherwise 1 (id-data, no attribute
+        // certificates, v1 SignerInfo).
+        let version = validation.revocation.contains(where: \.isOtherFormat) ? 5 : 1
+        let one = ASN1Identifier(tagWithNumber: 1, tagClass: .contextSpecific)
         let attributes = try DER.parse(signedAttributesDER)
         guard attributes.identifier == .set, case .constructed(let attributeNodes) = attributes.content else {
             throw CMSError("signed attributes are not a DER SET")
@@ -217,7 +270,7 @@ extension CAdESBuilder {
             try serializer.appendConstructedNode(identifier: zero) { serializer in
                 // SignedData
                 try serializer.appendConstructedNode(identifier: .sequence) { serializer in
-                    try serializer.serialize(1)  // CMSVersion v1: id-data, no attribute certificates, v1 SignerInfo
+                    try serializer.serialize(version)
                     try serializer.appendConstructedNode(identifier: .set) { serializer in
                         try self.serializeDigestAlgorithm(into: &serializer)
                     }
@@ -227,6 +280,12 @@ extension CAdESBuilder {
                     }
                     // certificates [0] IMPLICIT CertificateSet
                     try serializer.serializeSetOf(certificates, identifier: zero)
+                    // crls [1] IMPLICIT RevocationInfoChoices
+                    if !revocation.isEmpty {
+                        serializer.appendConstructedNode(identifier: one) { serializer in
+                            for choice in revocation { serializer.serializeRawBytes(choice) }
+                        }
+                    }
                     // signerInfos SET OF SignerInfo
                     try serializer.appendConstructedNode(identifier: .set) { serializer in
                         try serializer.appendConstructedNode(identifier: .sequence) { serializer in
@@ -244,6 +303,12 @@ extension CAdESBuilder {
                             }
                             try self.serializeSignatureAlgorithm(into: &serializer)
                             try serializer.serialize(ASN1OctetString(contentBytes: signature[...]))
+                            // unsignedAttrs [1] IMPLICIT SET OF Attribute
+                            if !unsigned.isEmpty {
+                                serializer.appendConstructedNode(identifier: one) { serializer in
+                                    for attribute in unsigned { serializer.serializeRawBytes(attribute) }
+                                }
+                            }
                         }
                     }
                 }

@@ -8,6 +8,8 @@ enum BodyLimits {
     static let holderForms = 64 << 10
     /// An OCSP request (POST body, or the base64 of a GET).
     static let ocsp = 64 << 10
+    /// An RFC 3161 time-stamp query (a digest, a policy, a nonce: under a hundred bytes).
+    static let timeStampQuery = 8 << 10
     /// The admin API (the largest body is a hardware token seed file).
     static let admin = 64 << 10
 }

@@ -1,6 +1,7 @@
 import Foundation
 import PKCS11
 import SigilloDomain
+import SigilloPKI
 import SigilloPostgres
 
 /// Everything `sigillo serve` needs, from a JSON file and `SIGILLO_*` environment variables (which win).
@@ -31,8 +32,24 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
     /// `databasePasswordEnvironment` (never in the URL of a configuration file).
     public var databasePasswordFile: String?
     public var databasePasswordEnvironment: String?
-    /// The public URL clients and certificates use (CRL, OCSP).
+    /// The public URL clients use (CSC API, activation and recovery links).
     public var publicBaseURL = "https://127.0.0.1:8443"
+    /// The plain-HTTP publication listener (RFC 5280/6960/5019/3161 objects are signed: no TLS needed): the CA
+    /// certificate, the CRL, OCSP and the time-stamping authority, and nothing else.
+    public var pkiHost = "127.0.0.1"
+    public var pkiPort = 8080
+    /// The URL of the publication listener as relying parties reach it, written in every certificate issued (CRL
+    /// distribution point, OCSP and CA issuers). `http://`: validators fetch it without trusting any TLS CA.
+    public var pkiBaseURL = "http://127.0.0.1:8080"
+    /// The time-stamping authority's certificate (issued by the CA; `sigillo ca init` makes it and its key
+    /// `tsaKeyID`); no file: no TSA (`POST /tsa` answers 404).
+    public var tsaCertificate = "certs/tsa.pem"
+    public var tsaKeyID = "sigillo-tsa"
+    /// The TSA policy (TSTInfo `policy`), a dotted OID; by default ETSI EN 319 421's best-practices time-stamp
+    /// policy (BTSP), which a provider replaces with its own policy's OID.
+    public var tsaPolicy = "0.4.0.2023.1.1"
+    /// The accuracy the TSA states, in milliseconds (the clock is NTP-disciplined within it).
+    public var tsaAccuracyMilliseconds = 1_000
     /// The signing CA's certificate; its key is `caKeyID` in the token (`sigillo ca init` makes both).
     public var caCertificate = "certs/ca.pem"
     public var caKeyID = "sigillo-ca"
@@ -50,7 +67,8 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case host, port, tlsCertificate, tlsKey, adminHost, adminPort, adminCA, pkcs11Module, token, pinFile, pinEnvironment, hsmSessions
-        case database, databasePasswordFile, databasePasswordEnvironment, publicBaseURL, caCertificate, caKeyID, seedKeyID, outboxFile, smtp, mailFile, rateLimits
+        case database, databasePasswordFile, databasePasswordEnvironment, publicBaseURL, pkiHost, pkiPort, pkiBaseURL, tsaCertificate, tsaKeyID
+        case tsaPolicy, tsaAccuracyMilliseconds, caCertificate, caKeyID, seedKeyID, outboxFile, smtp, mailFile, rateLimits
     }
 
     /// Every field may be left out (the defaults above apply); a field this version does not know is refused, so a
@@ -81,6 +99,13 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
         try readOptional(.databasePasswordFile, &self.databasePasswordFile)
         try readOptional(.databasePasswordEnvironment, &self.databasePasswordEnvironment)
         try read(.publicBaseURL, &self.publicBaseURL)
+        try read(.pkiHost, &self.pkiHost)
+        try read(.pkiPort, &self.pkiPort)
+        try read(.pkiBaseURL, &self.pkiBaseURL)
+        try read(.tsaCertificate, &self.tsaCertificate)
+        try read(.tsaKeyID, &self.tsaKeyID)
+        try read(.tsaPolicy, &self.tsaPolicy)
+        try read(.tsaAccuracyMilliseconds, &self.tsaAccuracyMilliseconds)
         try read(.caCertificate, &self.caCertificate)
         try read(.caKeyID, &self.caKeyID)
         try read(.seedKeyID, &self.seedKeyID)
@@ -129,6 +154,10 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
         if let value = environment["SIGILLO_DATABASE_PASSWORD_FILE"] { self.databasePasswordFile = value }
         if let value = environment["SIGILLO_DATABASE_PASSWORD_ENV"] { self.databasePasswordEnvironment = value }
         if let value = environment["SIGILLO_PUBLIC_URL"] { self.publicBaseURL = value }
+        if let value = environment["SIGILLO_PKI_HOST"] { self.pkiHost = value }
+        if let value = try int("SIGILLO_PKI_PORT") { self.pkiPort = value }
+        if let value = environment["SIGILLO_PKI_URL"] { self.pkiBaseURL = value }
+        if let value = environment["SIGILLO_TSA_CERTIFICATE"] { self.tsaCertificate = value }
         if let value = environment["SIGILLO_CA_CERTIFICATE"] { self.caCertificate = value }
         if let value = environment["SIGILLO_OUTBOX_FILE"] { self.outboxFile = value }
         if let value = try int("SIGILLO_RATE_LIMIT_PER_ADDRESS") { self.rateLimits.perAddress = value }
@@ -145,6 +174,21 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
         do {
             return try PostgresSettings(url: self.database, passwordFile: self.databasePasswordFile, passwordEnvironment: self.databasePasswordEnvironment,
                                         environment: environment)
+        } catch let error as SigilloError {
+            throw ConfigurationError(error.message)
+        }
+    }
+
+    /// The time-stamping authority's settings: `tsaPolicy` and `tsaAccuracyMilliseconds`.
+    ///
+    /// - Throws: `ConfigurationError` for a policy that is not a dotted OID or an accuracy out of 1 ms to 1 hour.
+    public func timeStampSettings() throws -> TimeStampAuthority.Settings {
+        guard (1...3_600_000).contains(self.tsaAccuracyMilliseconds) else {
+            throw ConfigurationError("tsaAccuracyMilliseconds must be 1 to 3600000, got \(self.tsaAccuracyMilliseconds)")
+        }
+        let accuracy = TimeStampAuthority.Accuracy(seconds: self.tsaAccuracyMilliseconds / 1000, millis: self.tsaAccuracyMilliseconds % 1000)
+        do {
+            return try TimeStampAuthority.Settings(policyOID: self.tsaPolicy, accuracy: accuracy)
         } catch let error as SigilloError {
             throw ConfigurationError(error.message)
         }

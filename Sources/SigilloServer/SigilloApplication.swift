@@ -10,6 +10,7 @@ import SigilloMail
 import SigilloPKI
 import SigilloSQLite
 import SigilloPostgres
+import X509
 
 /// What a running server holds: the token pool, the store, the CA and the domain service.
 public struct SigilloServices: Sendable {
@@ -22,6 +23,8 @@ public struct SigilloServices: Sendable {
     public let crl: CRLPublisher
     /// The OCSP responder for the CA's certificates.
     public let ocsp: OCSPResponder
+    /// The time-stamping authority (RFC 3161), when its certificate is configured.
+    public let tsa: TimeStampAuthority?
     /// Queues mail for holders (`MailTemplates` gives the content); `mailDispatcher` delivers it.
     public let mailer: any Mailer
     /// Delivers the mail outbox: run it in the server's `ServiceGroup` (`sigillo serve` does).
@@ -47,7 +50,7 @@ public struct SigilloServices: Sendable {
         let mailer = OutboxMailer(store: store, clock: clock, dispatcher: dispatcher)
         let crl = CRLPublisher(ca: ca, store: store, clock: clock)
         let domain = Domain(
-            store: store, signer: Signer(token: token), ca: ca, crl: crl, settings: DomainSettings(publicBaseURL: configuration.publicBaseURL),
+            store: store, signer: Signer(token: token), ca: ca, crl: crl, settings: DomainSettings(publicBaseURL: configuration.publicBaseURL, pkiBaseURL: configuration.pkiBaseURL),
             notifier: OutboxNotifier(file: configuration.outboxFile), mailer: mailer, passwords: passwords, clock: clock, logger: logger)
         do {
             // The audit key, made at first start (like the seed key), signs the audit log's checkpoints.
@@ -56,7 +59,33 @@ public struct SigilloServices: Sendable {
             throw ConfigurationError("the audit key cannot be used in the token: \(error)")
         }
         let ocsp = try OCSPResponder(ca: ca, store: store, clock: clock)
-        return SigilloServices(token: token, store: store, ca: ca, domain: domain, crl: crl, ocsp: ocsp, mailer: mailer, mailDispatcher: dispatcher)
+        let tsa = try await self.openTimeStampAuthority(configuration: configuration, token: token, ca: ca, clock: clock, logger: logger)
+        return SigilloServices(token: token, store: store, ca: ca, domain: domain, crl: crl, ocsp: ocsp, tsa: tsa, mailer: mailer, mailDispatcher: dispatcher)
+    }
+
+    /// The TSA whose certificate is `configuration.tsaCertificate` and key `tsaKeyID`; nil (with a warning) when there
+    /// is no such file.
+    ///
+    /// - Throws: `ConfigurationError` when the certificate is not the CA's time-stamping certificate for that key.
+    static func openTimeStampAuthority(configuration: ServerConfiguration, token: Token, ca: CertificateAuthority, clock: ServiceClock,
+                                       logger: Logger) async throws -> TimeStampAuthority? {
+        guard let pem = try? String(contentsOfFile: configuration.tsaCertificate, encoding: .utf8) else {
+            logger.warning("no time-stamping authority: \(configuration.tsaCertificate) is missing (`sigillo ca init` makes it)")
+            return nil
+        }
+        do {
+            let certificate = try Certificate(pemEncoded: pem)
+            guard certificate.issuer == ca.certificate.subject,
+                  ca.certificate.publicKey.isValidSignature(certificate.signature, for: certificate) else {
+                throw ConfigurationError("it was not issued by the CA \(configuration.caCertificate)")
+            }
+            let tsa = try TimeStampAuthority(token: token, keyID: configuration.tsaKeyID, certificate: certificate, chain: [ca.certificateDER], clock: clock,
+                                             settings: try configuration.timeStampSettings())
+            try await tsa.checkKeyInToken()
+            return tsa
+        } catch {
+            throw ConfigurationError("the TSA certificate \(configuration.tsaCertificate) cannot be used with key '\(configuration.tsaKeyID)': \(error)")
+        }
     }
 }
 
@@ -124,14 +153,14 @@ public enum SigilloApplication {
         HealthController(token: services.token, store: services.store).addRoutes(to: router)
         CSCController(
             authentication: domain.authentication, authorization: domain.authorization, signing: domain.signing,
-            caCertificateDER: services.ca.certificateDER, clock: domain.clock, name: "Sigillo"
+            caCertificateDER: services.ca.certificateDER, clock: domain.clock, name: "Sigillo", timeStamps: services.tsa
         ).addRoutes(to: router)
         ActivationController(enrollment: domain.enrollment).addRoutes(to: router)
         SelfServiceController(authentication: domain.authentication, recovery: domain.recovery, lifecycle: domain.lifecycle).addRoutes(to: router)
         RecoveryController(recovery: domain.recovery, lifecycle: domain.lifecycle).addRoutes(to: router)
         WebController(enrollment: domain.enrollment, recovery: domain.recovery, lifecycle: domain.lifecycle).addRoutes(to: router)
         PKIController(ca: services.ca, crl: services.crl).addRoutes(to: router)
-        OCSPController(responder: services.ocsp).addRoutes(to: router)
+        OCSPController(responder: services.ocsp, clock: domain.clock).addRoutes(to: router)
         return router
     }
 

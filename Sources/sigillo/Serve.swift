@@ -33,6 +33,9 @@ struct Serve: AsyncParsableCommand {
         let services = try await SigilloServices.open(configuration: configuration, token: token, logger: logger)
         let app = try SigilloApplication.make(configuration: configuration, services: services, logger: logger)
         let admin = try AdminApplication.make(configuration: configuration, services: services, logger: logger)
+        let pki = PKIApplication.make(configuration: configuration, services: services, logger: logger)
+        logger.info("publication listener (plain HTTP: CA certificate, CRL, OCSP\(services.tsa == nil ? "" : ", TSA"))",
+                    metadata: ["address": "\(configuration.pkiHost):\(configuration.pkiPort)", "url": "\(configuration.pkiBaseURL)"])
         logger.info("admin listener (mutual TLS)", metadata: ["address": "\(configuration.adminHost):\(configuration.adminPort)", "ca": "\(configuration.adminCA)"])
         // The expiry jobs (states, reminders, expiry notices) and the daily CRL, hourly.
         let scheduler = LifecycleScheduler(lifecycle: services.domain.lifecycle, crl: services.crl, logger: logger)
@@ -42,7 +45,7 @@ struct Serve: AsyncParsableCommand {
         let checkpointer = AuditCheckpointer(checkpoints: services.domain.auditTrail.checkpoints, logger: logger)
         // Both listeners, the mail dispatcher and the scheduler in one group: SIGTERM/SIGINT stop all gracefully (in
         // reverse order: the audit aggregation after the listeners, the checkpointer last); one failing stops the others.
-        let group = ServiceGroup(configuration: .init(services: [checkpointer, auditAggregation, app, admin, services.mailDispatcher, scheduler],
+        let group = ServiceGroup(configuration: .init(services: [checkpointer, auditAggregation, app, admin, pki, services.mailDispatcher, scheduler],
                                                       gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
         logger.info("stopped")

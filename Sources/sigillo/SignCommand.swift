@@ -15,11 +15,21 @@ import Darwin
 
 extension HashAlgorithm: ExpressibleByArgument {}
 
+extension CAdESLevel: ExpressibleByArgument {
+    public init?(argument: String) { self.init(name: argument) }
+    public static var allValueStrings: [String] { Self.allCases.map(\.rawValue) }
+}
+
 /// `sigillo sign`: detached CAdES signatures of local files, or one raw digest, with a remote CSC service.
 struct Sign: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Sign files (detached CAdES-BES, FILE.p7s) or a raw digest with a remote signing service.",
+        abstract: "Sign files (detached CAdES B-B, B-T or B-LT, FILE.p7s) or a raw digest with a remote signing service.",
         discussion: """
+            Levels (ETSI EN 319 122-1): B-B is the signature; B-T adds an RFC 3161 signature-time-stamp, from --tsa URL \
+            (or SIGILLO_TSA_URL), else from the signing service's CSC v2 signatures/timestamp; B-LT also embeds the \
+            certificate chain, the signer's CRL and an OCSP response, fetched after the time-stamp, so the signature \
+            validates offline. The default is B-T when a time-stamping authority is available, B-B otherwise.
+
             Files are hashed here; only their digests travel. Every file of the run is authorized with one \
             password + OTP when the credential allows that many signatures (its `multisign`); otherwise a new \
             OTP is asked for each group.
@@ -54,6 +64,12 @@ struct Sign: AsyncParsableCommand {
     @Option(help: "Write the .p7s files here instead of next to each file.")
     var outputDir: String?
 
+    @Option(help: ArgumentHelp("CAdES level: B-B, B-T or B-LT (default: B-T when a time-stamping authority is available, else B-B).", valueName: "level"))
+    var level: CAdESLevel?
+
+    @Option(help: ArgumentHelp("RFC 3161 time-stamping authority (default: SIGILLO_TSA_URL, else the service's signatures/timestamp).", valueName: "url"))
+    var tsa: String?
+
     @Flag(help: "Read the password, then one OTP per authorization, from standard input (one per line).")
     var passwordStdin = false
 
@@ -70,6 +86,12 @@ struct Sign: AsyncParsableCommand {
                 throw ValidationError("--hash must be a SHA-256, SHA-384 or SHA-512 digest in hex (64, 96 or 128 digits)")
             }
             guard self.outputDir == nil else { throw ValidationError("--output-dir is for files") }
+            guard self.level == nil, self.tsa == nil else { throw ValidationError("--level and --tsa are for files: --hash returns a bare signature") }
+        }
+        if let tsa = self.tsa {
+            guard let url = URL(string: tsa), ["http", "https"].contains(url.scheme?.lowercased() ?? ""), url.host != nil else {
+                throw ValidationError("--tsa must be an http:// or https:// URL")
+            }
         }
     }
 
@@ -115,13 +137,27 @@ struct Sign: AsyncParsableCommand {
         }
     }
 
-    /// Builds, authorizes, signs and writes the `.p7s` of every file.
+    /// Builds, authorizes, signs, time-stamps and writes the `.p7s` of every file at the level asked for.
     func sign(digests: [[UInt8]], outputs: [String], session: Session, secrets: Secrets) async throws {
+        let publication = PublicationClient()
+        do {
+            try await self.sign(digests: digests, outputs: outputs, session: session, secrets: secrets, publication: publication)
+        } catch {
+            try? await publication.shutdown()
+            throw error
+        }
+        try await publication.shutdown()
+    }
+
+    func sign(digests: [[UInt8]], outputs: [String], session: Session, secrets: Secrets, publication: PublicationClient) async throws {
         let builder = try CAdESBuilder(
             signerCertificate: session.info.certificates[0],
             chain: Array(session.info.certificates.dropFirst()),
             digestAlgorithm: self.hashAlgorithm
         )
+        // Before any OTP is spent: the level, its time-stamping authority, and for B-LT the signer's issuer.
+        let (level, stamper) = try await self.resolveLevel(session: session, publication: publication)
+        let issuer = level >= .lt ? try RevocationFetcher.issuer(of: builder.signer, in: session.info.certificates) : nil
 
         // 3. The digest of each file's signed attributes: what the service signs.
         let signingTime = Date()
@@ -141,12 +177,36 @@ struct Sign: AsyncParsableCommand {
             let signatures = try await session.client.signHash(
                 credentialID: session.credentialID, sad: authorization.sad, hashes: hashes,
                 hashAlgorithmOID: builder.digestAlgorithmOID, signAlgorithmOID: signAlgorithm)
+
+            // 5. B-T: a signature-time-stamp over each signature value.
+            var tokens: [[UInt8]?] = Array(repeating: nil, count: round.count)
+            if let stamper {
+                for (offset, index) in round.enumerated() {
+                    tokens[offset] = try await stamper.timeStamp(signatureValue: try prepared[index].signatureValue(signature: signatures[offset]))
+                }
+            }
+            // 6. B-LT: the signer's revocation data, fetched after the time-stamps, once for the round.
+            var validation: ValidationData? = nil
+            if let issuer {
+                validation = try await RevocationFetcher(http: publication).validationData(signer: builder.signer, issuer: issuer)
+            }
             for (offset, index) in round.enumerated() {
-                let p7s = try prepared[index].finish(signature: signatures[offset])
+                let p7s = try prepared[index].finish(signature: signatures[offset], timeStampToken: tokens[offset], validation: validation)
                 try Data(p7s).write(to: URL(fileURLWithPath: outputs[index]), options: .atomic)
-                if !self.quiet { Terminal.error("signed \(self.files[index]) → \(outputs[index])") }
+                if !self.quiet { Terminal.error("signed \(self.files[index]) → \(outputs[index]) (CAdES \(level.rawValue))") }
             }
         }
+    }
+
+    /// The level to write and, from B-T on, its time-stamper (`LevelChoice`: `--tsa`, else `SIGILLO_TSA_URL`, else the
+    /// service's `signatures/timestamp`).
+    func resolveLevel(session: Session, publication: PublicationClient) async throws -> (CAdESLevel, TimeStamper?) {
+        let choice = try await LevelChoice.resolve(
+            requested: self.level, tsaURL: self.tsa ?? ProcessInfo.processInfo.environment["SIGILLO_TSA_URL"], server: self.server
+        ) {
+            try await session.client.serviceMethods()
+        }
+        return (choice.level, choice.source.map { TimeStamper(source: $0, service: session.client, http: publication) })
     }
 
     // MARK: - One digest

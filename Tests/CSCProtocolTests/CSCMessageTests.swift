@@ -30,7 +30,17 @@ struct CSCMessageTests {
         #expect(throws: CSCRequestError("Invalid Base64 hash string parameter")) { try self.request(#"{"hash":["%%%"]}"#).digests() }
         #expect(throws: CSCRequestError("Missing (or invalid type) string parameter credentialID")) { try self.request(#"{"credentialID":""}"#).requireCredentialID() }
         // A field of the wrong JSON type is a decoding error (the server answers "not valid JSON for this method").
-        #expect(throws: DecodingError.self) { try self.request(#"{"hash":"AAEC"}"#) }
+        #expect(throws: DecodingError.self) { try self.request(#"{"hash":{"value":"AAEC"}}"#) }
+        #expect(throws: DecodingError.self) { try self.request(#"{"hashes":"AAEC"}"#) }
+    }
+
+    @Test("signatures/timestamp sends one hash as a plain string: read as a list of one; the nonce as text")
+    func timestampRequest() throws {
+        let request = try self.request(#"{"hash":"AAEC","hashAlgo":"2.16.840.1.101.3.4.2.1","nonce":"0a1b"}"#)
+        #expect(try request.digests() == [[0, 1, 2]])
+        #expect(request.nonce == "0a1b")
+        let encoded = try JSONEncoder().encode(CSCTimestampRequest(hash: "AAEC", hashAlgo: "2.16.840.1.101.3.4.2.1", nonce: "0a1b"))
+        #expect(try self.request(String(decoding: encoded, as: UTF8.self)) == request)
     }
 
     @Test("a request a client encodes decodes to the same value, with only the fields set")

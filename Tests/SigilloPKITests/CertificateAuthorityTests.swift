@@ -75,7 +75,7 @@ struct CertificateAuthorityTests {
         var serials: [Certificate.SerialNumber] = []
         for holderAlgorithm in [KeyAlgorithm.ecP256, .rsa2048] {
             let holderSPKI = try await token.generateKeyPair(id: "holder-\(holderAlgorithm.rawValue)", algorithm: holderAlgorithm)
-            let holderCert = try await ca.issueHolderCertificate(publicKeySPKI: holderSPKI, holder: mario, notBefore: now, publicBaseURL: baseURL + "/")
+            let holderCert = try await ca.issueHolderCertificate(publicKeySPKI: holderSPKI, holder: mario, notBefore: now, pkiBaseURL: baseURL + "/")
             serials.append(holderCert.serialNumber)
             #expect(holderCert.publicKey == (try Certificate.PublicKey(derEncoded: holderSPKI)))
             #expect(caCert.publicKey.isValidSignature(holderCert.signature, for: holderCert), "swift-certificates rejects the holder certificate")
@@ -124,8 +124,8 @@ struct CertificateAuthorityTests {
         // Same name, different key: only the signature tells them apart.
         let rogue = try await CertificateAuthority.create(token: token, keyID: "rogue-ca", name: testCAName, now: Date())
         let spki = try await token.generateKeyPair(id: "holder", algorithm: .ecP256)
-        let good = try await ca.issueHolderCertificate(publicKeySPKI: spki, holder: mario, notBefore: Date(), publicBaseURL: "https://sign.example.it")
-        let bad = try await rogue.issueHolderCertificate(publicKeySPKI: spki, holder: mario, notBefore: Date(), publicBaseURL: "https://sign.example.it")
+        let good = try await ca.issueHolderCertificate(publicKeySPKI: spki, holder: mario, notBefore: Date(), pkiBaseURL: "https://sign.example.it")
+        let bad = try await rogue.issueHolderCertificate(publicKeySPKI: spki, holder: mario, notBefore: Date(), pkiBaseURL: "https://sign.example.it")
         let caPath = try write(ca.certificatePEM, "ca.pem", in: fixture.directory)
         let goodPath = try write(try CertificateAuthority.pem(of: good), "good.pem", in: fixture.directory)
         let badPath = try write(try CertificateAuthority.pem(of: bad), "bad.pem", in: fixture.directory)
@@ -146,7 +146,7 @@ struct CertificateAuthorityTests {
         #expect(fromPEM.keyIdentifier == created.keyIdentifier)
         try await fromPEM.checkKeyInToken()
         let spki = try await fixture.token.generateKeyPair(id: "holder", algorithm: .ecP384)
-        let issued = try await fromPEM.issueHolderCertificate(publicKeySPKI: spki, holder: mario, notBefore: Date(), validityYears: 1, publicBaseURL: "https://sign.example.it")
+        let issued = try await fromPEM.issueHolderCertificate(publicKeySPKI: spki, holder: mario, notBefore: Date(), validityYears: 1, pkiBaseURL: "https://sign.example.it")
         #expect(created.certificate.publicKey.isValidSignature(issued.signature, for: issued))
 
         // A certificate whose key is not the token's key of that id is caught.
@@ -202,7 +202,7 @@ struct CertificateAuthorityTests {
         ]
         for (index, bad) in cases.enumerated() {
             do {
-                _ = try await ca.issueHolderCertificate(publicKeySPKI: bad.spki, holder: bad.holder, notBefore: Date(), validityYears: bad.years, publicBaseURL: bad.url)
+                _ = try await ca.issueHolderCertificate(publicKeySPKI: bad.spki, holder: bad.holder, notBefore: Date(), validityYears: bad.years, pkiBaseURL: bad.url)
                 Issue.record("case \(index) was accepted")
             } catch let error as SigilloError {
                 #expect(error.code == .invalidRequest, "case \(index): \(error)")

@@ -27,6 +27,7 @@ struct AdminCLITests {
         environment["SIGILLO_DATABASE"] = folder.appendingPathComponent("var/sigillo.sqlite").path
         environment["SIGILLO_OUTBOX_FILE"] = folder.appendingPathComponent("var/outbox.jsonl").path
         environment["SIGILLO_CA_CERTIFICATE"] = certs.appendingPathComponent("ca.pem").path
+        environment["SIGILLO_TSA_CERTIFICATE"] = certs.appendingPathComponent("tsa.pem").path
         environment["SIGILLO_TLS_CERTIFICATE"] = certs.appendingPathComponent("server.pem").path
         environment["SIGILLO_TLS_KEY"] = certs.appendingPathComponent("server-key.pem").path
         environment["SIGILLO_ADMIN_CA"] = certs.appendingPathComponent("admin-ca.pem").path
@@ -165,12 +166,14 @@ struct ServeBothListenersTests {
         let fixture = try TestToken.unopened()
         let directory = fixture.directory
         try LiveServer.makeCertificates(in: directory.appendingPathComponent("certs"))
-        let ports = try ReservedPorts(count: 2)
+        let ports = try ReservedPorts(count: 3)
         let base = ports.base
         var environment = AdminCLITests.serveEnvironment(try fixture.isolatedEnvironment(), folder: directory, module: TestHSM.modulePath,
                                                          token: fixture.label, pinFile: fixture.pinFile, sessions: 1)
         environment["SIGILLO_PORT"] = String(base)
         environment["SIGILLO_ADMIN_PORT"] = String(base + 1)
+        environment["SIGILLO_PKI_PORT"] = String(base + 2)
+        environment["SIGILLO_PKI_URL"] = "http://127.0.0.1:\(base + 2)"
         let initialized = try await runOffPool(AdminCLITests.binary, ["ca", "init", "--algorithm", "ecdsa-p256"], environment: environment)
         try #require(initialized.status == 0, "\(initialized.output)")
         // A mail queued before the start (by an earlier run, or another node): the server's dispatcher delivers it.

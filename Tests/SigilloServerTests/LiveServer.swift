@@ -21,6 +21,11 @@ struct LiveServer {
     let client: HTTPClient
     let directory: URL
     let services: SigilloServices
+    /// The plain-HTTP publication listener's port, when `with(…, pki: true)` started it.
+    var pkiPort: Int? = nil
+    /// The URL written in the certificates this server issues (`http://127.0.0.1:<pkiPort>` with `pki: true`).
+    var pkiBaseURL: String { self.services.domain.settings.pkiBaseURL }
+    var tsaFile: String { self.directory.appendingPathComponent("tsa.pem").path }
     var caFile: String { self.directory.appendingPathComponent("ca.pem").path }
     var tlsCAFile: String { self.directory.appendingPathComponent("tls-ca.pem").path }
 
@@ -45,15 +50,18 @@ struct LiveServer {
     ///   otherwise mail stays in the outbox table.
     /// - Parameter rateLimits: the anonymous routes' limits; by default none, since a suite's many requests all come from
     ///   127.0.0.1 (`RateLimitTests` sets its own).
+    /// - Parameter pki: also run the plain-HTTP publication listener (CA certificate, CRL, OCSP, TSA) on a reserved port,
+    ///   the URL written in the certificates issued.
     static func with<T: Sendable>(_ fixture: TestToken, clock: ServiceClock = .system, mailRelayPort: Int? = nil, rateLimits: RateLimitSettings = .unlimited,
-                                  _ body: @Sendable (LiveServer) async throws -> T) async throws -> T {
-        try await self.with(token: fixture.token, in: fixture.directory, clock: clock, mailRelayPort: mailRelayPort, rateLimits: rateLimits, body)
+                                  pki: Bool = false, _ body: @Sendable (LiveServer) async throws -> T) async throws -> T {
+        try await self.with(token: fixture.token, in: fixture.directory, clock: clock, mailRelayPort: mailRelayPort, rateLimits: rateLimits, pki: pki, body)
     }
 
     /// `with` on any open `token` (one reached through p11-kit, say), the server's files in `root/server`.
     static func with<T: Sendable>(token: Token, in root: URL, clock: ServiceClock = .system, mailRelayPort: Int? = nil, rateLimits: RateLimitSettings = .unlimited,
-                                  _ body: @Sendable (LiveServer) async throws -> T) async throws -> T {
-        let (defaults, services, logger) = try await self.services(token: token, in: root, clock: clock, mailRelayPort: mailRelayPort)
+                                  pki: Bool = false, _ body: @Sendable (LiveServer) async throws -> T) async throws -> T {
+        let reserved = pki ? try ReservedPorts(count: 1) : nil
+        let (defaults, services, logger) = try await self.services(token: token, in: root, clock: clock, mailRelayPort: mailRelayPort, pkiPort: reserved?.base)
         var configuration = defaults
         configuration.rateLimits = rateLimits
         let directory = root.appendingPathComponent("server")
@@ -65,8 +73,30 @@ struct LiveServer {
         let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(tlsConfiguration: self.clientTLS(trusting: directory.appendingPathComponent("tls-ca.pem").path)))
         let dispatcher = mailRelayPort.map { _ in Task { try await services.mailDispatcher.run() } }
         defer { dispatcher?.cancel() }
-        return try await self.serve(app, ports: portStream, client: client) { port in
-            try await body(LiveServer(port: port, client: client, directory: directory, services: services))
+        guard let reserved else {
+            return try await self.serve(app, ports: portStream, client: client) { port in
+                try await body(LiveServer(port: port, client: client, directory: directory, services: services))
+            }
+        }
+        reserved.release()
+        let (started, startedContinuation) = AsyncStream.makeStream(of: Void.self)
+        let publication = PKIApplication.make(configuration: configuration, services: services, logger: logger) { _ in
+            startedContinuation.yield()
+            startedContinuation.finish()
+        }
+        let running = Task { try await publication.run() }
+        do {
+            let result = try await self.serve(app, ports: portStream, client: client) { port in
+                for await _ in started {}
+                return try await body(LiveServer(port: port, client: client, directory: directory, services: services, pkiPort: reserved.base))
+            }
+            running.cancel()
+            _ = await running.result
+            return result
+        } catch {
+            running.cancel()
+            _ = await running.result
+            throw error
         }
     }
 
@@ -77,11 +107,16 @@ struct LiveServer {
     }
 
     /// `services` on any open `token`, the files in `root/server`.
-    static func services(token: Token, in root: URL, clock: ServiceClock = .system, mailRelayPort: Int? = nil) async throws -> (ServerConfiguration, SigilloServices, Logger) {
+    static func services(token: Token, in root: URL, clock: ServiceClock = .system, mailRelayPort: Int? = nil, pkiPort: Int? = nil) async throws -> (ServerConfiguration, SigilloServices, Logger) {
         let directory = root.appendingPathComponent("server")
         try self.makeCertificates(in: directory)
         var configuration = ServerConfiguration()
         configuration.port = 0
+        if let pkiPort {
+            configuration.pkiPort = pkiPort
+            configuration.pkiBaseURL = "http://127.0.0.1:\(pkiPort)"
+        }
+        configuration.tsaCertificate = directory.appendingPathComponent("tsa.pem").path
         configuration.tlsCertificate = directory.appendingPathComponent("server.pem").path
         configuration.tlsKey = directory.appendingPathComponent("server-key.pem").path
         configuration.database = directory.appendingPathComponent("sigillo.sqlite").path
@@ -98,6 +133,10 @@ struct LiveServer {
         let name = try DistinguishedName { CountryName("IT"); OrganizationName("Sigillo Test"); CommonName("Sigillo Test CA") }
         let ca = try await CertificateAuthority.create(token: token, keyID: configuration.caKeyID, name: name, now: Date().addingTimeInterval(-60))
         try ca.certificatePEM.write(toFile: configuration.caCertificate, atomically: true, encoding: .utf8)
+        let tsa = try await TimeStampAuthority.create(
+            token: token, keyID: configuration.tsaKeyID, ca: ca, name: try DistinguishedName { CountryName("IT"); OrganizationName("Sigillo Test"); CommonName("Sigillo Test TSA") },
+            pkiBaseURL: configuration.pkiBaseURL, now: Date().addingTimeInterval(-60), settings: try configuration.timeStampSettings())
+        try tsa.certificatePEM.write(toFile: configuration.tsaCertificate, atomically: true, encoding: .utf8)
         var logger = Logger(label: "test-server")
         logger.logLevel = .warning
         // Cheap Argon2 parameters keep the suites fast; production parameters are tested in SigilloDomainTests.

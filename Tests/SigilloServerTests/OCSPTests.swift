@@ -82,7 +82,7 @@ struct OCSPTests {
             let stranger = try await server.services.ca.issueHolderCertificate(
                 publicKeySPKI: P256.Signing.PrivateKey().publicKey.derRepresentation.map { $0 },
                 holder: HolderIdentity(givenName: "Ignoto", surname: "Bianchi", fiscalCode: TestData.fiscalCode()), notBefore: Date(),
-                publicBaseURL: server.baseURL)
+                pkiBaseURL: server.baseURL)
             let strangerPEM = server.directory.appendingPathComponent("stranger.pem").path
             try CertificateAuthority.pem(of: stranger).write(toFile: strangerPEM, atomically: true, encoding: .utf8)
             let unknown = try await Self.check(server, certificate: strangerPEM, name: "unknown")

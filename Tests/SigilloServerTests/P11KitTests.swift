@@ -90,12 +90,14 @@ struct P11KitTests {
         let directory = fixture.directory
         try LiveServer.makeCertificates(in: directory.appendingPathComponent("certs"))
         try await P11KitServer.with(exporting: fixture) { hsm in
-            let ports = try ReservedPorts(count: 2)
+            let ports = try ReservedPorts(count: 3)
             let base = ports.base
             var environment = AdminCLITests.serveEnvironment(hsm.clientEnvironment(hsm.serverEnvironment), folder: directory,
                                                              module: P11KitServer.clientModulePath, token: hsm.tokenURI, pinFile: hsm.pinFile, sessions: 2)
             environment["SIGILLO_PORT"] = String(base)
             environment["SIGILLO_ADMIN_PORT"] = String(base + 1)
+            environment["SIGILLO_PKI_PORT"] = String(base + 2)
+            environment["SIGILLO_PKI_URL"] = "http://127.0.0.1:\(base + 2)"
             let initialized = try await runOffPool(AdminCLITests.binary, ["ca", "init", "--algorithm", "ecdsa-p256"], environment: environment)
             try #require(initialized.status == 0, "\(initialized.output)")
 

@@ -16,6 +16,7 @@ struct SeedKeyStartTests {
         var configuration = ServerConfiguration()
         configuration.database = first.directory.appendingPathComponent("sigillo.sqlite").path
         configuration.caCertificate = first.directory.appendingPathComponent("ca.pem").path
+        configuration.tsaCertificate = first.directory.appendingPathComponent("tsa.pem").path
         configuration.outboxFile = nil
         configuration.mailFile = first.directory.appendingPathComponent("mail.jsonl").path
         let name = try DistinguishedName { CountryName("IT"); OrganizationName("Sigillo Test"); CommonName("Sigillo Test CA") }

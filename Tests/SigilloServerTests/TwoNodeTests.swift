@@ -56,6 +56,8 @@ struct TwoNodeTests {
             var environment = self.environment
             environment["SIGILLO_PORT"] = String(self.ports[2 * index])
             environment["SIGILLO_ADMIN_PORT"] = String(self.ports[2 * index + 1])
+            environment["SIGILLO_PKI_PORT"] = String(self.ports[4 + index])
+            environment["SIGILLO_PKI_URL"] = "http://127.0.0.1:\(self.ports[4])"
             let node = try LoggedProcess(AdminCLITests.binary, ["serve", "--log-level", "info"], environment: environment)
             self.nodes.append(node)
             try await node.waitForLine(containing: "listening on 127.0.0.1:\(self.ports[2 * index])", limit: TwoNodeTests.limit)
@@ -91,8 +93,9 @@ struct TwoNodeTests {
         let postgres: TestPostgres
         if let server { postgres = server } else { postgres = try await TestPostgres.shared }
         let settings = try await postgres.makeDatabase(maximumConnections: 10)
-        let reserved = try ReservedPorts(count: 4)
-        let ports = (0..<4).map { reserved.base + $0 }
+        // Public and admin ports of node 0 and 1, then their publication listeners'.
+        let reserved = try ReservedPorts(count: 6)
+        let ports = (0..<6).map { reserved.base + $0 }
         var environment = AdminCLITests.serveEnvironment(hsm.clientEnvironment(hsm.serverEnvironment), folder: directory,
                                                          module: P11KitServer.clientModulePath, token: hsm.tokenURI, pinFile: hsm.pinFile, sessions: 2)
         environment["SIGILLO_DATABASE"] = postgres.url(database: settings.database) + "?pool=10"

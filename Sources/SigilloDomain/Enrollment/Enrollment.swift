@@ -145,7 +145,7 @@ public struct Enrollment: Sendable {
         do {
             let identity = HolderIdentity(givenName: holder.givenName, surname: holder.surname, fiscalCode: holder.fiscalCode, email: holder.email)
             let certificate = try await self.ca.issue(
-                publicKeySPKI: spki, for: identity, notBefore: now, validityYears: self.settings.certificateValidityYears, publicBaseURL: self.settings.publicBaseURL)
+                publicKeySPKI: spki, for: identity, notBefore: now, validityYears: self.settings.certificateValidityYears, pkiBaseURL: self.settings.pkiBaseURL)
             let credential = Credential(
                 id: credentialID, holderID: holder.id, keyAlgorithm: keyAlgorithm, tokenKeyID: credentialID,
                 certificateDER: certificate.der, serialNumber: certificate.serialNumber,

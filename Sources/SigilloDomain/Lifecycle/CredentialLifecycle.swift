@@ -103,7 +103,7 @@ public struct CredentialLifecycle: Sendable {
         do {
             let identity = HolderIdentity(givenName: current.givenName, surname: current.surname, fiscalCode: current.fiscalCode, email: current.email)
             let certificate = try await self.ca.issue(
-                publicKeySPKI: spki, for: identity, notBefore: now, validityYears: self.settings.certificateValidityYears, publicBaseURL: self.settings.publicBaseURL)
+                publicKeySPKI: spki, for: identity, notBefore: now, validityYears: self.settings.certificateValidityYears, pkiBaseURL: self.settings.pkiBaseURL)
             renewed = Credential(
                 id: credentialID, holderID: current.id, keyAlgorithm: old.keyAlgorithm, tokenKeyID: credentialID,
                 certificateDER: certificate.der, serialNumber: certificate.serialNumber,

@@ -23,8 +23,8 @@ public protocol CertificateIssuer: Sendable {
     var certificateDER: [UInt8] { get }
 
     /// Certifies `publicKeySPKI` (SubjectPublicKeyInfo, DER) for `holder`, valid from `notBefore` for `validityYears`,
-    /// naming the CRL, OCSP and CA-issuer URLs under `publicBaseURL`.
-    func issue(publicKeySPKI: [UInt8], for holder: HolderIdentity, notBefore: Date, validityYears: Int, publicBaseURL: String) async throws -> IssuedCertificate
+    /// naming the CRL, OCSP and CA-issuer URLs under `pkiBaseURL`.
+    func issue(publicKeySPKI: [UInt8], for holder: HolderIdentity, notBefore: Date, validityYears: Int, pkiBaseURL: String) async throws -> IssuedCertificate
 }
 
 /// The CA's revocation list as the domain needs it: told when a certificate's status changes, asked to keep it fresh.

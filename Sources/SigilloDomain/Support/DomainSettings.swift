@@ -3,6 +3,8 @@ import Foundation
 /// What an operator of the service chooses: public URL, lifetimes, limits.
 public struct DomainSettings: Sendable {
     public var publicBaseURL: String
+    /// Where relying parties fetch the CA certificate, the CRL and OCSP answers: written in every certificate issued.
+    public var pkiBaseURL: String
     /// How long a SAD lives.
     public var sadLifetime: TimeInterval = 300
     /// The longest a SAD lives from its authorization, however often `extendTransaction` extends it.
@@ -15,7 +17,9 @@ public struct DomainSettings: Sendable {
     public var otpIssuer = "Sigillo"
     public var certificateValidityYears = 3
 
-    public init(publicBaseURL: String) {
+    /// - Parameter pkiBaseURL: the publication listener's URL; by default the public one.
+    public init(publicBaseURL: String, pkiBaseURL: String? = nil) {
         self.publicBaseURL = publicBaseURL
+        self.pkiBaseURL = pkiBaseURL ?? publicBaseURL
     }
 }

@@ -4,9 +4,9 @@ import X509
 
 extension CertificateAuthority: CertificateIssuer {
     /// `issueHolderCertificate`, as the domain keeps it.
-    public func issue(publicKeySPKI: [UInt8], for holder: HolderIdentity, notBefore: Date, validityYears: Int, publicBaseURL: String) async throws -> IssuedCertificate {
+    public func issue(publicKeySPKI: [UInt8], for holder: HolderIdentity, notBefore: Date, validityYears: Int, pkiBaseURL: String) async throws -> IssuedCertificate {
         let certificate = try await self.issueHolderCertificate(
-            publicKeySPKI: publicKeySPKI, holder: holder, notBefore: notBefore, validityYears: validityYears, publicBaseURL: publicBaseURL)
+            publicKeySPKI: publicKeySPKI, holder: holder, notBefore: notBefore, validityYears: validityYears, pkiBaseURL: pkiBaseURL)
         return IssuedCertificate(
             der: try Self.der(of: certificate), serialNumber: Self.serialHex(certificate.serialNumber),
             notBefore: certificate.notValidBefore, notAfter: certificate.notValidAfter)

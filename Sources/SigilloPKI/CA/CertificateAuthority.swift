@@ -129,8 +129,8 @@ public struct CertificateAuthority: Sendable {
     ///
     /// Subject `C=IT, GN, SN, serialNumber=TINIT-<fiscal code>, CN=<given name> <surname>`; keyUsage
     /// digitalSignature + nonRepudiation (critical); a random positive 16-byte serial number; subject and
-    /// authority key identifiers; CRL distribution point `<publicBaseURL>/crl/ca.crl`; authority information
-    /// access with OCSP `<publicBaseURL>/ocsp` and CA issuers `<publicBaseURL>/ca.cer`; an rfc822Name
+    /// authority key identifiers; CRL distribution point `<pkiBaseURL>/crl/ca.crl`; authority information
+    /// access with OCSP `<pkiBaseURL>/ocsp` and CA issuers `<pkiBaseURL>/ca.cer`; an rfc822Name
     /// subjectAltName when the holder has an e-mail address.
     ///
     /// - Parameters:
@@ -138,20 +138,20 @@ public struct CertificateAuthority: Sendable {
     ///   - holder: who the certificate is for; validated first.
     ///   - notBefore: start of validity (truncated to whole seconds).
     ///   - validityYears: the certificate expires this many calendar years after `notBefore`.
-    ///   - publicBaseURL: the server's public URL, e.g. `https://sign.example.it` (a trailing `/` is ignored).
+    ///   - pkiBaseURL: the publication listener's URL, e.g. `http://pki.example.it` (a trailing `/` is ignored).
     /// - Throws: `SigilloError.invalidRequest` for bad input; `PKCS11Error` from the token.
     public func issueHolderCertificate(
         publicKeySPKI: [UInt8],
         holder: HolderIdentity,
         notBefore: Date,
         validityYears: Int = 3,
-        publicBaseURL: String
+        pkiBaseURL: String
     ) async throws -> Certificate {
         let holder = try holder.validated()
         let publicKey = try Self.holderPublicKey(publicKeySPKI)
         let start = Self.wholeSeconds(notBefore)
         let end = try Self.adding(years: validityYears, to: start)
-        let baseURL = try Self.normalizedBaseURL(publicBaseURL)
+        let baseURL = try Self.normalizedBaseURL(pkiBaseURL)
 
         let subject = DistinguishedName([
             RelativeDistinguishedName(try .init(type: .RDNAttributeType.countryName, printableString: "IT")),
@@ -267,7 +267,7 @@ public struct CertificateAuthority: Sendable {
         guard let parsed = URL(string: url), let scheme = parsed.scheme?.lowercased(), ["http", "https"].contains(scheme),
               parsed.host != nil, url.unicodeScalars.allSatisfy({ $0.isASCII })
         else {
-            throw SigilloError(.invalidRequest, "publicBaseURL must be an absolute http or https URL")
+            throw SigilloError(.invalidRequest, "the PKI base URL must be an absolute http or https URL")
         }
         return url
     }

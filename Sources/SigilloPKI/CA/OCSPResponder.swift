@@ -231,18 +231,32 @@ public struct OCSPResponder: Sendable {
 
     // MARK: Answers
 
+    /// An answer and, for a successful one, the validity it states (what HTTP caching headers are made of).
+    public struct Answer: Sendable {
+        /// The DER `OCSPResponse`.
+        public var der: [UInt8]
+        /// `thisUpdate` and `nextUpdate` of a successful answer; nil for an error status (never to be cached).
+        public var thisUpdate: Date?
+        public var nextUpdate: Date?
+    }
+
     /// The DER `OCSPResponse` for a DER `OCSPRequest`: never throws, errors become OCSP error statuses.
     public func respond(to request: [UInt8]) async -> [UInt8] {
+        await self.answer(to: request).der
+    }
+
+    /// The answer to a DER `OCSPRequest` with the validity it states: never throws, errors become OCSP error statuses.
+    public func answer(to request: [UInt8]) async -> Answer {
         let parsed: ParsedRequest
         do {
             parsed = try Self.parse(request)
         } catch {
-            return Self.errorResponse(.malformedRequest)
+            return Answer(der: Self.errorResponse(.malformedRequest))
         }
         do {
-            return try await self.respond(to: parsed)
+            return try await self.answer(to: parsed)
         } catch {
-            return Self.errorResponse(.internalError)
+            return Answer(der: Self.errorResponse(.internalError))
         }
     }
 
@@ -264,15 +278,16 @@ public struct OCSPResponder: Sendable {
 
     /// The answer to a parsed request (one CertID): the cached one while it states the current status and is fresh,
     /// else one signed now.
-    func respond(to request: ParsedRequest) async throws -> [UInt8] {
-        guard request.certIDs.count == 1, let certID = request.certIDs.first else { return Self.errorResponse(.malformedRequest) }
-        guard self.isOurs(certID) else { return Self.errorResponse(.unauthorized) }
+    func answer(to request: ParsedRequest) async throws -> Answer {
+        guard request.certIDs.count == 1, let certID = request.certIDs.first else { return Answer(der: Self.errorResponse(.malformedRequest)) }
+        guard self.isOurs(certID) else { return Answer(der: Self.errorResponse(.unauthorized)) }
         let status = try await self.status(of: certID)
         let now = CertificateAuthority.wholeSeconds(self.clock.now())
-        let answer = try await self.cache.answer(for: Array(certID.encoded), status: status, now: now, freshFor: self.validity / 2) {
+        let cached = try await self.cache.answer(for: Array(certID.encoded), status: status, now: now, freshFor: self.validity / 2) {
             try await self.sign(certID: certID, status: status, at: now)
         }
-        return answer ?? Self.errorResponse(.tryLater)
+        guard let cached else { return Answer(der: Self.errorResponse(.tryLater)) }
+        return Answer(der: cached.der, thisUpdate: cached.producedAt, nextUpdate: cached.producedAt.addingTimeInterval(self.validity))
     }
 
     /// A successful `OCSPResponse` for one certificate, produced at `now` and valid `validity`, signed by the CA key.

@@ -12,7 +12,7 @@ import Synchronization
 /// the oldest.
 final class OCSPResponseCache: Sendable {
     /// A signed answer and what it says.
-    struct Answer {
+    struct Answer: Sendable {
         var status: OCSPResponder.CertificateStatus
         var der: [UInt8]
         var producedAt: Date
@@ -21,7 +21,7 @@ final class OCSPResponseCache: Sendable {
     enum Slot {
         case ready(Answer)
         /// Being signed by `task`; `id` tells this signing from a later one for the same CertID.
-        case pending(id: UInt64, status: OCSPResponder.CertificateStatus, task: Task<[UInt8], any Error>)
+        case pending(id: UInt64, status: OCSPResponder.CertificateStatus, task: Task<Answer, any Error>)
     }
 
     struct State {
@@ -53,16 +53,16 @@ final class OCSPResponseCache: Sendable {
     /// The answer for `key` stating `status` at `now`: cached, being signed, or signed now with `sign`; nil when the
     /// signing budget is spent.
     func answer(for key: [UInt8], status: OCSPResponder.CertificateStatus, now: Date, freshFor: TimeInterval,
-                sign: @escaping @Sendable () async throws -> [UInt8]) async throws -> [UInt8]? {
+                sign: @escaping @Sendable () async throws -> [UInt8]) async throws -> Answer? {
         enum Step {
-            case done([UInt8])
-            case wait(Task<[UInt8], any Error>)
+            case done(Answer)
+            case wait(Task<Answer, any Error>)
             case refused
         }
         let step: Step = self.state.withLock { state in
             switch state.slots[key] {
             case .ready(let answer) where answer.status == status && now >= answer.producedAt && now.timeIntervalSince(answer.producedAt) < freshFor:
-                return .done(answer.der)
+                return .done(answer)
             case .pending(_, let pending, let task) where pending == status:
                 return .wait(task)
             default:
@@ -75,9 +75,9 @@ final class OCSPResponseCache: Sendable {
             let task = Task {
                 self.signatures.add(1, ordering: .relaxed)
                 do {
-                    let der = try await sign()
-                    self.finish(key, id: id, with: .ready(Answer(status: status, der: der, producedAt: now)))
-                    return der
+                    let answer = Answer(status: status, der: try await sign(), producedAt: now)
+                    self.finish(key, id: id, with: .ready(answer))
+                    return answer
                 } catch {
                     self.finish(key, id: id, with: nil)
                     throw error
@@ -87,7 +87,7 @@ final class OCSPResponseCache: Sendable {
             return .wait(task)
         }
         switch step {
-        case .done(let der): return der
+        case .done(let answer): return answer
         case .wait(let task): return try await task.value
         case .refused: return nil
         }

@@ -4,6 +4,7 @@ import NIOCore
 import PKCS11
 import CSCProtocol
 import SigilloDomain
+import SigilloPKI
 import X509
 
 /// The Cloud Signature Consortium API, v1 (`/csc/v1/...`) and v2 (`/csc/v2/...`).
@@ -15,6 +16,8 @@ struct CSCController: Sendable {
     let caCertificateDER: [UInt8]
     let clock: ServiceClock
     let name: String
+    /// The time-stamping authority behind v2 `signatures/timestamp`; nil: the method is not offered.
+    var timeStamps: TimeStampAuthority? = nil
 
     func addRoutes(to router: Router<SigilloContext>) {
         for version in [1, 2] {
@@ -32,6 +35,9 @@ struct CSCController: Sendable {
             holder.post("credentials/sendOTP") { request, context in try await self.handle(version, request, context) { body in try await self.sendOTP(context.identity, body) } }
             holder.post("credentials/extendTransaction") { request, context in try await self.handle(version, request, context) { body in try await self.extend(context.identity, body) } }
             holder.post("signatures/signHash") { request, context in try await self.handle(version, request, context) { body in try await self.signHash(context.identity, body) } }
+            if version == 2, let tsa = self.timeStamps {
+                holder.post("signatures/timestamp") { request, context in try await self.handle(version, request, context) { body in try await self.timestamp(tsa, body) } }
+            }
         }
     }
 
@@ -60,8 +66,9 @@ struct CSCController: Sendable {
     // MARK: Methods
 
     private func info(version: Int) throws -> Response {
-        let methods = ["auth/login", "auth/revoke", "credentials/list", "credentials/info", "credentials/authorize",
+        var methods = ["auth/login", "auth/revoke", "credentials/list", "credentials/info", "credentials/authorize",
                        "credentials/sendOTP", "credentials/extendTransaction", "signatures/signHash"]
+        if version == 2, self.timeStamps != nil { methods.append("signatures/timestamp") }
         let algorithms = [OID.ecdsaSHA256, OID.ecdsaSHA384, OID.ecdsaSHA512, OID.rsaEncryption, OID.sha256WithRSA, OID.sha384WithRSA, OID.sha512WithRSA, OID.rsaPSS]
         return try JSONResponse.make(CSCInfoResponse(
             specs: version == 1 ? "1.0.4.0" : "2.0.0.0", name: self.name, logo: "", region: "IT", lang: "en-US",
@@ -179,6 +186,23 @@ struct CSCController: Sendable {
         }
         let signatures = try await self.signing.signHash(holderID: holderID, credentialID: id, sad: sad, hashes: digests, mechanism: mechanism)
         return JSONResponse.signatures(signatures)
+    }
+
+    /// v2 `signatures/timestamp`: an RFC 3161 time-stamp token over one digest, for any holder with an access token
+    /// (the digest is usually of a signature value: a CAdES/PAdES signature-time-stamp).
+    private func timestamp(_ tsa: TimeStampAuthority, _ body: CSCRequest) async throws -> Response {
+        let digests = try body.digests()
+        guard digests.count == 1, let digest = digests.first else { throw CSCError.invalidRequest("Invalid parameter hash: one digest, base64") }
+        guard let oid = body.hashAlgo ?? body.hashAlgorithmOID else { throw CSCError.invalidRequest("Missing (or invalid type) string parameter hashAlgo") }
+        var nonce: [UInt8]?
+        if let text = body.nonce {
+            guard let bytes = Hex.bytes(text), (1...32).contains(bytes.count) else {
+                throw CSCError.invalidRequest("Invalid parameter nonce: 1 to 32 bytes as hex digits")
+            }
+            nonce = bytes
+        }
+        let token = try await tsa.timeStampToken(hash: digest, hashAlgorithmOID: oid, nonce: nonce)
+        return try JSONResponse.make(CSCTimestampResponse(timestamp: Base64Text.encode(token)))
     }
 
     // MARK: Helpers
