@@ -1,4 +1,4 @@
-# Sigillo — `make run` serves on https://127.0.0.1:8443, `make test` runs every test.
+# Sigillo — `make run` serves on https://127.0.0.1:8443 (and CRL, OCSP, TSA on http://127.0.0.1:8080), `make test` runs every test.
 # Both install what is missing (Debian packages, a Python venv) first; CI runs `make test` as root.
 
 SWIFT ?= swift
@@ -16,7 +16,7 @@ export SOFTHSM2_CONF = $(CURDIR)/hsm-config/softhsm2.conf
 
 # The libFuzzer targets (README "Fuzzing"): `sigillo-fuzz` built with libFuzzer and AddressSanitizer into its own
 # scratch path, so the sanitizer build never invalidates the main one.
-FUZZ_TARGETS ?= csc-request base64 pss-params ocsp-request token-csv server-config
+FUZZ_TARGETS ?= csc-request base64 pss-params ocsp-request timestamp-query token-csv server-config
 FUZZ_SECONDS ?= 60
 FUZZ_TEST_RUNS ?= 3000
 FUZZ_SCRATCH = .build/fuzz
@@ -90,7 +90,8 @@ token: build
 certs:
 	certs/dev-certs.sh
 
-# The signing CA: key pair generated in the token, self-signed certificate in certs/ca.pem (idempotent).
+# The signing CA: key pair generated in the token, self-signed certificate in certs/ca.pem; then the time-stamping
+# authority: its key in the token, its certificate (issued by the CA) in certs/tsa.pem (idempotent).
 ca: build token
 	$(RELEASE_BIN) ca init
 

@@ -23,6 +23,7 @@ enum FuzzTargets {
         Base64Target.target,
         PSSParametersTarget.target,
         OCSPRequestTarget.target,
+        TimeStampQueryTarget.target,
         HardwareTokenCSVTarget.target,
         ServerConfigurationTarget.target,
     ]

@@ -53,7 +53,7 @@ struct TSAController<Context: RequestContext>: Sendable {
         var status = HTTPResponse.Status.ok
         if reply.busy {
             status = .serviceUnavailable
-            headers[.retryAfter] = "1"
+            headers[.retryAfter] = String(reply.retryAfter ?? 1)
         }
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: reply.der)))
     }

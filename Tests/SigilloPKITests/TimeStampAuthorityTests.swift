@@ -101,17 +101,17 @@ func handMadeQuery(
     return serializer.serializedBytes
 }
 
-func hex(_ bytes: [UInt8]) -> String {
-    bytes.map { String(format: "%02x", $0) }.joined()
-}
-
-/// The value after `label` on its line of openssl's output.
-func field(_ label: String, in text: String) -> String? {
-    text.split(separator: "\n").first { $0.hasPrefix(label) }.map { String($0.dropFirst(label.count)).trimmingCharacters(in: .whitespaces) }
-}
-
 @Suite("Time-stamping authority (RFC 3161) in the token")
 struct TimeStampAuthorityTests {
+    static func hex(_ bytes: [UInt8]) -> String {
+        bytes.map { String(format: "%02x", $0) }.joined()
+    }
+
+    /// The value after `label` on its line of openssl's output.
+    static func field(_ label: String, in text: String) -> String? {
+        text.split(separator: "\n").first { $0.hasPrefix(label) }.map { String($0.dropFirst(label.count)).trimmingCharacters(in: .whitespaces) }
+    }
+
     /// A token with a CA and a TSA made at `clock`'s time, and a folder with `ca.pem`, `tsa.pem` and a document.
     struct Setup {
         let fixture: TestToken
@@ -183,26 +183,38 @@ struct TimeStampAuthorityTests {
 
             let queryText = try await runOffPool("openssl", ["ts", "-query", "-in", setup.path("q\(index).tsq"), "-text"]).output
             let text = try await runOffPool("openssl", ["ts", "-reply", "-in", replyPath, "-text"])
-            print("DEBUG\n\(queryText)\n\(text.output)")
             #expect(text.status == 0, "\(text.output)")
             #expect(text.output.contains("Status: Granted."), "\(text.output)")
-            #expect(field("Version:", in: text.output) == "1", "\(text.output)")
-            #expect(field("Policy OID:", in: text.output) == testTSAPolicy, "\(text.output)")
-            #expect(field("Hash Algorithm:", in: text.output) == item.hash, "\(text.output)")
+            #expect(Self.field("Version:", in: text.output) == "1", "\(text.output)")
+            #expect(Self.field("Policy OID:", in: text.output) == testTSAPolicy, "\(text.output)")
+            #expect(Self.field("Hash Algorithm:", in: text.output) == item.hash, "\(text.output)")
             #expect(text.output.contains("Accuracy: 0x01 seconds, 0x01F4 millis, unspecified micros")
                     || text.output.contains("Accuracy: 1 seconds, 500 millis, unspecified micros"), "\(text.output)")
-            #expect(field("Ordering:", in: text.output) == "no", "\(text.output)")
-            #expect(field("TSA:", in: text.output) == "DirName:/C=IT/O=Sigillo Test/CN=Sigillo Test TSA", "\(text.output)")
+            #expect(Self.field("Ordering:", in: text.output) == "no", "\(text.output)")
+            #expect(Self.field("TSA:", in: text.output) == "DirName:/C=IT/O=Sigillo Test/CN=Sigillo Test TSA", "\(text.output)")
             // genTime: the clock's time to the millisecond, UTC (openssl prints the fraction as sent).
             let stamp = opensslDate(clock.now).replacingOccurrences(of: " GMT", with: "")
             let year = String(stamp.suffix(4))
-            #expect(field("Time stamp:", in: text.output) == "\(stamp.dropLast(5)).25 \(year) GMT", "\(text.output)")
+            #expect(Self.field("Time stamp:", in: text.output) == "\(stamp.dropLast(5)).25 \(year) GMT", "\(text.output)")
             // The nonce comes back exactly, or not at all.
-            let nonce = field("Nonce:", in: text.output)
-            #expect(nonce == field("Nonce:", in: queryText), "\(queryText)\n\(text.output)")
+            let nonce = Self.field("Nonce:", in: text.output)
+            #expect(nonce == Self.field("Nonce:", in: queryText), "\(queryText)\n\(text.output)")
             #expect((nonce != nil && nonce != "unspecified") == item.nonce, "\(text.output)")
-            let serial = try #require(field("Serial number:", in: text.output))
+            let serial = try #require(Self.field("Serial number:", in: text.output))
             serials.insert(serial)
+
+            // The token: SignedData v3 over id-ct-TSTInfo, signed attributes with ESSCertIDv2 = SHA-256 of the TSA certificate.
+            let tokenPath = setup.path("t\(index).der")
+            let extracted = try await runOffPool("openssl", ["ts", "-reply", "-in", replyPath, "-token_out", "-out", tokenPath])
+            #expect(extracted.status == 0, "\(extracted.output)")
+            let cms = try await runOffPool("openssl", ["cms", "-inform", "DER", "-in", tokenPath, "-cmsout", "-print"]).output
+            #expect(cms.contains("d.signedData: \n    version: 3\n"), "\(cms)")
+            #expect(cms.contains("eContentType: id-smime-ct-TSTInfo (1.2.840.113549.1.9.16.1.4)"), "\(cms)")
+            #expect(cms.contains("object: contentType (1.2.840.113549.1.9.3)"), "\(cms)")
+            #expect(cms.contains("object: messageDigest (1.2.840.113549.1.9.4)"), "\(cms)")
+            let asn1 = try await runOffPool("openssl", ["asn1parse", "-inform", "DER", "-in", tokenPath]).output
+            #expect(asn1.contains(":id-smime-aa-signingCertificateV2"), "\(asn1)")
+            #expect(asn1.contains("[HEX DUMP]:" + Self.hex(Array(SHA256.hash(data: setup.tsa.certificateDER))).uppercased()), "\(asn1)")
 
             // Verification: the certificate comes from the reply when asked for, else from -untrusted.
             let verify = ["ts", "-verify", "-data", setup.documentPath, "-in", replyPath, "-CAfile", setup.caPath]
@@ -352,10 +364,15 @@ struct TimeStampAuthorityTests {
             #expect(parsed.statusStrings.count == 1, "\(item.name)")
             let path = try setup.save(reply.der, "rejected\(index).tsr")
             let text = try await runOffPool("openssl", ["ts", "-reply", "-in", path, "-text"])
-            print("DEBUG \(item.name)\n\(text.output)")
             #expect(text.status == 0 && text.output.contains("Status: Rejected."), "\(item.name): \(text.output)")
             #expect(text.output.contains(item.openssl), "\(item.name): \(text.output)")
         }
+        // The check alone (for fuzzing and logs) agrees.
+        for item in cases where item.name != "another policy" && item.name != "another policy, by hand" {
+            #expect(TimeStampAuthority.failureInfo(for: item.query, policy: try ASN1ObjectIdentifier(dotRepresentation: testTSAPolicy)) == item.failure, "\(item.name)")
+        }
+        #expect(TimeStampAuthority.failureInfo(for: otherPolicy, policy: try ASN1ObjectIdentifier(dotRepresentation: testTSAPolicy)) == .unacceptedPolicy)
+        #expect(TimeStampAuthority.failureInfo(for: valid, policy: try ASN1ObjectIdentifier(dotRepresentation: testTSAPolicy)) == nil)
         // The hand-made query is itself fine: the rejections above are for what was changed.
         #expect(await setup.tsa.respond(to: try handMadeQuery()).granted)
         #expect(await setup.tsa.respond(to: try handMadeQuery(policy: try ASN1ObjectIdentifier(dotRepresentation: testTSAPolicy))).granted)
@@ -424,6 +441,26 @@ struct TimeStampAuthorityTests {
         #expect(setup.tsa.signatureCount == 3)
     }
 
+    @Test("concurrent requests: exactly the burst is granted, the rest is busy")
+    func concurrentBurst() async throws {
+        let clock = Self.makeClock()
+        let settings = try TimeStampAuthority.Settings(policyOID: testTSAPolicy, signingBurst: 5, signingRate: 0)
+        let setup = try await Setup(clock: clock, settings: settings)
+        let tsa = setup.tsa
+        let query = try handMadeQuery()
+        let replies = await withTaskGroup(of: TimeStampAuthority.Reply.self) { group in
+            for _ in 0..<24 { group.addTask { await tsa.respond(to: query) } }
+            return await group.reduce(into: []) { $0.append($1) }
+        }
+        #expect(replies.filter(\.granted).count == 5)
+        #expect(replies.filter(\.busy).count == 19)
+        #expect(replies.allSatisfy { $0.granted != $0.busy })
+        #expect(tsa.signatureCount == 5)
+        // The granted ones are distinct time-stamps of the same query.
+        let tokens = Set(try replies.filter(\.granted).map { try #require(try ParsedTimeStampReply($0.der).token) })
+        #expect(tokens.count == 5)
+    }
+
     @Test("no time-stamp outside the TSA certificate's validity")
     func timeNotAvailable() async throws {
         let clock = Self.makeClock()
@@ -452,14 +489,14 @@ struct TimeStampAuthorityTests {
         for (index, item) in cases.enumerated() {
             let token = try await setup.tsa.timeStampToken(hash: item.hash, hashAlgorithmOID: item.oid, nonce: item.nonce)
             let path = try setup.save(token, "token\(index).der")
-            let verified = try await runOffPool("openssl", ["ts", "-verify", "-token_in", "-in", path, "-digest", hex(item.hash), "-CAfile", setup.caPath])
+            let verified = try await runOffPool("openssl", ["ts", "-verify", "-token_in", "-in", path, "-digest", Self.hex(item.hash), "-CAfile", setup.caPath])
             #expect(verified.output.contains("Verification: OK"), "\(verified.output)")
             let wrong = try await runOffPool(
-                "openssl", ["ts", "-verify", "-token_in", "-in", path, "-digest", hex(item.hash.map { $0 ^ 1 }), "-CAfile", setup.caPath])
+                "openssl", ["ts", "-verify", "-token_in", "-in", path, "-digest", Self.hex(item.hash.map { $0 ^ 1 }), "-CAfile", setup.caPath])
             #expect(!wrong.output.contains("Verification: OK"), "\(wrong.output)")
             let text = try await runOffPool("openssl", ["ts", "-reply", "-token_in", "-in", path, "-text"]).output
-            #expect(field("Policy OID:", in: text) == testTSAPolicy, "\(text)")
-            #expect(field("Nonce:", in: text) == (item.nonceText ?? "unspecified"), "\(text)")
+            #expect(Self.field("Policy OID:", in: text) == testTSAPolicy, "\(text)")
+            #expect(Self.field("Nonce:", in: text) == (item.nonceText ?? "unspecified"), "\(text)")
         }
         let sha256OID = "2.16.840.1.101.3.4.2.1"
         let hash = Array(repeating: UInt8(7), count: 32)

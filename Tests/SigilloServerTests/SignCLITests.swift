@@ -105,6 +105,13 @@ struct SignCLITests {
             #expect(wrong.status != 0)
             #expect(wrong.output.contains("time-stamp from \(server.pkiBaseURL)/no-tsa-here failed") && wrong.output.contains("HTTP 404"), "\(wrong.output)")
             #expect(!FileManager.default.fileExists(atPath: file + ".p7s"))
+            // SIGILLO_TSA_URL is used when there is no --tsa (and before the service's signatures/timestamp).
+            var environment = ProcessInfo.processInfo.environment
+            environment["SIGILLO_TSA_URL"] = "\(server.pkiBaseURL)/env-tsa"
+            let fromEnvironment = try await runOffPool(Self.sigillo, ["sign", file] + connection, environment: environment,
+                                                       input: Data("\(account.password)\n\(await account.nextOTP())\n".utf8))
+            #expect(fromEnvironment.status != 0 && fromEnvironment.output.contains("time-stamp from \(server.pkiBaseURL)/env-tsa failed"), "\(fromEnvironment.output)")
+            #expect(!FileManager.default.fileExists(atPath: file + ".p7s"))
 
             let result = try await runOffPool(Self.sigillo, ["sign", file, "--level", "b-t", "--tsa", "\(server.pkiBaseURL)/tsa"] + connection,
                                               input: Data("\(account.password)\n\(await account.nextOTP())\n".utf8))

@@ -155,9 +155,12 @@ public struct TimeStampAuthority: Sendable {
     ///
     /// - Parameters:
     ///   - keyID: the key's `CKA_ID`; must not exist yet.
+    ///   - algorithm: the TSA key (EC P-256 signs with SHA-256, P-384 with SHA-384, RSA PKCS#1 v1.5 with SHA-256).
     ///   - name: the TSA certificate's subject.
     ///   - pkiBaseURL: the plain-HTTP publication URL named in the certificate (CRL, OCSP, CA issuers).
-    ///   - now: the start of the certificate's validity.
+    ///   - now: the start of the certificate's validity (truncated to whole seconds).
+    ///   - validityYears: calendar years the certificate is valid (1 to 100).
+    ///   - clock: the TSA's time source (`genTime`, the signing budget).
     /// - Throws: `PKCS11Error.keyAlreadyExists` if `keyID` is taken, other `PKCS11Error`s from the token,
     ///   `SigilloError.invalidRequest` for bad input.
     public static func create(
@@ -196,7 +199,7 @@ public struct TimeStampAuthority: Sendable {
         }
     }
 
-    /// Granted time-stamps since start (signatures of the TSA key).
+    /// Time-stamps signed (or attempted, if the token failed) since start: what the signing budget let through.
     public var signatureCount: Int { self.budget.count }
 
     /// Throws unless `certificate` has the extended key usage id-kp-timeStamping, alone and critical.
@@ -222,12 +225,9 @@ public struct TimeStampAuthority: Sendable {
     public func respond(to request: [UInt8]) async -> Reply {
         let parsed: TimeStampRequest
         do {
-            parsed = try TimeStampRequest(derEncoded: request)
+            parsed = try Self.parse(request, policy: self.settings.policy)
         } catch {
             return Self.rejection(error.failureInfo, error.reason)
-        }
-        if let policy = parsed.policy, policy != self.settings.policy {
-            return Self.rejection(.unacceptedPolicy, "unsupported policy (this TSA stamps under \(self.settings.policy))")
         }
         switch await self.stamp(parsed) {
         case .granted(let token):
@@ -235,6 +235,26 @@ public struct TimeStampAuthority: Sendable {
         case .refused(let refusal):
             return refusal
         }
+    }
+
+    /// Why a TSA stamping under `policy` would reject the DER `TimeStampReq` `request`, without signing anything;
+    /// nil when it would grant it (budget, time and token permitting). For fuzzing and logs: `respond` does the same.
+    public static func failureInfo(for request: [UInt8], policy: ASN1ObjectIdentifier) -> PKIFailureInfo? {
+        do {
+            _ = try Self.parse(request, policy: policy)
+            return nil
+        } catch {
+            return error.failureInfo
+        }
+    }
+
+    /// A request parsed and checked against `policy`.
+    static func parse(_ request: [UInt8], policy: ASN1ObjectIdentifier) throws(TimeStampRequest.Rejection) -> TimeStampRequest {
+        let parsed = try TimeStampRequest(derEncoded: request)
+        if let requested = parsed.policy, requested != policy {
+            throw TimeStampRequest.Rejection(failureInfo: .unacceptedPolicy, reason: "unsupported policy (this TSA stamps under \(policy))")
+        }
+        return parsed
     }
 
     /// What `stamp` made.
