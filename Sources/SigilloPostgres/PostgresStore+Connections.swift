@@ -93,7 +93,10 @@ extension PostgresStore {
             case let error as PSQLError: mapped = Self.domainError(error)
             case let error as SigilloError: mapped = error
             case is CancellationError: mapped = error
-            default: mapped = SigilloError(.databaseUnavailable, "the database cannot be reached now; try again shortly")
+            default:
+                // The pool's own failures (no connection could be made): said in the log, as an outage to the caller.
+                self.logger.warning("database call failed", metadata: ["error": "\(String(reflecting: error))"])
+                mapped = SigilloError(.databaseUnavailable, "the database cannot be reached now; try again shortly")
             }
             if (mapped as? SigilloError)?.code == .databaseUnavailable {
                 self.reachable.value.store(false, ordering: .relaxed)
@@ -133,8 +136,10 @@ extension PostgresStore {
                     let waited = ContinuousClock.now - start
                     if waited >= wait, reachable.value.load(ordering: .relaxed) {
                         // Waited long: a busy pool or a slow statement, or a database gone while no other call noticed?
-                        // One new connection tells; asked again every `wait` while this call goes on.
-                        if case .unreachable = await Self.probeOutcome(settings) {
+                        // A new connection tells; asked again every `wait` while this call goes on. Two attempts in a row
+                        // must fail before the database counts as gone: one connection lost to a blip (or a machine too
+                        // busy to answer one) is not an outage, and a database really gone refuses both at once.
+                        if case .unreachable = await Self.probeOutcome(settings), case .unreachable = await Self.probeOutcome(settings) {
                             reachable.value.store(false, ordering: .relaxed)
                         } else if !race.waiting {
                             start = ContinuousClock.now

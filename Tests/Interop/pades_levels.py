@@ -24,29 +24,21 @@ from pyhanko.sign.timestamps.aiohttp_client import AIOHttpTimeStamper
 from pyhanko_certvalidator import ValidationContext
 from pyhanko_certvalidator.fetchers.aiohttp_fetchers import AIOHttpFetcherBackend
 
-from pyhanko_csc import minimal_pdf
+from pyhanko_csc import PasswordAndTOTP, minimal_pdf
 
 
-class PasswordAndHOTP(csc_signer.CSCAuthorizationManager):
-    """Authorizes each signature with the holder's password and the display token's next code."""
+class PasswordAndHOTP(PasswordAndTOTP):
+    """Authorizes each signature with the holder's password and the display token's next code (no clock involved)."""
 
     def __init__(self, session, session_info, credential_info, password, hotp, counter):
-        super().__init__(session_info, credential_info)
-        self.session = session
-        self.password = password
+        super().__init__(session, session_info, credential_info, password, None, 0)
         self.hotp = hotp
         self.counter = counter
 
-    async def authorize_signature(self, hash_b64s):
+    async def next_code(self):
         code = self.hotp.at(self.counter)
         self.counter += 1
-        body = self.format_csc_auth_request(pin=self.password, otp=code, hash_b64s=hash_b64s)
-        url = self.csc_session_info.endpoint_url("credentials/authorize")
-        async with self.session.post(url, headers=self.auth_headers, json=body) as response:
-            data = await response.json()
-            if response.status != 200:
-                raise RuntimeError(f"authorize failed: {response.status} {data}")
-        return self.parse_csc_auth_response(data)
+        return code
 
 
 async def main():

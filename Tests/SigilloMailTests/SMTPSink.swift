@@ -18,7 +18,7 @@ struct SMTPSink {
     static func start(folder: URL, port: Int = 0, certificates: RelayCertificates? = nil, options: [String] = [], password: String? = nil) async throws -> SMTPSink {
         var flags = options
         if let certificates { flags += ["--tls-cert", certificates.chain, "--tls-key", certificates.key] }
-        var environment = ProcessInfo.processInfo.environment
+        var environment = TestHSM.environment
         if let password { environment["SMTP_SINK_PASSWORD"] = password }
         return SMTPSink(relay: try await TestSMTPRelay.sink(folder: folder, port: port, options: flags, environment: environment))
     }

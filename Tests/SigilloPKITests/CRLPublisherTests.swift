@@ -30,7 +30,9 @@ struct CRLPublisherTests {
         let admin = fixture.service.lifecycle
         let first = try await fixture.crl.current()
         #expect(try first.number == 1 && Self.openedNumber(first, fixture) == 1)
-        #expect(first.nextUpdate.timeIntervalSince(first.thisUpdate) == 86_400)
+        // Valid a day from when it was built; dated a minute earlier for relying parties whose clocks are behind.
+        #expect(first.nextUpdate.timeIntervalSince(first.thisUpdate) == 86_400 + CertificateAuthority.clockSkewAllowance)
+        #expect(first.thisUpdate == Date(timeIntervalSince1970: fixture.clock.now.timeIntervalSince1970.rounded(.down)).addingTimeInterval(-60))
         fixture.clock.advance(3_600)
         let cached = try await fixture.crl.current()
         #expect(cached.number == first.number && cached.der == first.der)

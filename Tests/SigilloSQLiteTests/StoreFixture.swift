@@ -33,7 +33,10 @@ func makeStore(_ kind: StoreKind) async throws -> StoreFixture {
         store = try SQLiteStore(writer: DatabaseQueue(configuration: SQLiteStore.makeConfiguration()), vault: vault)
     case .postgres:
         let settings = try await TestPostgres.shared.makeDatabase()
-        store = try await PostgresStore(settings: settings, vault: vault, logger: Logger(label: "test-store", factory: { _ in SwiftLogNoOpLogHandler() }))
+        // Warnings only (a failure of the pool says why), on standard error.
+        var logger = Logger(label: "test-store", factory: { StreamLogHandler.standardError(label: $0) })
+        logger.logLevel = .warning
+        store = try await PostgresStore(settings: settings, vault: vault, logger: logger)
     }
     return StoreFixture(kind: kind, store: store, token: token)
 }

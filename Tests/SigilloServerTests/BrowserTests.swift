@@ -24,7 +24,7 @@ struct BrowserTests {
             let holder = try await service.enrollment.createHolder(givenName: "Bruna", surname: "Fontana", fiscalCode: TestData.fiscalCode(), email: "bruna@example.it",
                                                         mobile: "+393471230077", actor: "op", recognized: true)
             let invitation = try await service.enrollment.invite(holderID: holder.id, actor: "op")
-            var environment = ProcessInfo.processInfo.environment
+            var environment = TestHSM.environment
             environment["SIGILLO_PASSWORD"] = "correct horse battery"
             environment["SIGILLO_NEW_PASSWORD"] = "a brand new secret"
             let shots = try TestHSM.makeTemporaryDirectory()

@@ -83,7 +83,8 @@ extension LiveServer {
         }
         let challenge = try await service.enrollment.beginActivation(invitationCode: invitation.code, device: .totp())
         let secret = challenge.secret!
-        var totp = TOTPDevice(secret: secret)
+        // On the server's clock: a test clock stands still while a busy machine takes its time.
+        var totp = TOTPDevice(secret: secret, clock: service.clock)
         let credential = try await service.enrollment.completeActivation(
             invitationCode: invitation.code, username: username, password: password, otp: await totp.next(), keyAlgorithm: keyAlgorithm)
         return Account(holder: holder, credential: credential, username: username, password: password, kind: .totp, secret: secret, counter: 0, totp: totp)

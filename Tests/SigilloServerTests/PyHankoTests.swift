@@ -21,7 +21,7 @@ struct PyHankoTests {
         try await LiveServer.with(fixture) { server in
             let account = try await server.activate(name: "Paola", keyAlgorithm: algorithm, device: .totp)
             let output = try TestHSM.makeTemporaryDirectory()
-            var environment = ProcessInfo.processInfo.environment
+            var environment = TestHSM.environment
             environment["SIGILLO_PASSWORD"] = account.password
             environment["SIGILLO_TOTP_SECRET"] = Base32.encode(account.secret, padding: false)
             environment["SIGILLO_TOTP_LAST_STEP"] = String(try #require(account.totp.lastStep))

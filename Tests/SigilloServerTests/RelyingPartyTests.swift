@@ -182,7 +182,7 @@ struct RelyingPartyTests {
         let output = try TestHSM.makeTemporaryDirectory()
         @Sendable func sign(_ server: LiveServer, _ account: LiveServer.Account, into folder: URL) async throws -> [String: String] {
             try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-            var environment = ProcessInfo.processInfo.environment
+            var environment = TestHSM.environment
             environment["SIGILLO_PASSWORD"] = account.password
             environment["SIGILLO_HOTP_SECRET"] = Base32.encode(account.secret, padding: false)
             environment["SIGILLO_HOTP_COUNTER"] = String(account.counter)

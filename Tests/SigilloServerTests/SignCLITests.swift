@@ -75,7 +75,7 @@ struct SignCLITests {
                 try Data("deed \(index)\n".utf8).write(to: URL(fileURLWithPath: path))
                 return path
             }
-            var environment = ProcessInfo.processInfo.environment
+            var environment = TestHSM.environment
             environment["SIGILLO_TSA_URL"] = nil
             let result = try await runOffPool(Self.sigillo, ["sign"] + files + [
                 "--server", server.baseURL, "--ca", server.tlsCAFile, "--username", account.username, "--password-stdin",
@@ -106,7 +106,7 @@ struct SignCLITests {
             #expect(wrong.output.contains("time-stamp from \(server.pkiBaseURL)/no-tsa-here failed") && wrong.output.contains("HTTP 404"), "\(wrong.output)")
             #expect(!FileManager.default.fileExists(atPath: file + ".p7s"))
             // SIGILLO_TSA_URL is used when there is no --tsa (and before the service's signatures/timestamp).
-            var environment = ProcessInfo.processInfo.environment
+            var environment = TestHSM.environment
             environment["SIGILLO_TSA_URL"] = "\(server.pkiBaseURL)/env-tsa"
             let fromEnvironment = try await runOffPool(Self.sigillo, ["sign", file] + connection, environment: environment,
                                                        input: Data("\(account.password)\n\(await account.nextOTP())\n".utf8))

@@ -344,7 +344,7 @@ struct TwoNodeTests {
         _ = sqlite
         let postgres = try await TestPostgres.shared
         let settings = try await postgres.makeDatabase()
-        var environment = ProcessInfo.processInfo.environment
+        var environment = TestHSM.environment
         environment["SIGILLO_DATABASE"] = path
         environment["MOVE_PGPASSWORD"] = postgres.password
         let arguments = ["admin", "migrate-store", "--to", postgres.url(database: settings.database), "--password-env", "MOVE_PGPASSWORD"]
@@ -402,7 +402,7 @@ struct TwoNodeTests {
             let file = cluster.directory.appendingPathComponent("haproxy.cfg")
             try Data(configuration.utf8).write(to: file)
             reserved.release()
-            let haproxy = try LoggedProcess("/usr/sbin/haproxy", ["-W", "-db", "-f", file.path], environment: ProcessInfo.processInfo.environment)
+            let haproxy = try LoggedProcess("/usr/sbin/haproxy", ["-W", "-db", "-f", file.path], environment: TestHSM.environment)
             defer { haproxy.kill() }
             try await haproxy.waitForLine(containing: "Loading success", limit: Self.limit)
 

@@ -71,7 +71,7 @@ public final class P11KitServer: @unchecked Sendable {
     }()
 
     /// `base` (default: this process's environment) with `P11_KIT_SERVER_ADDRESS` set: for a child process.
-    public func clientEnvironment(_ base: [String: String] = ProcessInfo.processInfo.environment) -> [String: String] {
+    public func clientEnvironment(_ base: [String: String] = TestHSM.environment) -> [String: String] {
         var environment = base
         environment["P11_KIT_SERVER_ADDRESS"] = self.address
         return environment

@@ -65,7 +65,7 @@ public final class TestToken: Sendable {
 
             """
         try Data(text.utf8).write(to: conf)
-        var environment = ProcessInfo.processInfo.environment
+        var environment = TestHSM.environment
         environment["SOFTHSM2_CONF"] = conf.path
         return environment
     }
@@ -96,8 +96,21 @@ public enum TestHSM {
             """
         try! Data(text.utf8).write(to: conf)
         setenv("SOFTHSM2_CONF", conf.path, 1)
+        Self.snapshot = ProcessInfo.processInfo.environment
         return root
     }()
+
+    /// This test process's environment as its child processes get it (`SOFTHSM2_CONF` included), read once, when the
+    /// test token folder is made. Use it instead of `ProcessInfo.processInfo.environment`, and give every `Process`
+    /// an environment: the process's own environment changes while tests run (`P11KitServer.openToken` sets
+    /// `P11_KIT_SERVER_ADDRESS` for a moment), and reading it meanwhile — as `Process.run()` does for a process without
+    /// an environment of its own — can read freed memory and crash the whole test run.
+    public static var environment: [String: String] {
+        _ = Self.root
+        return Self.snapshot
+    }
+
+    nonisolated(unsafe) private static var snapshot: [String: String] = [:]
 
     /// Loads the module after pointing SoftHSM at the test token folder.
     public static func module() throws -> PKCS11Module {
@@ -119,7 +132,7 @@ public func run(_ executable: String, _ arguments: [String], environment: [Strin
     let process = Process()
     process.executableURL = URL(fileURLWithPath: executable.hasPrefix("/") ? executable : "/usr/bin/env")
     process.arguments = executable.hasPrefix("/") ? arguments : [executable] + arguments
-    if let environment { process.environment = environment }
+    process.environment = environment ?? TestHSM.environment
     let pipe = Pipe()
     process.standardOutput = pipe
     process.standardError = pipe
@@ -167,7 +180,7 @@ public final class BackgroundProcess: @unchecked Sendable {
                     let process = Process()
                     process.executableURL = URL(fileURLWithPath: executable)
                     process.arguments = arguments
-                    if let environment { process.environment = environment }
+                    process.environment = environment ?? TestHSM.environment
                     let stdin = Pipe()
                     let stdout = Pipe()
                     process.standardInput = stdin

@@ -19,6 +19,8 @@ public actor CRLPublisher {
         public let thisUpdate: Date
         public let nextUpdate: Date
         let entries: [CRLEntry]
+        /// When it was built (`thisUpdate` is dated a little before: see `CertificateAuthority.clockSkewAllowance`).
+        let builtAt: Date
     }
 
     let ca: CertificateAuthority
@@ -51,14 +53,15 @@ public actor CRLPublisher {
         let entries = try await self.store.unusableCredentials().compactMap { try CRLEntry(credential: $0) }
         let now = self.clock.now()
         if !self.dirty, let cached = self.cached, cached.entries == entries,
-           now >= cached.thisUpdate, now.timeIntervalSince(cached.thisUpdate) < self.refreshInterval {
+           now >= cached.builtAt, now.timeIntervalSince(cached.builtAt) < self.refreshInterval {
             return cached
         }
         // Cleared before the awaits below: a change that lands while this build runs marks it dirty again.
         self.dirty = false
         let number = try await self.store.nextCRLNumber()
-        let thisUpdate = CertificateAuthority.wholeSeconds(now)
-        let nextUpdate = thisUpdate.addingTimeInterval(self.validity)
+        // A minute back, as relying parties' clocks may be behind ours (see `CertificateAuthority.clockSkewAllowance`).
+        let thisUpdate = CertificateAuthority.wholeSeconds(now).addingTimeInterval(-CertificateAuthority.clockSkewAllowance)
+        let nextUpdate = CertificateAuthority.wholeSeconds(now).addingTimeInterval(self.validity)
         let der: [UInt8]
         do {
             der = try await CRLBuilder.build(ca: self.ca, entries: entries, number: number, thisUpdate: thisUpdate, nextUpdate: nextUpdate)
@@ -66,7 +69,8 @@ public actor CRLPublisher {
             self.dirty = true
             throw error
         }
-        let published = Published(der: der, number: number, thisUpdate: thisUpdate, nextUpdate: nextUpdate, entries: entries)
+        let published = Published(der: der, number: number, thisUpdate: thisUpdate, nextUpdate: nextUpdate, entries: entries,
+                                  builtAt: CertificateAuthority.wholeSeconds(now))
         // With concurrent builds, keep the newest number.
         if let cached = self.cached, cached.number > number { return published }
         self.cached = published

@@ -219,6 +219,10 @@ public struct CertificateAuthority: Sendable {
         return Certificate.SerialNumber(bytes: bytes)
     }
 
+    /// How far back the CRL's and OCSP answers' `thisUpdate` are dated: validators refuse revocation data issued
+    /// "after" their own clock (pyHanko: "CRL is too recent"), and a relying party's clock may be a little behind.
+    public static let clockSkewAllowance: TimeInterval = 60
+
     /// `id-at-givenName`.
     static let givenNameOID: ASN1ObjectIdentifier = [2, 5, 4, 42]
     /// `id-at-surname`.

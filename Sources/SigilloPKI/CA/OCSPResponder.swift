@@ -315,7 +315,7 @@ public struct OCSPResponder: Sendable {
                     case .unknown:
                         coder.serializeRawBytes([0x82, 0x00])  // unknown [2] IMPLICIT NULL
                     }
-                    try coder.serialize(try DERCoding.generalizedTime(now))
+                    try coder.serialize(try DERCoding.generalizedTime(Self.thisUpdate(now: now, status: status)))
                     try coder.appendConstructedNode(identifier: Self.tag0) { coder in
                         try coder.serialize(try DERCoding.generalizedTime(now.addingTimeInterval(self.validity)))
                     }
@@ -348,6 +348,15 @@ public struct OCSPResponder: Sendable {
             }
         }
         return response.serializedBytes
+    }
+
+    /// `thisUpdate` of an answer produced at `now`: a minute earlier (`CertificateAuthority.clockSkewAllowance`), so
+    /// that a relying party whose clock is a little behind ours does not find the answer "too recent" and throw it
+    /// away; never before the revocation it states (a status is not claimed before it held). `producedAt` stays `now`.
+    static func thisUpdate(now: Date, status: CertificateStatus) -> Date {
+        let backdated = now.addingTimeInterval(-CertificateAuthority.clockSkewAllowance)
+        if case .revoked(let time, _) = status { return min(now, max(backdated, CertificateAuthority.wholeSeconds(time))) }
+        return backdated
     }
 
     /// An unsuccessful `OCSPResponse` (status only, no responseBytes).
