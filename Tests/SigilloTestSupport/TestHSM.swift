@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import PKCS11
 import Synchronization
 
@@ -127,23 +130,76 @@ public enum TestHSM {
 }
 
 /// Runs a program and returns its exit status and output (stdout + stderr).
+///
+/// Spawned with `posix_spawn` directly: `Foundation.Process.run()` crashed now and then (a bad read in its own set-up)
+/// when many tests started programs at once. The child gets the environment given (else `TestHSM.environment`),
+/// stdin from `input`, stdout and stderr on one pipe, and none of this process's other descriptors.
 @discardableResult
 public func run(_ executable: String, _ arguments: [String], environment: [String: String]? = nil, input: Data? = nil) throws -> (status: Int32, output: String) {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: executable.hasPrefix("/") ? executable : "/usr/bin/env")
-    process.arguments = executable.hasPrefix("/") ? arguments : [executable] + arguments
-    process.environment = environment ?? TestHSM.environment
-    let pipe = Pipe()
-    process.standardOutput = pipe
-    process.standardError = pipe
-    let stdin = Pipe()
-    process.standardInput = stdin
-    try process.run()
-    if let input { stdin.fileHandleForWriting.write(input) }
-    try stdin.fileHandleForWriting.close()
-    let data = pipe.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    let path = executable.hasPrefix("/") ? executable : "/usr/bin/env"
+    let argv = [path] + (executable.hasPrefix("/") ? arguments : [executable] + arguments)
+    let envp = (environment ?? TestHSM.environment).map { "\($0)=\($1)" }
+    var output: [Int32] = [0, 0]
+    var stdin: [Int32] = [0, 0]
+    guard pipe(&output) == 0 else { throw SpawnError(description: "pipe: errno \(errno)") }
+    guard pipe(&stdin) == 0 else {
+        close(output[0]); close(output[1])
+        throw SpawnError(description: "pipe: errno \(errno)")
+    }
+    for fd in output + stdin { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    posix_spawn_file_actions_adddup2(&actions, stdin[0], 0)
+    posix_spawn_file_actions_adddup2(&actions, output[1], 1)
+    posix_spawn_file_actions_adddup2(&actions, output[1], 2)
+    closeInheritedDescriptors(&actions)
+    var pid: pid_t = 0
+    let spawned = withCStrings(argv) { cArgv in
+        withCStrings(envp) { cEnvp in posix_spawn(&pid, path, &actions, nil, cArgv, cEnvp) }
+    }
+    close(stdin[0])
+    close(output[1])
+    guard spawned == 0 else {
+        close(stdin[1]); close(output[0])
+        throw SpawnError(description: "\(path): cannot start (errno \(spawned))")
+    }
+    // The input in one go, as before (small: a password and OTP lines), then end of input.
+    let writer = FileHandle(fileDescriptor: stdin[1], closeOnDealloc: true)
+    if let input { try? writer.write(contentsOf: input) }
+    try? writer.close()
+    let reader = FileHandle(fileDescriptor: output[0], closeOnDealloc: true)
+    let data = (try? reader.readToEnd()) ?? Data()
+    try? reader.close()
+    var status: Int32 = 0
+    while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
+    // WIFEXITED / WEXITSTATUS, and a signal as 128 + its number, as a shell says it.
+    let code = (status & 0x7F) == 0 ? (status >> 8) & 0xFF : 128 + (status & 0x7F)
+    return (code, String(decoding: data, as: UTF8.self))
+}
+
+/// Every descriptor from 3 up closed in the child: glibc's `posix_spawn_file_actions_addclosefrom_np` (2.34 and
+/// later; the Swift Glibc module does not declare it), else each descriptor open now.
+private func closeInheritedDescriptors(_ actions: inout posix_spawn_file_actions_t) {
+    typealias CloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
+    if let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "posix_spawn_file_actions_addclosefrom_np") {
+        _ = unsafeBitCast(symbol, to: CloseFrom.self)(&actions, 3)
+        return
+    }
+    let open = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd"))?.compactMap { Int32($0) } ?? []
+    for fd in open where fd >= 3 { posix_spawn_file_actions_addclose(&actions, fd) }
+}
+
+/// A program that could not be started.
+public struct SpawnError: Error, CustomStringConvertible {
+    public let description: String
+}
+
+/// `strings` as a NULL-terminated array of C strings for the duration of `body`.
+private func withCStrings<T>(_ strings: [String], _ body: (UnsafePointer<UnsafeMutablePointer<CChar>?>) -> T) -> T {
+    let pointers = strings.map { strdup($0) } + [nil]
+    defer { pointers.forEach { free($0) } }
+    return pointers.withUnsafeBufferPointer { body($0.baseAddress!) }
 }
 
 /// `run` on a Dispatch thread: a test that waits for a program talking to an in-process server must not
