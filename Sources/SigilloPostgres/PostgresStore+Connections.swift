@@ -93,12 +93,11 @@ extension PostgresStore {
             case let error as PSQLError: mapped = Self.domainError(error)
             case let error as SigilloError: mapped = error
             case is CancellationError: mapped = error
-            default:
-                // The pool's own failures (no connection could be made): said in the log, as an outage to the caller.
-                self.logger.warning("database call failed", metadata: ["error": "\(String(reflecting: error))"])
-                mapped = SigilloError(.databaseUnavailable, "the database cannot be reached now; try again shortly")
+            default: mapped = SigilloError(.databaseUnavailable, "the database cannot be reached now; try again shortly")
             }
             if (mapped as? SigilloError)?.code == .databaseUnavailable {
+                // What PostgreSQL or the pool said is in the log; the caller hears "unavailable".
+                self.logger.warning("database unavailable", metadata: ["error": "\(String(reflecting: error))"])
                 self.reachable.value.store(false, ordering: .relaxed)
             }
             throw mapped
@@ -139,7 +138,10 @@ extension PostgresStore {
                         // A new connection tells; asked again every `wait` while this call goes on. Two attempts in a row
                         // must fail before the database counts as gone: one connection lost to a blip (or a machine too
                         // busy to answer one) is not an outage, and a database really gone refuses both at once.
-                        if case .unreachable = await Self.probeOutcome(settings), case .unreachable = await Self.probeOutcome(settings) {
+                        // A probe cut short because this call got its answer meanwhile (the timer is cancelled then) says
+                        // nothing about the database: only probes that ran to their end count.
+                        if case .unreachable = await Self.probeOutcome(settings), !Task.isCancelled,
+                           case .unreachable = await Self.probeOutcome(settings), !Task.isCancelled {
                             reachable.value.store(false, ordering: .relaxed)
                         } else if !race.waiting {
                             start = ContinuousClock.now
