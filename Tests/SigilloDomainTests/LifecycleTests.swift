@@ -115,9 +115,9 @@ struct LifecycleTests {
         #expect(try await fixture.store.credential(id: active.credential.id)?.lastReminderDays == 40)
     }
 
-    @Test("renewal: new key and certificate, same password and device, old one revoked as superseded; only when expiring")
-    func renewal() async throws {
-        let fixture = try await ServiceFixture()
+    @Test("renewal: new key and certificate, same password and device, old one revoked as superseded; only when expiring", arguments: HolderKeyStorage.allCases)
+    func renewal(holderKeys: HolderKeyStorage) async throws {
+        let fixture = try await ServiceFixture(holderKeys: holderKeys)
         let active = try await fixture.activeHolder(name: "Leo")
         #expect(await errorCode { _ = try await fixture.service.lifecycle.renew(username: active.username, password: active.password, otp: fixture.otp(active)) } == .illegalTransition)
         fixture.clock.advance(active.credential.notAfter.timeIntervalSince(fixture.clock.now) - 50 * 86_400)
@@ -132,8 +132,11 @@ struct LifecycleTests {
         #expect(Calendar(identifier: .gregorian).dateComponents([.year], from: renewed.notBefore, to: renewed.notAfter).year == 3)
         let old = try await fixture.store.credential(id: active.credential.id)
         #expect(old?.status == .revoked && old?.revocationReason == .superseded)
+        #expect(try await !HolderKeyProbe.exists(active.credential.id, store: fixture.store, token: fixture.token.token))
         #expect(try await !fixture.token.token.containsKey(id: active.credential.tokenKeyID))
-        #expect(try await fixture.token.token.containsKey(id: renewed.tokenKeyID))
+        #expect(try await HolderKeyProbe.exists(renewed.id, store: fixture.store, token: fixture.token.token))
+        #expect((renewed.wrappedKey != nil) == (holderKeys == .wrapped))
+        #expect(old?.wrappedKey == nil, "the revoked credential's wrapped key must be deleted")
         #expect(try await fixture.store.holder(id: active.holder.id)?.state == .active)
         #expect(fixture.notifier.mails.last?.subject?.contains("rinnovato") == true)
         // Same password and OTP device sign with the new credential; the old one is gone.

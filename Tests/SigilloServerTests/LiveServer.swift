@@ -46,14 +46,14 @@ struct LiveServer {
     /// - Parameter rateLimits: the anonymous routes' limits; by default none, since a suite's many requests all come from
     ///   127.0.0.1 (`RateLimitTests` sets its own).
     static func with<T: Sendable>(_ fixture: TestToken, clock: ServiceClock = .system, mailRelayPort: Int? = nil, rateLimits: RateLimitSettings = .unlimited,
-                                  _ body: @Sendable (LiveServer) async throws -> T) async throws -> T {
-        try await self.with(token: fixture.token, in: fixture.directory, clock: clock, mailRelayPort: mailRelayPort, rateLimits: rateLimits, body)
+                                  holderKeys: HolderKeyStorage? = nil, _ body: @Sendable (LiveServer) async throws -> T) async throws -> T {
+        try await self.with(token: fixture.token, in: fixture.directory, clock: clock, mailRelayPort: mailRelayPort, rateLimits: rateLimits, holderKeys: holderKeys, body)
     }
 
     /// `with` on any open `token` (one reached through p11-kit, say), the server's files in `root/server`.
     static func with<T: Sendable>(token: Token, in root: URL, clock: ServiceClock = .system, mailRelayPort: Int? = nil, rateLimits: RateLimitSettings = .unlimited,
-                                  _ body: @Sendable (LiveServer) async throws -> T) async throws -> T {
-        let (defaults, services, logger) = try await self.services(token: token, in: root, clock: clock, mailRelayPort: mailRelayPort)
+                                  holderKeys: HolderKeyStorage? = nil, _ body: @Sendable (LiveServer) async throws -> T) async throws -> T {
+        let (defaults, services, logger) = try await self.services(token: token, in: root, clock: clock, mailRelayPort: mailRelayPort, holderKeys: holderKeys)
         var configuration = defaults
         configuration.rateLimits = rateLimits
         let directory = root.appendingPathComponent("server")
@@ -72,15 +72,18 @@ struct LiveServer {
 
     /// A server's configuration and services on `fixture`'s token, with a new CA, TLS certificates and database in
     /// its folder (what `with` serves; router tests use them without a listener).
-    static func services(_ fixture: TestToken, clock: ServiceClock = .system, mailRelayPort: Int? = nil) async throws -> (ServerConfiguration, SigilloServices, Logger) {
-        try await self.services(token: fixture.token, in: fixture.directory, clock: clock, mailRelayPort: mailRelayPort)
+    static func services(_ fixture: TestToken, clock: ServiceClock = .system, mailRelayPort: Int? = nil, holderKeys: HolderKeyStorage? = nil) async throws -> (ServerConfiguration, SigilloServices, Logger) {
+        try await self.services(token: fixture.token, in: fixture.directory, clock: clock, mailRelayPort: mailRelayPort, holderKeys: holderKeys)
     }
 
     /// `services` on any open `token`, the files in `root/server`.
-    static func services(token: Token, in root: URL, clock: ServiceClock = .system, mailRelayPort: Int? = nil) async throws -> (ServerConfiguration, SigilloServices, Logger) {
+    ///
+    /// - Parameter holderKeys: the configuration's `holderKeys` (nil: left out, as a new installation: wrapped).
+    static func services(token: Token, in root: URL, clock: ServiceClock = .system, mailRelayPort: Int? = nil, holderKeys: HolderKeyStorage? = nil) async throws -> (ServerConfiguration, SigilloServices, Logger) {
         let directory = root.appendingPathComponent("server")
         try self.makeCertificates(in: directory)
         var configuration = ServerConfiguration()
+        configuration.holderKeys = holderKeys
         configuration.port = 0
         configuration.tlsCertificate = directory.appendingPathComponent("server.pem").path
         configuration.tlsKey = directory.appendingPathComponent("server-key.pem").path

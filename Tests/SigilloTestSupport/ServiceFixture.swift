@@ -48,8 +48,10 @@ public struct ServiceFixture {
     public var outboxFile: String { self.token.directory.appendingPathComponent("outbox.jsonl").path }
     public var databasePath: String { self.token.directory.appendingPathComponent("sigillo.sqlite").path }
 
-    public init(multisign: Int = 100) async throws {
-        self.token = try TestToken(sessions: 2)
+    /// - Parameter holderKeys: where holder keys are kept (the KEK is created in the token for `wrapped`).
+    public init(multisign: Int = 100, holderKeys: HolderKeyStorage = .wrapped, unwrappedKeyCacheSize: Int = TokenConfiguration.defaultUnwrappedKeyCacheSize) async throws {
+        self.token = try TestToken(sessions: 2, unwrappedKeyCacheSize: unwrappedKeyCacheSize)
+        if holderKeys == .wrapped { try await self.token.token.createKEK() }
         self.store = try SQLiteStore(path: self.token.directory.appendingPathComponent("sigillo.sqlite").path, vault: try await SeedVault.open(token: self.token.token))
         self.clock = TestClock()
         self.ca = try await CertificateAuthority.create(
@@ -57,6 +59,7 @@ public struct ServiceFixture {
         self.notifier = CapturingNotifier(outbox: OutboxNotifier(file: self.token.directory.appendingPathComponent("outbox.jsonl").path))
         var settings = DomainSettings(publicBaseURL: "https://127.0.0.1:8443")
         settings.defaultMultisign = multisign
+        settings.holderKeys = holderKeys
         // Cheap Argon2 parameters keep the suite fast; the production defaults are tested in PasswordTests.
         self.crl = CRLPublisher(ca: self.ca, store: self.store, clock: self.clock.serviceClock)
         self.service = Domain(
@@ -114,5 +117,31 @@ extension AttemptStore {
     public func recordWrongAnswer(holderID: String, secret: SecretKind) async throws -> Int {
         _ = try await self.reserveAttempt(holderID: holderID, secret: secret, limit: .max, now: Date(), lease: 60)
         return try await self.resolveAttempt(holderID: holderID, secret: secret, right: false)
+    }
+}
+
+/// Where a holder's key is, in either storage (`HolderKeyStorage`): tests ask this rather than the token alone.
+public enum HolderKeyProbe {
+    /// Whether credential `id`'s key exists now: the wrapped key in its row (checked and unwrapped in the token, then
+    /// dropped), or its token object.
+    public static func exists(_ id: String, store: any CredentialStore, token: Token) async throws -> Bool {
+        guard let credential = try await store.credential(id: id) else { return false }
+        if let encoded = credential.wrappedKey {
+            try await token.verifyWrappedKey(try WrappedKey(encoded: encoded, publicKey: credential.publicKey ?? []), credential: credential.id)
+            return true
+        }
+        return try await token.containsKey(id: credential.tokenKeyID)
+    }
+
+    /// The credential's public key (SubjectPublicKeyInfo, DER): beside its wrapped key, or read from its token object.
+    public static func publicKey(_ credential: Credential, token: Token) async throws -> [UInt8] {
+        if let publicKey = credential.publicKey { return publicKey }
+        return try await token.publicKey(id: credential.tokenKeyID)
+    }
+
+    /// The credential key's algorithm: as its wrapped key says, or as its token object is.
+    public static func algorithm(_ credential: Credential, token: Token) async throws -> KeyAlgorithm {
+        if let encoded = credential.wrappedKey { return try WrappedKey(encoded: encoded, publicKey: credential.publicKey ?? []).algorithm }
+        return try await token.keyAlgorithm(id: credential.tokenKeyID)
     }
 }

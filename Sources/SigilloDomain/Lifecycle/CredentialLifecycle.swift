@@ -41,7 +41,7 @@ public struct CredentialLifecycle: Sendable {
         if changed { await self.crl.markDirty() }
         let destroyed: Int
         do {
-            destroyed = try await self.keys.destroy(id: credential.tokenKeyID)
+            destroyed = try await self.keys.destroy(credential, hadWrappedKey: changed && credential.wrappedKey != nil)
         } catch {
             self.logger.error("key destruction failed", metadata: ["credential": "\(credentialID)", "error": "\(error)"])
             try await self.audit.record(actor, "credential.revoke", target: credentialID, outcome: "failed",
@@ -53,7 +53,7 @@ public struct CredentialLifecycle: Sendable {
             throw SigilloError(.conflict, "credential \(credentialID) is already revoked")
         }
         try await self.audit.record(actor, "credential.revoke", target: credentialID, outcome: "ok",
-                             details: "reason=\(reason.rawValue) serial=\(credential.serialNumber) token_objects_destroyed=\(destroyed)")
+                             details: "reason=\(reason.rawValue) serial=\(credential.serialNumber) " + (credential.wrappedKey == nil ? "token_objects_destroyed=\(destroyed)" : "wrapped_key_deleted=true"))
         guard let revoked = try await self.store.credential(id: credentialID) else { throw SigilloError(.notFound, "no credential \(credentialID)") }
         return revoked
     }
@@ -98,21 +98,22 @@ public struct CredentialLifecycle: Sendable {
 
         let now = self.clock.now()
         let credentialID = "c-" + UUID().uuidString.lowercased()
-        let spki = try await self.keys.generate(id: credentialID, algorithm: old.keyAlgorithm)
-        let renewed: Credential
+        let key = try await self.keys.generate(id: credentialID, algorithm: old.keyAlgorithm)
+        var renewed: Credential
         do {
             let identity = HolderIdentity(givenName: current.givenName, surname: current.surname, fiscalCode: current.fiscalCode, email: current.email)
             let certificate = try await self.ca.issue(
-                publicKeySPKI: spki, for: identity, notBefore: now, validityYears: self.settings.certificateValidityYears, publicBaseURL: self.settings.publicBaseURL)
+                publicKeySPKI: key.publicKey, for: identity, notBefore: now, validityYears: self.settings.certificateValidityYears, publicBaseURL: self.settings.publicBaseURL)
             renewed = Credential(
                 id: credentialID, holderID: current.id, keyAlgorithm: old.keyAlgorithm, tokenKeyID: credentialID,
                 certificateDER: certificate.der, serialNumber: certificate.serialNumber,
                 notBefore: certificate.notBefore, notAfter: certificate.notAfter, status: .active, multisign: old.multisign)
+            key.store(in: &renewed)
             guard try await self.store.addRenewedCredential(renewed, replacing: old.id) else {
                 throw SigilloError(.conflict, "the credential changed meanwhile (suspended or revoked); nothing was renewed")
             }
         } catch {
-            _ = try? await self.keys.destroy(id: credentialID)
+            await self.keys.discard(key, id: credentialID)
             try? await self.audit.record(current.id, "credential.renew", target: old.id, outcome: "failed", details: "\(error)")
             throw error
         }
