@@ -154,6 +154,64 @@ struct LifecycleTests {
         #expect(try await fixture.store.holder(id: active.holder.id)?.state == .active)
     }
 
+    @Test("revocation of a wrapped key: the blob leaves the row in the same transaction, the unwrapped copy is destroyed at once, no signature after")
+    func revocationEvictsWrappedKey() async throws {
+        let fixture = try await ServiceFixture(holderKeys: .wrapped, sessions: 1)
+        let active = try await fixture.activeHolder(name: "Rex")
+        _ = try await fixture.sign("before", holder: active, credentialID: active.credential.id)
+        let id = Array(active.credential.id.utf8)
+        func unwrappedCopies() async throws -> Int {
+            try await fixture.token.token.withSession { session throws(PKCS11Error) in
+                try session.findObjects([.objectClass(.privateKey), .bool(.token, false), .bytes(.id, id)]).count
+            }
+        }
+        #expect(try await unwrappedCopies() == 1, "the signature left its unwrapped key cached")
+        _ = try await fixture.service.lifecycle.revoke(credentialID: active.credential.id, reason: .keyCompromise, actor: "operator:test")
+        #expect(try await fixture.store.credential(id: active.credential.id)?.wrappedKey == nil)
+        #expect(try await unwrappedCopies() == 0, "the unwrapped key must be destroyed before the worker's next job")
+        #expect(await errorCode { _ = try await fixture.sign("after", holder: active, credentialID: active.credential.id) } == .credentialDisabled)
+        let audit = try await fixture.store.auditRecords().last { $0.event.action == "credential.revoke" }?.event
+        #expect(audit?.details.contains("wrapped_key_deleted=true") == true, "\(String(describing: audit))")
+    }
+
+    @Test("keys migrate: token-object credentials re-keyed to wrapped keys; their token objects destroyed; suspended ones skipped")
+    func migrateTokenKeysToWrapped() async throws {
+        let fixture = try await ServiceFixture(holderKeys: .token)
+        let moving = try await fixture.activeHolder(name: "Mia")
+        let suspended = try await fixture.activeHolder(name: "Sam")
+        _ = try await fixture.service.lifecycle.suspend(credentialID: suspended.credential.id, actor: "operator:test")
+        #expect(try await fixture.token.token.containsKey(id: moving.credential.id))
+        // Still token objects: the migration has nowhere to go.
+        #expect(await errorCode { _ = try await fixture.service.lifecycle.migrateKeys(actor: "operator:test") } == .conflict)
+
+        // The configuration now says wrapped (the KEK made in the token).
+        let wrapped = try await fixture.domain(holderKeys: .wrapped)
+        let report = try await wrapped.lifecycle.migrateKeys(actor: "operator:test")
+        #expect(report.migrated.map(\.old) == [moving.credential.id])
+        #expect(report.skipped.map(\.id) == [suspended.credential.id])
+        let newID = try #require(report.migrated.first?.new)
+        let replacement = try #require(try await fixture.store.credential(id: newID))
+        #expect(replacement.status == .active && replacement.wrappedKey != nil && replacement.holderID == moving.holder.id)
+        #expect(try await !fixture.token.token.containsKey(id: newID), "the new key is wrapped, not a token object")
+        let old = try await fixture.store.credential(id: moving.credential.id)
+        #expect(old?.status == .revoked && old?.revocationReason == .superseded)
+        #expect(try await !fixture.token.token.containsKey(id: moving.credential.id), "the old token objects must be destroyed")
+        #expect(try await fixture.token.token.containsKey(id: suspended.credential.id), "a skipped credential keeps its key")
+        #expect(fixture.notifier.mails.last?.subject?.contains("rinnovato") == true)
+
+        // The holder signs with the new wrapped key (same password and device); the signature verifies with the new certificate.
+        let signature = try await fixture.sign("migrated", holder: moving, credentialID: newID, with: wrapped)
+        let publicKey = try #require(P256.Signing.PublicKey(try Certificate(derEncoded: replacement.certificateDER).publicKey))
+        #expect(publicKey.isValidSignature(try P256.Signing.ECDSASignature(derRepresentation: signature), for: SHA256.hash(data: Data("migrated".utf8))))
+        #expect(try Certificate.PublicKey(derEncoded: try #require(replacement.publicKey)) == Certificate(derEncoded: replacement.certificateDER).publicKey)
+
+        // Once reinstated, the skipped one moves too; a second run has nothing left to do.
+        _ = try await wrapped.lifecycle.reinstate(credentialID: suspended.credential.id, actor: "operator:test")
+        #expect(try await wrapped.lifecycle.migrateKeys(actor: "operator:test").migrated.map(\.old) == [suspended.credential.id])
+        #expect(try await wrapped.lifecycle.migrateKeys(actor: "operator:test") == CredentialLifecycle.KeyMigrationReport())
+        #expect(try await !fixture.token.token.containsKey(id: suspended.credential.id))
+    }
+
     @Test("hardware tokens: imported from the seed file, bound by serial and a code; one token, one holder")
     func hardwareInventory() async throws {
         let fixture = try await ServiceFixture()

@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import PKCS11
 import SigilloDomain
@@ -49,8 +50,9 @@ public struct ServiceFixture {
     public var databasePath: String { self.token.directory.appendingPathComponent("sigillo.sqlite").path }
 
     /// - Parameter holderKeys: where holder keys are kept (the KEK is created in the token for `wrapped`).
-    public init(multisign: Int = 100, holderKeys: HolderKeyStorage = .wrapped, unwrappedKeyCacheSize: Int = TokenConfiguration.defaultUnwrappedKeyCacheSize) async throws {
-        self.token = try TestToken(sessions: 2, unwrappedKeyCacheSize: unwrappedKeyCacheSize)
+    public init(multisign: Int = 100, holderKeys: HolderKeyStorage = .wrapped, sessions: Int = 2,
+                unwrappedKeyCacheSize: Int = TokenConfiguration.defaultUnwrappedKeyCacheSize) async throws {
+        self.token = try TestToken(sessions: sessions, unwrappedKeyCacheSize: unwrappedKeyCacheSize)
         if holderKeys == .wrapped { try await self.token.token.createKEK() }
         self.store = try SQLiteStore(path: self.token.directory.appendingPathComponent("sigillo.sqlite").path, vault: try await SeedVault.open(token: self.token.token))
         self.clock = TestClock()
@@ -65,6 +67,26 @@ public struct ServiceFixture {
         self.service = Domain(
             store: self.store, signer: Signer(token: self.token.token), ca: self.ca, crl: self.crl, settings: settings, notifier: self.notifier,
             passwords: PasswordHasher(parameters: Argon2Parameters(memoryKiB: 1024, iterations: 1, parallelism: 1)), clock: self.clock.serviceClock)
+    }
+
+    /// Another `Domain` on this fixture's store, token, CA and clock whose new holder keys go to `holderKeys` (an
+    /// installation whose configuration changed), the KEK created for `wrapped`.
+    public func domain(holderKeys: HolderKeyStorage) async throws -> Domain {
+        if holderKeys == .wrapped { try await self.token.token.createKEK() }
+        var settings = self.service.settings
+        settings.holderKeys = holderKeys
+        return Domain(
+            store: self.store, signer: Signer(token: self.token.token), ca: self.ca, crl: self.crl, settings: settings, notifier: self.notifier,
+            passwords: PasswordHasher(parameters: Argon2Parameters(memoryKiB: 1024, iterations: 1, parallelism: 1)), clock: self.clock.serviceClock)
+    }
+
+    /// Authorizes and signs `text`'s SHA-256 with the holder's credential `credentialID` (ECDSA P-256); returns the signature.
+    public func sign(_ text: String, holder: ActiveHolder, credentialID: String, with domain: Domain? = nil) async throws -> [UInt8] {
+        let service = domain ?? self.service
+        let digest = Array(SHA256.hash(data: Data(text.utf8)))
+        let authorization = try await service.authorization.authorize(holderID: holder.holder.id, credentialID: credentialID, numSignatures: 1, hashes: [digest],
+                                                                      hashAlgorithm: .sha256, password: holder.password, otp: self.otp(holder))
+        return try await service.signing.signHash(holderID: holder.holder.id, credentialID: credentialID, sad: authorization.sad, hashes: [digest], mechanism: .ecdsa(.sha256))[0]
     }
 
     public struct ActiveHolder {
