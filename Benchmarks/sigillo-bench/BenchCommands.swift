@@ -153,6 +153,13 @@ struct BenchReport: Codable, Sendable {
         var invalid: Int
     }
     var wrappedScaling: [WrappedScalingRow]?
+    struct WrappedScalingReference: Codable, Sendable {
+        var signatures: Int
+        var signaturesPerSecond: Double
+        var latency: LatencySummary
+        var invalid: Int
+    }
+    var wrappedScalingReference: WrappedScalingReference?
     /// Requests that failed or signatures that did not verify, over every phase.
     var failures: Int = 0
     var invalidSignatures: Int = 0

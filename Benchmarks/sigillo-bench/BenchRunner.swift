@@ -27,13 +27,16 @@ struct BenchRunner {
         if parts.contains(.scaling) {
             switch self.options.holderKeys {
             case .token: report.scaling = try await self.scaling()
-            case .wrapped: report.wrappedScaling = try await BenchWrappedScaling(options: self.options, progress: self.progress).run()
+            case .wrapped:
+                let bench = BenchWrappedScaling(options: self.options, progress: self.progress)
+                report.wrappedScalingReference = try await bench.tokenObjectReference()
+                report.wrappedScaling = try await bench.run()
             }
         }
         report.machine.loadAfter = Self.load()
         let phases = (report.phases ?? []) + (report.authorize.map { [$0.phase] } ?? []) + (report.scaling ?? []).map(\.signHash)
         report.failures = phases.reduce(0) { $0 + $1.failures }
-        report.invalidSignatures = phases.reduce(0) { $0 + $1.invalid } + (report.wrappedScaling ?? []).reduce(0) { $0 + $1.invalid }
+        report.invalidSignatures = phases.reduce(0) { $0 + $1.invalid } + (report.wrappedScaling ?? []).reduce(0) { $0 + $1.invalid } + (report.wrappedScalingReference?.invalid ?? 0)
         let markdown = BenchTables.markdown(report)
         if let output = self.options.output { try markdown.write(toFile: output, atomically: true, encoding: .utf8) }
         if self.options.json {
@@ -57,7 +60,7 @@ struct BenchRunner {
         self.progress.step("making a token, CA, TLS certificates and database")
         let server = try await BenchServer.make(label: "e2e", module: self.options.module, multisign: self.options.multisign,
                                                 database: self.options.database, databasePasswordEnvironment: self.options.databasePasswordEnv,
-                                                nodes: self.options.nodes, holderKeys: self.options.holderKeys)
+                                                nodes: self.options.nodes, holderKeys: self.options.holderKeys, unwrappedKeyCache: self.options.unwrappedKeyCache)
         var accounts: [KeyAlgorithm: [BenchAccount]] = [:]
         for algorithm in algorithms {
             self.progress.step("activating \(self.options.clients) \(algorithm.rawValue) holders (HOTP tokens)")

@@ -67,7 +67,8 @@ final class BenchServer: Sendable {
     /// - Parameter nodes: `sigillo serve` processes on the one database and token (more than one needs PostgreSQL).
     /// - Parameter holderKeys: where the holders' keys are kept (the KEK is made in the token for `wrapped`).
     static func make(label: String, module: String, multisign: Int, database: String? = nil, databasePasswordEnvironment: String? = nil,
-                     nodes: Int = 1, holderKeys: HolderKeyStorage = .wrapped) async throws -> BenchServer {
+                     nodes: Int = 1, holderKeys: HolderKeyStorage = .wrapped,
+                     unwrappedKeyCache: Int = TokenConfiguration.defaultUnwrappedKeyCacheSize) async throws -> BenchServer {
         guard nodes == 1 || database.map(PostgresSettings.isURL) == true else {
             throw ConfigurationError("several nodes need a PostgreSQL database (--database postgres://…)")
         }
@@ -93,6 +94,7 @@ final class BenchServer: Sendable {
         // Every bench client comes from 127.0.0.1: the anonymous routes' limits would refuse the logins.
         configuration.rateLimits = .unlimited
         configuration.holderKeys = holderKeys
+        configuration.unwrappedKeyCache = unwrappedKeyCache
         if holderKeys == .wrapped { try await token.createKEK() }
         let name = try DistinguishedName { CountryName("IT"); OrganizationName("Sigillo Bench"); CommonName("Sigillo Bench CA") }
         let ca = try await CertificateAuthority.create(token: token, keyID: configuration.caKeyID, name: name, now: Date().addingTimeInterval(-60))

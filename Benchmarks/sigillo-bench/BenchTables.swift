@@ -66,6 +66,10 @@ enum BenchTables {
                 out += "\(Int(row.signaturesPerSecond)) | \(Self.number(row.latency.p50)) | \(Self.number(row.latency.p99)) | \(Self.number(row.latency.max)) | "
                 out += "\(Self.number(row.hitRatio)) | \(Self.number(row.hit.p50)) / \(Self.number(row.hitMeanMs)) | \(Self.number(row.miss.p50)) / \(Self.number(row.missMeanMs)) |\n"
             }
+            if let reference = report.wrappedScalingReference {
+                out += "| token object (reference) | – | – | – | – | \(Int(reference.signaturesPerSecond)) | \(Self.number(reference.latency.p50)) | "
+                out += "\(Self.number(reference.latency.p99)) | \(Self.number(reference.latency.max)) | – | – | – |\n"
+            }
             out += "\n"
         }
         return out

@@ -15,6 +15,34 @@ struct BenchWrappedScaling {
     let options: BenchOptions
     let progress: BenchProgress
 
+    /// The same loop on one token-object key pair (its handle cached: what every signature costs with `holderKeys:
+    /// token`), as the reference the wrapped rows are read against.
+    func tokenObjectReference() async throws -> BenchReport.WrappedScalingReference {
+        self.progress.step("scaling (wrapped keys): the reference, one token-object key, for \(self.options.seconds) s (1 client)")
+        let configuration = try BenchHSMRoot.makeToken(label: "scaling-reference", module: self.options.module, sessions: ProcessInfo.processInfo.activeProcessorCount)
+        let token = try Token.open(configuration)
+        defer { token.close() }
+        let publicKey = try await token.generateKeyPair(id: "reference", algorithm: .ecP256)
+        let signer = Signer(token: token)
+        let digest = Array(SHA256.hash(data: Data("bench".utf8)))
+        for _ in 0..<2_000 { _ = try await signer.sign(digests: [digest], credential: "reference", mechanism: .ecdsa(.sha256)) }
+        var all = Histogram<UInt64>(highestTrackableValue: 600_000_000, numberOfSignificantValueDigits: .three)
+        var invalid = 0
+        let started = ContinuousClock.now
+        let end = started + .seconds(self.options.seconds)
+        while ContinuousClock.now < end {
+            let t0 = ContinuousClock.now
+            let signature = try await signer.sign(digests: [digest], credential: "reference", mechanism: .ecdsa(.sha256))[0]
+            all.record(UInt64(max(1, ((ContinuousClock.now - t0) / .microseconds(1)).rounded())))
+            if all.totalCount % 1000 == 1 {
+                let key = try P256.Signing.PublicKey(derRepresentation: publicKey)
+                if !key.isValidSignature(try P256.Signing.ECDSASignature(derRepresentation: signature), for: SHA256.hash(data: Data("bench".utf8))) { invalid += 1 }
+            }
+        }
+        let seconds = (ContinuousClock.now - started) / .seconds(1)
+        return .init(signatures: Int(all.totalCount), signaturesPerSecond: (Double(all.totalCount) / seconds).rounded(), latency: LatencySummary(all), invalid: invalid)
+    }
+
     func run() async throws -> [BenchReport.WrappedScalingRow] {
         let counts = BenchOptions.integers(self.options.scaling).sorted()
         guard let largest = counts.last else { return [] }

@@ -91,7 +91,7 @@ struct AdminCLITests {
             let revoke = try await sigillo(["revoke", account.credential.id, "--reason", "cessationOfOperation"])
             #expect(revoke.status == 0, "\(revoke.output)")
             #expect(revoke.output.contains("status      revoked") && revoke.output.contains("cessationOfOperation"))
-            #expect(try await !fixture.token.containsKey(id: account.credential.tokenKeyID))
+            #expect(try await !HolderKeyProbe.exists(account.credential.id, store: admin.server.services.store, token: fixture.token))
             let again = try await sigillo(["reinstate", account.credential.id])
             #expect(again.status == 1)
             #expect(again.output.contains("irreversible"))
@@ -142,7 +142,7 @@ struct AdminCLITests {
             #expect(lifecycle.status == 0 && lifecycle.output.contains("reminders sent 0"), "\(lifecycle.output)")
             let closed = try await sigillo(["holders", "revoke", other.holder.id, "--reason", "privilegeWithdrawn"])
             #expect(closed.status == 0 && closed.output.contains("state       revoked"), "\(closed.output)")
-            #expect(try await !fixture.token.containsKey(id: other.credential.tokenKeyID))
+            #expect(try await !HolderKeyProbe.exists(other.credential.id, store: admin.server.services.store, token: fixture.token))
             #expect(try await sigillo(["holders", "revoke", other.holder.id]).status == 1)
 
             // A second operator, issued from the admin CA with the CLI, is recognised by name.

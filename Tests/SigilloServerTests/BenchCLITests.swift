@@ -57,6 +57,8 @@ struct BenchCLITests {
             #expect(((row["hit"] as? [String: Any])?["count"] as? Int ?? 0) > 0, "\(row)")
             #expect(row["creationPerSecond"] is Double)
         }
+        let reference = try #require(report["wrappedScalingReference"] as? [String: Any])
+        #expect((reference["signatures"] as? Int ?? 0) > 0 && reference["invalid"] as? Int == 0)
     }
 
     @Test("scaling with token objects (--holder-keys token): key pairs in the token, signHash through the server")
