@@ -279,14 +279,16 @@ public final class Token: @unchecked Sendable {
         }
     }
 
-    /// Destroys every object (private key, public key, certificate) with `CKA_ID = id` and forgets its handle.
+    /// Destroys every token object (private key, public key, certificate) with `CKA_ID = id` and forgets its handle.
     ///
     /// - Returns: how many objects were destroyed (0 when none existed).
     @discardableResult
     public func destroyKeyPair(id: String) async throws -> Int {
         try await self.withSession { session throws(PKCS11Error) in
             self.forgetKey(id)
-            let objects = try session.findObjects([.bytes(.id, Array(id.utf8))])
+            // Token objects only: a holder key unwrapped into a worker's session (same id) is that worker's to destroy
+            // (`evictUnwrapped`), or its cached handle could come to name another object.
+            let objects = try session.findObjects([.bytes(.id, Array(id.utf8)), .bool(.token, true)])
             try self.objectWrites.withLock { _ throws(PKCS11Error) in
                 for object in objects { try session.destroy(object) }
             }

@@ -174,6 +174,36 @@ struct LifecycleTests {
         #expect(audit?.details.contains("wrapped_key_deleted=true") == true, "\(String(describing: audit))")
     }
 
+    @Test("two nodes (two token pools on one database): a key node B has unwrapped is never used after node A revokes it; B destroys its copy at the refusal")
+    func revocationOnAnotherNode() async throws {
+        let fixture = try await ServiceFixture(holderKeys: .wrapped, sessions: 1)
+        let tokenB = try Token.open(fixture.token.configuration)
+        defer { tokenB.close() }
+        let nodeB = try await fixture.domain(holderKeys: .wrapped, token: tokenB)
+        let active = try await fixture.activeHolder(name: "Nora")
+        let id = Array(active.credential.id.utf8)
+        func unwrappedCopies() async throws -> Int {
+            try await tokenB.withSession { session throws(PKCS11Error) in
+                try session.findObjects([.objectClass(.privateKey), .bool(.token, false), .bytes(.id, id)]).count
+            }
+        }
+        _ = try await fixture.sign("on B", holder: active, credentialID: active.credential.id, with: nodeB)
+        _ = try await fixture.sign("on B again", holder: active, credentialID: active.credential.id, with: nodeB)
+        #expect(tokenB.unwrapStatistics.unwraps == 1 && tokenB.unwrapStatistics.hits == 1)
+        #expect(fixture.token.token.unwrapStatistics.unwraps == 0)
+        #expect(try await unwrappedCopies() == 1)
+
+        // Node A revokes: it cannot reach B's sessions, so B's copy is still there ...
+        _ = try await fixture.service.lifecycle.revoke(credentialID: active.credential.id, reason: .keyCompromise, actor: "operator:test")
+        #expect(try await unwrappedCopies() == 1)
+        // ... but B reads the row for the request, finds the credential revoked and its key gone: refused before the token.
+        #expect(await errorCode { _ = try await fixture.sign("on B after", holder: active, credentialID: active.credential.id, with: nodeB) } == .credentialDisabled)
+        #expect(tokenB.unwrapStatistics.hits == 1, "the cached key must not sign again")
+        // The refusal told B's workers: its copy is destroyed before their next job.
+        try await tokenB.ping()
+        #expect(try await unwrappedCopies() == 0)
+    }
+
     @Test("keys migrate: token-object credentials re-keyed to wrapped keys; their token objects destroyed; suspended ones skipped")
     func migrateTokenKeysToWrapped() async throws {
         let fixture = try await ServiceFixture(holderKeys: .token)

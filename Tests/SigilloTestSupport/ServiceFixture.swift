@@ -71,12 +71,14 @@ public struct ServiceFixture {
 
     /// Another `Domain` on this fixture's store, token, CA and clock whose new holder keys go to `holderKeys` (an
     /// installation whose configuration changed), the KEK created for `wrapped`.
-    public func domain(holderKeys: HolderKeyStorage) async throws -> Domain {
+    ///
+    /// - Parameter token: the token pool it signs with (another `Token.open` of the same token: another node's workers).
+    public func domain(holderKeys: HolderKeyStorage, token: Token? = nil) async throws -> Domain {
         if holderKeys == .wrapped { try await self.token.token.createKEK() }
         var settings = self.service.settings
         settings.holderKeys = holderKeys
         return Domain(
-            store: self.store, signer: Signer(token: self.token.token), ca: self.ca, crl: self.crl, settings: settings, notifier: self.notifier,
+            store: self.store, signer: Signer(token: token ?? self.token.token), ca: self.ca, crl: self.crl, settings: settings, notifier: self.notifier,
             passwords: PasswordHasher(parameters: Argon2Parameters(memoryKiB: 1024, iterations: 1, parallelism: 1)), clock: self.clock.serviceClock)
     }
 

@@ -20,8 +20,6 @@ public struct Signing: Sendable {
         do {
             (record, credential) = try await self.spend(holderID: holderID, credentialID: credentialID, sad: sad, hashes: hashes, mechanism: mechanism)
         } catch let refusal as SigilloError {
-            // A credential refused as disabled (revoked, suspended) has no unwrapped copy left on this node's workers.
-            if refusal.code == .credentialDisabled { self.keys.evict(credentialID) }
             try await self.audit.record(holderID, "signature.sign", target: credentialID, outcome: "refused", details: refusal.message)
             throw refusal
         }
