@@ -79,25 +79,25 @@ extension Token {
     /// - Throws: `keyNotFound` when the token has no KEK, `functionNotSupported` when it offers no wrap mechanism.
     public func generateWrappedKeyPair(credential: String, algorithm: KeyAlgorithm) async throws -> WrappedKey {
         try await self.onWorker { worker, session throws(PKCS11Error) in
-                let keys = try worker.wrappingKeys(session: session)
-                let mechanism: WrapMechanism
-                if keys.mechanism == UInt(CKM_AES_KEY_WRAP_PAD) {
-                    mechanism = .aesKeyWrapPad
-                } else {
-                    var generator = SystemRandomNumberGenerator()
-                    mechanism = .aesCBCPad(iv: (0..<16).map { _ in UInt8.random(in: 0...255, using: &generator) })
-                }
-                let id = Array(credential.utf8)
-                let pair = try session.generateKeyPair(id: id, label: credential, algorithm: algorithm, forWrapping: true)
-                defer {
-                    try? session.destroy(pair.privateKey)
-                    try? session.destroy(pair.publicKey)
-                }
-                let publicKey = try Self.subjectPublicKeyInfo(session: session, publicKey: pair.publicKey, algorithm: algorithm)
-                let blob = try session.wrapKey(pair.privateKey, kek: keys.kek, mechanism: mechanism)
-                let data = WrappedKey.bindingData(credential: credential, algorithm: algorithm, mechanism: mechanism, publicKey: publicKey, blob: blob)
-                let binding = try session.hmacSHA256(key: keys.binding, data: data)
-                return WrappedKey(algorithm: algorithm, mechanism: mechanism, blob: blob, binding: binding, publicKey: publicKey)
+            let keys = try worker.wrappingKeys(session: session)
+            let mechanism: WrapMechanism
+            if keys.mechanism == UInt(CKM_AES_KEY_WRAP_PAD) {
+                mechanism = .aesKeyWrapPad
+            } else {
+                var generator = SystemRandomNumberGenerator()
+                mechanism = .aesCBCPad(iv: (0..<16).map { _ in UInt8.random(in: 0...255, using: &generator) })
+            }
+            let id = Array(credential.utf8)
+            let pair = try session.generateKeyPair(id: id, label: credential, algorithm: algorithm, forWrapping: true)
+            defer {
+                try? session.destroy(pair.privateKey)
+                try? session.destroy(pair.publicKey)
+            }
+            let publicKey = try Self.subjectPublicKeyInfo(session: session, publicKey: pair.publicKey, algorithm: algorithm)
+            let blob = try session.wrapKey(pair.privateKey, kek: keys.kek, mechanism: mechanism)
+            let data = WrappedKey.bindingData(credential: credential, algorithm: algorithm, mechanism: mechanism, publicKey: publicKey, blob: blob)
+            let binding = try session.hmacSHA256(key: keys.binding, data: data)
+            return WrappedKey(algorithm: algorithm, mechanism: mechanism, blob: blob, binding: binding, publicKey: publicKey)
         }
     }
 
@@ -107,8 +107,8 @@ extension Token {
     /// - Throws: `wrappedKeyInvalid` when the blob was altered, belongs to another credential or another token.
     public func verifyWrappedKey(_ wrapped: WrappedKey, credential: String) async throws {
         try await self.onWorker { worker, session throws(PKCS11Error) in
-                let handle = try worker.unwrap(wrapped, credential: credential, session: session)
-                try? session.destroy(handle)
+            let handle = try worker.unwrap(wrapped, credential: credential, session: session)
+            try? session.destroy(handle)
         }
     }
 
