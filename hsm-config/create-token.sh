@@ -15,7 +15,9 @@ umask 077
 [ -s "$here/user.pin" ] || od -An -N16 -tx1 /dev/urandom | tr -d ' \n' > "$here/user.pin"
 if softhsm2-util --show-slots 2>/dev/null | grep -Eq "Label: +$label *$"; then
     echo "token '$label' already exists in $here/tokens"
-    exit 0
+else
+    "$sigillo" hsm init-token --module "$module" --label "$label" --so-pin-file "$here/so.pin" --pin-file "$here/user.pin"
+    echo "token '$label' created in $here/tokens (PINs in $here/so.pin and $here/user.pin)"
 fi
-"$sigillo" hsm init-token --module "$module" --label "$label" --so-pin-file "$here/so.pin" --pin-file "$here/user.pin"
-echo "token '$label' created in $here/tokens (PINs in $here/so.pin and $here/user.pin)"
+# The key-encryption key that wraps holder keys (holderKeys: wrapped), created at set-up (idempotent: checked if present).
+SIGILLO_TOKEN="$label" SIGILLO_PKCS11_MODULE="$module" SIGILLO_PIN_FILE="$here/user.pin" "$sigillo" hsm create-kek

@@ -39,6 +39,12 @@ struct BenchOptions: ParsableArguments {
     @Option(help: "Key pairs in the token for the scaling measurement, comma separated (SoftHSM's file store makes generation slow past a few thousand: 1,000 take ~35 s, 2,000 ~2 min, 10,000 far longer).")
     var scaling: String = "10,1000,2000"
 
+    @Option(name: .customLong("holder-keys"), help: "Where holder keys are kept: wrapped (under the KEK, in the database) or token (token objects). The scaling measurement differs: see BENCHMARKS.md.")
+    var holderKeys: HolderKeyStorage = .wrapped
+
+    @Option(help: "Unwrapped holder keys each HSM session keeps (wrapped keys).")
+    var unwrappedKeyCache: Int = TokenConfiguration.defaultUnwrappedKeyCacheSize
+
     @Option(help: "PKCS#11 module (SoftHSM: a temporary token is made for the run).")
     var module: String = "/usr/lib/softhsm/libsofthsm2.so"
 
@@ -127,6 +133,33 @@ struct BenchReport: Codable, Sendable {
     var authorize: Authorize?
     var hashing: [HashingRow]?
     var scaling: [ScalingRow]?
+    struct WrappedScalingRow: Codable, Sendable {
+        var keys: Int
+        /// Keys generated for this row (the previous rows' are kept), in `creationSeconds`.
+        var created: Int
+        var creationSeconds: Double
+        var creationPerSecond: Double
+        var cachePerSession: Int
+        var sessions: Int
+        var signatures: Int
+        var signaturesPerSecond: Double
+        /// Every signature; then the cache hits and the misses (unwrap + signature) apart.
+        var latency: LatencySummary
+        var hitRatio: Double
+        var hit: LatencySummary
+        var miss: LatencySummary
+        var hitMeanMs: Double
+        var missMeanMs: Double
+        var invalid: Int
+    }
+    var wrappedScaling: [WrappedScalingRow]?
+    struct WrappedScalingReference: Codable, Sendable {
+        var signatures: Int
+        var signaturesPerSecond: Double
+        var latency: LatencySummary
+        var invalid: Int
+    }
+    var wrappedScalingReference: WrappedScalingReference?
     /// Requests that failed or signatures that did not verify, over every phase.
     var failures: Int = 0
     var invalidSignatures: Int = 0
@@ -172,3 +205,5 @@ struct BenchScaling: AsyncParsableCommand {
     @OptionGroup var options: BenchOptions
     func run() async throws { try await BenchRunner(options: self.options).run(.scaling) }
 }
+
+extension HolderKeyStorage: ExpressibleByArgument {}

@@ -24,11 +24,19 @@ struct BenchRunner {
         var report = BenchReport(machine: Self.machine(), clients: self.options.clients, secondsPerPhase: self.options.seconds, multisign: self.options.multisign)
         if parts.contains(.e2e) { try await self.endToEnd(into: &report) }
         if parts.contains(.hashing) { report.hashing = try await self.hashing() }
-        if parts.contains(.scaling) { report.scaling = try await self.scaling() }
+        if parts.contains(.scaling) {
+            switch self.options.holderKeys {
+            case .token: report.scaling = try await self.scaling()
+            case .wrapped:
+                let bench = BenchWrappedScaling(options: self.options, progress: self.progress)
+                report.wrappedScalingReference = try await bench.tokenObjectReference()
+                report.wrappedScaling = try await bench.run()
+            }
+        }
         report.machine.loadAfter = Self.load()
         let phases = (report.phases ?? []) + (report.authorize.map { [$0.phase] } ?? []) + (report.scaling ?? []).map(\.signHash)
         report.failures = phases.reduce(0) { $0 + $1.failures }
-        report.invalidSignatures = phases.reduce(0) { $0 + $1.invalid }
+        report.invalidSignatures = phases.reduce(0) { $0 + $1.invalid } + (report.wrappedScaling ?? []).reduce(0) { $0 + $1.invalid } + (report.wrappedScalingReference?.invalid ?? 0)
         let markdown = BenchTables.markdown(report)
         if let output = self.options.output { try markdown.write(toFile: output, atomically: true, encoding: .utf8) }
         if self.options.json {
@@ -52,15 +60,21 @@ struct BenchRunner {
         self.progress.step("making a token, CA, TLS certificates and database")
         let server = try await BenchServer.make(label: "e2e", module: self.options.module, multisign: self.options.multisign,
                                                 database: self.options.database, databasePasswordEnvironment: self.options.databasePasswordEnv,
-                                                nodes: self.options.nodes)
+                                                nodes: self.options.nodes, holderKeys: self.options.holderKeys, unwrappedKeyCache: self.options.unwrappedKeyCache)
         var accounts: [KeyAlgorithm: [BenchAccount]] = [:]
         for algorithm in algorithms {
             self.progress.step("activating \(self.options.clients) \(algorithm.rawValue) holders (HOTP tokens)")
             accounts[algorithm] = try await server.activateHolders(count: self.options.clients, algorithm: algorithm, prefix: String(algorithm.rawValue.prefix(2)))
         }
         var baseline: [BenchReport.RawRow] = []
+        // The raw loop signs with a token object of each algorithm (the holders' keys may be wrapped: no token object).
+        var rawKeys: [KeyAlgorithm: String] = [:]
         for algorithm in algorithms {
-            let keyID = accounts[algorithm]![0].credential.tokenKeyID
+            rawKeys[algorithm] = "raw-\(algorithm.rawValue)"
+            _ = try await server.token.generateKeyPair(id: rawKeys[algorithm]!, algorithm: algorithm)
+        }
+        for algorithm in algorithms {
+            let keyID = rawKeys[algorithm]!
             for threads in [1, 2] {
                 self.progress.step("raw C_SignInit+C_Sign loop, \(algorithm.rawValue), \(threads) thread(s)")
                 let rate = try await self.rawRate(token: server.token, keyID: keyID, algorithm: algorithm, threads: threads)
@@ -75,7 +89,7 @@ struct BenchRunner {
         var phases: [PhaseResult] = []
         do {
             for algorithm in algorithms {
-                let keyID = accounts[algorithm]![0].credential.tokenKeyID
+                let keyID = rawKeys[algorithm]!
                 self.progress.step("\(self.options.clients) clients log in (\(algorithm.rawValue))")
                 let clients = try await BenchLoad.connect(accounts[algorithm]!, server: server, clients: self.options.clients)
                 for mode in [BenchMode.flow, .signOnly] {
@@ -227,7 +241,7 @@ struct BenchRunner {
         let counts = BenchOptions.integers(self.options.scaling).sorted()
         guard !counts.isEmpty else { return [] }
         self.progress.step("scaling: a fresh token with one ECDSA P-256 holder")
-        let server = try await BenchServer.make(label: "scaling", module: self.options.module, multisign: self.options.multisign)
+        let server = try await BenchServer.make(label: "scaling", module: self.options.module, multisign: self.options.multisign, holderKeys: .token)
         var rows: [BenchReport.ScalingRow] = []
         do {
             let account = try await server.activateHolders(count: 1, algorithm: .ecP256, prefix: "sc")[0]

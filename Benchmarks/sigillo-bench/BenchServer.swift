@@ -65,8 +65,10 @@ final class BenchServer: Sendable {
     ///
     /// - Parameter multisign: the `multisign` of the credentials activated here.
     /// - Parameter nodes: `sigillo serve` processes on the one database and token (more than one needs PostgreSQL).
+    /// - Parameter holderKeys: where the holders' keys are kept (the KEK is made in the token for `wrapped`).
     static func make(label: String, module: String, multisign: Int, database: String? = nil, databasePasswordEnvironment: String? = nil,
-                     nodes: Int = 1) async throws -> BenchServer {
+                     nodes: Int = 1, holderKeys: HolderKeyStorage = .wrapped,
+                     unwrappedKeyCache: Int = TokenConfiguration.defaultUnwrappedKeyCacheSize) async throws -> BenchServer {
         guard nodes == 1 || database.map(PostgresSettings.isURL) == true else {
             throw ConfigurationError("several nodes need a PostgreSQL database (--database postgres://…)")
         }
@@ -93,6 +95,9 @@ final class BenchServer: Sendable {
         configuration.outboxFile = nil
         // Every bench client comes from 127.0.0.1: the anonymous routes' limits would refuse the logins.
         configuration.rateLimits = .unlimited
+        configuration.holderKeys = holderKeys
+        configuration.unwrappedKeyCache = unwrappedKeyCache
+        if holderKeys == .wrapped { try await token.createKEK() }
         let name = try DistinguishedName { CountryName("IT"); OrganizationName("Sigillo Bench"); CommonName("Sigillo Bench CA") }
         let ca = try await CertificateAuthority.create(token: token, keyID: configuration.caKeyID, name: name, now: Date().addingTimeInterval(-60))
         try ca.certificatePEM.write(toFile: configuration.caCertificate, atomically: true, encoding: .utf8)
@@ -104,6 +109,7 @@ final class BenchServer: Sendable {
         let store = try await SigilloServices.openStore(configuration: configuration, token: token, logger: logger)
         var settings = DomainSettings(publicBaseURL: configuration.publicBaseURL)
         settings.defaultMultisign = multisign
+        settings.holderKeys = holderKeys
         let service = Domain(store: store, signer: Signer(token: token), ca: ca, crl: CRLPublisher(ca: ca, store: store), settings: settings,
                                      notifier: OutboxNotifier(file: nil), logger: logger)
         var nodePorts = [(public: configuration.port, admin: configuration.adminPort)]

@@ -57,6 +57,21 @@ enum BenchTables {
             }
             out += "\n"
         }
+        if let scaling = report.wrappedScaling {
+            out += "### Scaling in wrapped holder keys (ECDSA P-256, keys chosen uniformly at random, 1 client, Signer)\n\n"
+            out += "| wrapped keys | created | creation s | created/s | cache/session × sessions | sig/s | p50 ms | p99 ms | max ms | hit ratio | hit p50 / mean ms | miss p50 / mean ms |\n"
+            out += "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"
+            for row in scaling {
+                out += "| \(row.keys) | \(row.created) | \(Self.number(row.creationSeconds)) | \(Int(row.creationPerSecond)) | \(row.cachePerSession) × \(row.sessions) | "
+                out += "\(Int(row.signaturesPerSecond)) | \(Self.number(row.latency.p50)) | \(Self.number(row.latency.p99)) | \(Self.number(row.latency.max)) | "
+                out += "\(Self.number(row.hitRatio)) | \(Self.number(row.hit.p50)) / \(Self.number(row.hitMeanMs)) | \(Self.number(row.miss.p50)) / \(Self.number(row.missMeanMs)) |\n"
+            }
+            if let reference = report.wrappedScalingReference {
+                out += "| token object (reference) | – | – | – | – | \(Int(reference.signaturesPerSecond)) | \(Self.number(reference.latency.p50)) | "
+                out += "\(Self.number(reference.latency.p99)) | \(Self.number(reference.latency.max)) | – | – | – |\n"
+            }
+            out += "\n"
+        }
         return out
     }
 

@@ -215,6 +215,33 @@ public enum AdminAPI {
     }
 
     /// What one run of the lifecycle jobs did (`POST lifecycle/run`).
+    /// `POST keys/migrate`: token-object holder keys moved to wrapped keys (each re-keyed, see `sigillo admin keys migrate`).
+    public struct KeyMigration: Codable, Sendable, Equatable {
+        public struct Migrated: Codable, Sendable, Equatable {
+            public var old: String
+            public var new: String
+            public init(old: String, new: String) {
+                self.old = old
+                self.new = new
+            }
+        }
+        public struct Skipped: Codable, Sendable, Equatable {
+            public var credentialID: String
+            public var reason: String
+            public init(credentialID: String, reason: String) {
+                self.credentialID = credentialID
+                self.reason = reason
+            }
+        }
+        public var migrated: [Migrated]
+        public var skipped: [Skipped]
+
+        public init(migrated: [Migrated], skipped: [Skipped]) {
+            self.migrated = migrated
+            self.skipped = skipped
+        }
+    }
+
     public struct LifecycleReport: Codable, Sendable, Equatable {
         public var remindersSent: Int
         public var expiredNotices: Int

@@ -58,6 +58,12 @@ public struct AttributeType: RawRepresentable, Hashable, Sendable {
     public static let valueLength = AttributeType(CKA_VALUE_LEN)
     /// `CKA_EXTRACTABLE`: the key may leave the token (wrapped).
     public static let extractable = AttributeType(CKA_EXTRACTABLE)
+    /// `CKA_TRUSTED`: the key may wrap keys marked `CKA_WRAP_WITH_TRUSTED` (set by the security officer only).
+    public static let trusted = AttributeType(CKA_TRUSTED)
+    /// `CKA_WRAP_WITH_TRUSTED`: the key may be wrapped only by a `CKA_TRUSTED` key.
+    public static let wrapWithTrusted = AttributeType(CKA_WRAP_WITH_TRUSTED)
+    /// `CKA_NEVER_EXTRACTABLE`: the key has never been extractable.
+    public static let neverExtractable = AttributeType(CKA_NEVER_EXTRACTABLE)
     /// `CKA_EC_PARAMS`: an EC key's curve (DER of its OID).
     public static let ecParams = AttributeType(CKA_EC_PARAMS)
     /// `CKA_EC_POINT`: an EC public key's point (DER OCTET STRING).

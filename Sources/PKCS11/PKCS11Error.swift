@@ -31,6 +31,8 @@ public struct PKCS11Error: Error, Hashable, CustomStringConvertible, Sendable {
         case functionNotSupported
         /// A configuration value (URI, module path, session count) is invalid.
         case invalidConfiguration
+        /// A wrapped holder key was refused: altered, bound to another credential, or wrapped under another token's KEK.
+        case wrappedKeyInvalid
         /// Any other failure reported by the module.
         case moduleError
     }

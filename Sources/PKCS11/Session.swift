@@ -111,15 +111,18 @@ public final class Session {
 
     /// Generates a key pair in the token. The private key is sensitive, non-extractable and sign-only;
     /// both halves carry `CKA_ID = id` and `CKA_LABEL = label`.
-    func generateKeyPair(id: [UInt8], label: String, algorithm: KeyAlgorithm) throws(PKCS11Error) -> (publicKey: ObjectHandle, privateKey: ObjectHandle) {
+    ///
+    /// With `forWrapping` both halves are session objects (`CKA_TOKEN` false, gone with the session) and the private key
+    /// is extractable, so that `wrapKey` can take it out under the KEK; it stays sensitive (never in clear).
+    func generateKeyPair(id: [UInt8], label: String, algorithm: KeyAlgorithm, forWrapping: Bool = false) throws(PKCS11Error) -> (publicKey: ObjectHandle, privateKey: ObjectHandle) {
         let generate = try self.module.function(\.C_GenerateKeyPair, "C_GenerateKeyPair")
         var publicTemplate: [Attribute] = [
-            .bool(.token, true), .bool(.private, false), .bool(.verify, true),
+            .bool(.token, !forWrapping), .bool(.private, false), .bool(.verify, true),
             .bytes(.id, id), .bytes(.label, Array(label.utf8)),
         ]
         let privateTemplate: [Attribute] = [
-            .bool(.token, true), .bool(.private, true), .bool(.sensitive, true),
-            .bool(.extractable, false), .bool(.sign, true), .bool(.decrypt, false),
+            .bool(.token, !forWrapping), .bool(.private, true), .bool(.sensitive, true),
+            .bool(.extractable, forWrapping), .bool(.sign, true), .bool(.decrypt, false),
             .bool(.unwrap, false), .bool(.derive, false),
             .bytes(.id, id), .bytes(.label, Array(label.utf8)),
         ]

@@ -22,6 +22,17 @@ public struct Signer: Sendable {
     /// - Throws: `PKCS11Error` — `invalidDigestLength` before anything is signed, `keyNotFound`,
     ///   `mechanismMismatch`, `tokenUnavailable` or a module error.
     public func sign(digests: [[UInt8]], credential: String, mechanism: SignatureMechanism) async throws -> [[UInt8]] {
+        try await self.sign(digests: digests, credential: credential, wrapped: nil, mechanism: mechanism)
+    }
+
+    /// Signs each digest with `credential`'s key: the wrapped key `wrapped` (unwrapped on each worker that signs, or
+    /// found in its cache with the same binding), or the token object with `CKA_ID` = `credential` when `wrapped` is nil.
+    ///
+    /// - Throws: as above, and `wrappedKeyInvalid` when the wrapped key is refused.
+    public func sign(digests: [[UInt8]], credential: String, wrapped: WrappedKey?, mechanism: SignatureMechanism) async throws -> [[UInt8]] {
+        if let wrapped, wrapped.algorithm.isRSA != mechanism.isRSA {
+            throw PKCS11Error(.mechanismMismatch, detail: "key '\(credential)' is \(wrapped.algorithm.rawValue); cannot sign with \(mechanism)")
+        }
         let length = mechanism.hash.digestLength
         if let bad = digests.firstIndex(where: { $0.count != length }) {
             throw PKCS11Error(.invalidDigestLength, detail: "digest \(bad) is \(digests[bad].count) bytes; \(mechanism.hash.rawValue) needs \(length)")
@@ -30,7 +41,7 @@ public struct Signer: Sendable {
         try self.token.ensureOpen()
         let workers = min(self.token.sessionCount, digests.count)
         return try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<[[UInt8]], Error>) in
-            let batch = SignBatch(digests: digests, credential: credential, mechanism: mechanism, workers: workers, continuation: continuation)
+            let batch = SignBatch(digests: digests, credential: credential, wrapped: wrapped, mechanism: mechanism, workers: workers, continuation: continuation)
             self.token.submit({ worker in batch.run(on: worker) }, count: workers)
         }
     }
@@ -48,6 +59,7 @@ public struct Signer: Sendable {
 final class SignBatch: @unchecked Sendable {
     let digests: [[UInt8]]
     let credential: String
+    let wrapped: WrappedKey?
     let mechanism: SignatureMechanism
     private let results: UnsafeMutableBufferPointer<[UInt8]>
     private let next = Atomic<Int>(0)
@@ -56,9 +68,10 @@ final class SignBatch: @unchecked Sendable {
     private let failure = Mutex<PKCS11Error?>(nil)
     private let continuation: CheckedContinuation<[[UInt8]], Error>
 
-    init(digests: [[UInt8]], credential: String, mechanism: SignatureMechanism, workers: Int, continuation: CheckedContinuation<[[UInt8]], Error>) {
+    init(digests: [[UInt8]], credential: String, wrapped: WrappedKey?, mechanism: SignatureMechanism, workers: Int, continuation: CheckedContinuation<[[UInt8]], Error>) {
         self.digests = digests
         self.credential = credential
+        self.wrapped = wrapped
         self.mechanism = mechanism
         self.results = .allocate(capacity: digests.count)
         self.results.initialize(repeating: [])
@@ -97,9 +110,13 @@ final class SignBatch: @unchecked Sendable {
             while true {
                 do {
                     let session = try worker.currentSession()
+                    if key == nil { worker.applyEvictions(session: session) }
                     let entry: KeyEntry
                     if let key {
                         entry = key
+                    } else if let wrapped = self.wrapped {
+                        entry = KeyEntry(handle: try worker.unwrappedKey(wrapped, credential: self.credential, session: session), algorithm: wrapped.algorithm)
+                        key = entry
                     } else {
                         entry = try worker.token.resolve(self.credential, session: session)
                         guard entry.algorithm.isRSA == self.mechanism.isRSA else {
@@ -121,7 +138,11 @@ final class SignBatch: @unchecked Sendable {
                     } else if error.rv == .keyHandleInvalid || error.rv == .objectHandleInvalid {
                         // A stale cached handle: look the key up again once.
                         recovered = true
-                        worker.token.forgetKey(self.credential)
+                        if self.wrapped != nil {
+                            worker.unwrapped.remove(self.credential)
+                        } else {
+                            worker.token.forgetKey(self.credential)
+                        }
                         key = nil
                     } else {
                         throw error

@@ -49,6 +49,8 @@ public final class Token: @unchecked Sendable {
     /// Held while a worker with a connection of its own reconnects and logs in again (see `reopenSession`).
     private let logins = Mutex<Void>(())
     private let closed = Atomic<Bool>(false)
+    /// Hits, unwraps, evictions and refusals of the workers' unwrapped-key caches.
+    let unwrapCounters = UnwrapCounters()
 
     /// The slot the token is in now (it may change if the token is removed and comes back).
     public var slot: SlotID { self.currentSlot.withLock { $0 } }
@@ -194,17 +196,28 @@ public final class Token: @unchecked Sendable {
     /// The body must not block for long: it holds a session. A lost session is re-opened once and `body`
     /// retried when `retry` is true (use it only for operations without side effects).
     public func withSession<T: Sendable>(retry: Bool = false, _ body: @escaping @Sendable (Session) throws(PKCS11Error) -> T) async throws -> T {
+        try await self.onWorker(retry: retry) { _, session throws(PKCS11Error) in try body(session) }
+    }
+
+    /// `withSession` with the worker that runs `body` (its unwrapped-key cache and KEK handles).
+    func onWorker<T: Sendable>(retry: Bool = false, _ body: @escaping @Sendable (Worker, Session) throws(PKCS11Error) -> T) async throws -> T {
         try self.ensureOpen()
         return try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, Error>) in
             self.pool.submit { worker in
                 do {
-                    continuation.resume(returning: try worker.withSession(retry: retry, body))
+                    continuation.resume(returning: try worker.withSession(retry: retry) { session throws(PKCS11Error) in
+                        worker.applyEvictions(session: session)
+                        return try body(worker, session)
+                    })
                 } catch {
                     continuation.resume(throwing: error)
                 }
             }
         }
     }
+
+    /// Every worker of the pool.
+    var poolWorkers: [Worker] { self.pool.workers }
 
     func submit(_ job: @escaping WorkerPool.Job, count: Int) {
         self.pool.submit(job, count: count)
@@ -266,14 +279,16 @@ public final class Token: @unchecked Sendable {
         }
     }
 
-    /// Destroys every object (private key, public key, certificate) with `CKA_ID = id` and forgets its handle.
+    /// Destroys every token object (private key, public key, certificate) with `CKA_ID = id` and forgets its handle.
     ///
     /// - Returns: how many objects were destroyed (0 when none existed).
     @discardableResult
     public func destroyKeyPair(id: String) async throws -> Int {
         try await self.withSession { session throws(PKCS11Error) in
             self.forgetKey(id)
-            let objects = try session.findObjects([.bytes(.id, Array(id.utf8))])
+            // Token objects only: a holder key unwrapped into a worker's session (same id) is that worker's to destroy
+            // (`evictUnwrapped`), or its cached handle could come to name another object.
+            let objects = try session.findObjects([.bytes(.id, Array(id.utf8)), .bool(.token, true)])
             try self.objectWrites.withLock { _ throws(PKCS11Error) in
                 for object in objects { try session.destroy(object) }
             }
@@ -383,7 +398,7 @@ public final class Token: @unchecked Sendable {
         }
     }
 
-    private static func subjectPublicKeyInfo(session: Session, publicKey: ObjectHandle, algorithm: KeyAlgorithm) throws(PKCS11Error) -> [UInt8] {
+    static func subjectPublicKeyInfo(session: Session, publicKey: ObjectHandle, algorithm: KeyAlgorithm) throws(PKCS11Error) -> [UInt8] {
         if let curve = algorithm.curveOIDDER {
             let point = try session.attribute(.ecPoint, of: publicKey)
             // The standard says DER OCTET STRING; some modules return the bare point.
@@ -408,6 +423,12 @@ final class Worker: @unchecked Sendable {
     var reconnecting = false
     private var session: Session?
     var scratch = [UInt8](repeating: 0, count: 512)
+    /// Holder keys unwrapped on this worker's session (see `Token+wrappedKeys`).
+    var unwrapped: UnwrappedKeyCache
+    /// The KEK and its binding key in `module`, found on first use (nil again after the session is lost).
+    var wrappingKeys: WrappingKeys?
+    /// Credentials revoked since this worker's last job: their unwrapped handles are destroyed before its next one.
+    let evictions = Mutex<Set<String>>([])
 
     init(index: Int, token: Token, module: PKCS11Module, slot: SlotID, session: Session) {
         self.index = index
@@ -415,6 +436,7 @@ final class Worker: @unchecked Sendable {
         self.module = module
         self.slot = slot
         self.session = session
+        self.unwrapped = UnwrappedKeyCache(capacity: token.configuration.unwrappedKeyCacheSize)
     }
 
     /// The worker's session, re-opened and logged in if it was lost (or died with an earlier initialisation of the module).
@@ -423,6 +445,7 @@ final class Worker: @unchecked Sendable {
             if session.generation == self.module.generation { return session }
             self.session = nil
             self.token.invalidateKeyCache()
+            self.forgetSessionObjects()
         }
         let session = try self.token.reopenSession(for: self)
         self.session = session
@@ -433,6 +456,13 @@ final class Worker: @unchecked Sendable {
     func closeSession() {
         self.session?.close()
         self.session = nil
+        self.forgetSessionObjects()
+    }
+
+    /// Forgets the unwrapped keys and the KEK handles: they went with the session (session objects die with it).
+    func forgetSessionObjects() {
+        _ = self.unwrapped.removeAll()
+        self.wrappingKeys = nil
     }
 
     /// The one recovery path after a failed token call, used by `withSession` and by the signing batches.

@@ -40,6 +40,15 @@ public struct TokenConfiguration: Hashable, Sendable {
     /// Load the module once per session, each with its own connection to the token (nil: yes for p11-kit's RPC
     /// client `p11-kit-client.so`, whose connection threads must not share; no for every other module).
     public var connectionPerSession: Bool?
+    /// `CKA_ID` of the key-encryption key that wraps holder keys (its binding key is `<kekID>-binding`).
+    public var kekID: String = TokenConfiguration.defaultKEKID
+    /// Unwrapped holder keys each worker keeps (session objects, least recently used evicted first).
+    public var unwrappedKeyCacheSize: Int = TokenConfiguration.defaultUnwrappedKeyCacheSize
+
+    /// The KEK's id when none is configured.
+    public static let defaultKEKID = "sigillo-kek"
+    /// Unwrapped keys per worker when not configured.
+    public static let defaultUnwrappedKeyCacheSize = 1024
 
     /// Whether `Token.open` loads a module instance per session.
     var usesConnectionPerSession: Bool {

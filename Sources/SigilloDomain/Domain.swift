@@ -39,8 +39,8 @@ public struct Domain: Sendable {
         let otp = OTPVerifier(store: store, attempts: attempts, clock: clock)
         let sms = SMSSender(store: store, notifier: notifier, audit: audit, clock: clock, codeLifetime: settings.smsCodeLifetime)
         let devices = OTPDevices(store: store, sms: sms, issuer: settings.otpIssuer)
-        let keys = HolderKeys(signer: signer, logger: logger)
-        let credentials = CredentialAccess(store: store, clock: clock)
+        let keys = HolderKeys(signer: signer, storage: settings.holderKeys, logger: logger)
+        let credentials = CredentialAccess(store: store, clock: clock, keys: keys)
         let states = HolderStates(store: store, audit: audit, clock: clock)
         let authentication = Authentication(store: store, attempts: attempts, passwords: passwords, blocking: blocking, audit: audit, clock: clock)
         self.authentication = authentication

@@ -196,7 +196,8 @@ extension PostgresStore: CredentialStore {
             }
             guard try row.text("status") != CredentialStatus.revoked.rawValue else { return false }
             try await Self.execute(connection, """
-                UPDATE credentials SET status = \(CredentialStatus.revoked.rawValue), revocation_reason = \(reason.rawValue), revoked_at = \(Self.seconds(time))
+                UPDATE credentials SET status = \(CredentialStatus.revoked.rawValue), revocation_reason = \(reason.rawValue), revoked_at = \(Self.seconds(time)),
+                       wrapped_key = NULL
                 WHERE id = \(id)
                 """)
             try await Self.execute(connection, "DELETE FROM sads WHERE credential_id = \(id)")

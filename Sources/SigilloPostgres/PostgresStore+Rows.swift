@@ -15,10 +15,11 @@ extension PostgresStore {
 
     static func insert(credential: Credential, _ connection: PostgresConnection) async throws {
         try await Self.execute(connection, """
-            INSERT INTO credentials (id, holder_id, key_algorithm, token_key_id, certificate, serial_number, not_before, not_after, status, multisign)
+            INSERT INTO credentials (id, holder_id, key_algorithm, token_key_id, certificate, serial_number, not_before, not_after, status, multisign,
+                                     wrapped_key, public_key)
             VALUES (\(credential.id), \(credential.holderID), \(credential.keyAlgorithm.rawValue), \(credential.tokenKeyID), \(Data(credential.certificateDER)),
                     \(credential.serialNumber), \(Self.seconds(credential.notBefore)), \(Self.seconds(credential.notAfter)), \(credential.status.rawValue),
-                    \(Int64(credential.multisign)))
+                    \(Int64(credential.multisign)), \(credential.wrappedKey.map { Data($0) }), \(credential.publicKey.map { Data($0) }))
             """)
     }
 
@@ -39,7 +40,9 @@ extension PostgresStore {
             revocationReason: try row.optionalText("revocation_reason").flatMap(RevocationReason.init(rawValue:)),
             revokedAt: try row.optionalInteger("revoked_at").map(Self.date),
             suspendedAt: try row.optionalInteger("suspended_at").map(Self.date),
-            lastReminderDays: try row.optionalInteger("last_reminder_days").map(Int.init))
+            lastReminderDays: try row.optionalInteger("last_reminder_days").map(Int.init),
+            wrappedKey: try row.optionalData("wrapped_key").map { [UInt8]($0) },
+            publicKey: try row.optionalData("public_key").map { [UInt8]($0) })
     }
 
     func device(_ row: PostgresRandomAccessRow) throws -> OTPDevice {

@@ -241,6 +241,10 @@ extension PostgresStore {
             )
             """,
         ]),
+        Migration(version: 2, name: "the SQLite schema v15: wrapped holder keys", sql: [
+            "ALTER TABLE credentials ADD COLUMN wrapped_key BYTEA",
+            "ALTER TABLE credentials ADD COLUMN public_key BYTEA",
+        ]),
     ]
 
     /// The newest schema version this binary knows.

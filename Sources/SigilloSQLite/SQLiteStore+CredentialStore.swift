@@ -53,7 +53,7 @@ extension SQLiteStore: CredentialStore {
             }
             guard status != CredentialStatus.revoked.rawValue else { return false }
             try db.execute(
-                sql: "UPDATE credentials SET status = ?, revocation_reason = ?, revoked_at = ? WHERE id = ?",
+                sql: "UPDATE credentials SET status = ?, revocation_reason = ?, revoked_at = ?, wrapped_key = NULL WHERE id = ?",
                 arguments: [CredentialStatus.revoked.rawValue, reason.rawValue, Self.seconds(time), id])
             try db.execute(sql: "DELETE FROM sads WHERE credential_id = ?", arguments: [id])
             return true

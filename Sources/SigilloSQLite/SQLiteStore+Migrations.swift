@@ -322,6 +322,14 @@ extension SQLiteStore {
                 CREATE INDEX throttle_events_expiry ON throttle_events(expires_at);
                 """)
         }
+        migrator.registerMigration("v15: wrapped holder keys") { db in
+            // Issue 13: the holder's private key wrapped under the token's KEK (bound to the credential by a MAC made in
+            // the token) and its public key; NULL for keys kept as token objects, and the blob deleted at revocation.
+            try db.execute(sql: """
+                ALTER TABLE credentials ADD COLUMN wrapped_key BLOB;
+                ALTER TABLE credentials ADD COLUMN public_key BLOB;
+                """)
+        }
         return migrator
     }
 }

@@ -15,12 +15,13 @@ extension SQLiteStore {
     static func insert(credential: Credential, db: Database) throws {
         try db.execute(
             sql: """
-                INSERT INTO credentials (id, holder_id, key_algorithm, token_key_id, certificate, serial_number, not_before, not_after, status, multisign)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                INSERT INTO credentials (id, holder_id, key_algorithm, token_key_id, certificate, serial_number, not_before, not_after, status, multisign,
+                                         wrapped_key, public_key)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """,
             arguments: [credential.id, credential.holderID, credential.keyAlgorithm.rawValue, credential.tokenKeyID, Data(credential.certificateDER),
                         credential.serialNumber, Self.seconds(credential.notBefore), Self.seconds(credential.notAfter), credential.status.rawValue,
-                        credential.multisign])
+                        credential.multisign, credential.wrappedKey.map { Data($0) }, credential.publicKey.map { Data($0) }])
     }
 
     static func holder(_ row: Row) -> Holder {
@@ -38,7 +39,9 @@ extension SQLiteStore {
             revocationReason: (row["revocation_reason"] as String?).flatMap(RevocationReason.init(rawValue:)),
             revokedAt: (row["revoked_at"] as Int64?).map(Self.date),
             suspendedAt: (row["suspended_at"] as Int64?).map(Self.date),
-            lastReminderDays: row["last_reminder_days"])
+            lastReminderDays: row["last_reminder_days"],
+            wrappedKey: (row["wrapped_key"] as Data?).map { [UInt8]($0) },
+            publicKey: (row["public_key"] as Data?).map { [UInt8]($0) })
     }
 
     func device(_ row: Row) throws -> OTPDevice {

@@ -55,6 +55,14 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
     public var caKeyID = "sigillo-ca"
     /// The token's secret key that seals the OTP seeds in the database (see `SeedVault`); generated at first start.
     public var seedKeyID = "sigillo-seed-key"
+    /// Where new holder keys are kept: `wrapped` under the token's key-encryption key in the credential row, or as
+    /// `token` objects. Left out: wrapped for a new installation (the KEK is created at its first start) and for one
+    /// whose token has the KEK; token for an installation from before wrapped keys whose token has none.
+    public var holderKeys: HolderKeyStorage?
+    /// The token's key-encryption key (AES-256, wrap/unwrap only) and, beside it, `<kekID>-binding` (HMAC).
+    public var kekID = TokenConfiguration.defaultKEKID
+    /// Unwrapped holder keys each HSM session keeps (least recently used evicted first).
+    public var unwrappedKeyCache = TokenConfiguration.defaultUnwrappedKeyCacheSize
     /// Development notifier: messages (SMS codes) are appended here as JSON lines.
     public var outboxFile: String? = "var/outbox.jsonl"
     /// The mail relay (`SMTPSettings`); nil: mails are delivered to `mailFile`, one JSON line each (development).
@@ -69,6 +77,7 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
         case host, port, tlsCertificate, tlsKey, adminHost, adminPort, adminCA, pkcs11Module, token, pinFile, pinEnvironment, hsmSessions
         case database, databasePasswordFile, databasePasswordEnvironment, publicBaseURL, pkiHost, pkiPort, pkiBaseURL, tsaCertificate, tsaKeyID
         case tsaPolicy, tsaAccuracyMilliseconds, caCertificate, caKeyID, seedKeyID, outboxFile, smtp, mailFile, rateLimits
+        case holderKeys, kekID, unwrappedKeyCache
     }
 
     /// Every field may be left out (the defaults above apply); a field this version does not know is refused, so a
@@ -113,6 +122,9 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
         try readOptional(.smtp, &self.smtp)
         try readOptional(.mailFile, &self.mailFile)
         try read(.rateLimits, &self.rateLimits)
+        try readOptional(.holderKeys, &self.holderKeys)
+        try read(.kekID, &self.kekID)
+        try read(.unwrappedKeyCache, &self.unwrappedKeyCache)
     }
 
     /// Reads `path` if it exists (a missing default file is fine), then applies the environment.
@@ -162,6 +174,15 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
         if let value = environment["SIGILLO_OUTBOX_FILE"] { self.outboxFile = value }
         if let value = try int("SIGILLO_RATE_LIMIT_PER_ADDRESS") { self.rateLimits.perAddress = value }
         if let value = try int("SIGILLO_RATE_LIMIT_PER_ACCOUNT") { self.rateLimits.perAccount = value }
+        if let value = environment["SIGILLO_HOLDER_KEYS"] {
+            guard let storage = HolderKeyStorage(rawValue: value) else { throw ConfigurationError("SIGILLO_HOLDER_KEYS must be wrapped or token, got '\(value)'") }
+            self.holderKeys = storage
+        }
+        if let value = try int("SIGILLO_UNWRAPPED_KEY_CACHE") { self.unwrappedKeyCache = value }
+        guard (1...1_000_000).contains(self.unwrappedKeyCache) else {
+            throw ConfigurationError("unwrappedKeyCache must be 1...1000000, got \(self.unwrappedKeyCache)")
+        }
+        guard !self.kekID.isEmpty else { throw ConfigurationError("kekID must not be empty") }
         try self.rateLimits.validate()
         try self.applySMTP(environment: environment)
     }
@@ -198,11 +219,16 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
     public func tokenConfiguration() throws -> TokenConfiguration {
         let sessions = self.hsmSessions > 0 ? self.hsmSessions : ProcessInfo.processInfo.activeProcessorCount
         let pin: PINSource? = self.pinEnvironment.map { .environment($0) } ?? self.pinFile.map { .file($0) }
+        var configuration: TokenConfiguration
         if self.token.hasPrefix("pkcs11:") {
-            return try TokenConfiguration(uri: self.token, modulePath: self.pkcs11Module, pin: pin, sessions: sessions)
+            configuration = try TokenConfiguration(uri: self.token, modulePath: self.pkcs11Module, pin: pin, sessions: sessions)
+        } else {
+            guard let pin else { throw ConfigurationError("no PIN source: set pinFile or pinEnvironment") }
+            configuration = TokenConfiguration(modulePath: self.pkcs11Module, tokenLabel: self.token, pin: pin, sessions: sessions)
         }
-        guard let pin else { throw ConfigurationError("no PIN source: set pinFile or pinEnvironment") }
-        return TokenConfiguration(modulePath: self.pkcs11Module, tokenLabel: self.token, pin: pin, sessions: sessions)
+        configuration.kekID = self.kekID
+        configuration.unwrappedKeyCacheSize = self.unwrappedKeyCache
+        return configuration
     }
 }
 

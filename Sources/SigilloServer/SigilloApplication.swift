@@ -34,7 +34,11 @@ public struct SigilloServices: Sendable {
     ///
     /// - Throws: `ConfigurationError` when the CA is missing or does not match its key in the token.
     public static func open(configuration: ServerConfiguration, token: Token, clock: ServiceClock = .system, passwords: PasswordHasher = PasswordHasher(), logger: Logger) async throws -> SigilloServices {
+        let fresh = try await !self.isSealed(configuration: configuration, logger: logger)
         let store = try await self.openStore(configuration: configuration, token: token, logger: logger)
+        var settings = DomainSettings(publicBaseURL: configuration.publicBaseURL, pkiBaseURL: configuration.pkiBaseURL)
+        settings.holderKeys = try await self.holderKeyStorage(configuration: configuration, token: token, freshInstallation: fresh, logger: logger)
+        logger.info("holder keys", metadata: ["storage": "\(settings.holderKeys.rawValue)", "kek": "\(configuration.kekID)"])
         guard let pem = try? String(contentsOfFile: configuration.caCertificate, encoding: .utf8) else {
             throw ConfigurationError("CA certificate \(configuration.caCertificate) is missing: run `sigillo ca init` (make run does)")
         }
@@ -50,7 +54,7 @@ public struct SigilloServices: Sendable {
         let mailer = OutboxMailer(store: store, clock: clock, dispatcher: dispatcher)
         let crl = CRLPublisher(ca: ca, store: store, clock: clock)
         let domain = Domain(
-            store: store, signer: Signer(token: token), ca: ca, crl: crl, settings: DomainSettings(publicBaseURL: configuration.publicBaseURL, pkiBaseURL: configuration.pkiBaseURL),
+            store: store, signer: Signer(token: token), ca: ca, crl: crl, settings: settings,
             notifier: OutboxNotifier(file: configuration.outboxFile), mailer: mailer, passwords: passwords, clock: clock, logger: logger)
         do {
             // The audit key, made at first start (like the seed key), signs the audit log's checkpoints.
@@ -97,12 +101,7 @@ extension SigilloServices {
     ///   database newer than this binary, PostgreSQL unreachable).
     public static func openStore(configuration: ServerConfiguration, token: Token, logger: Logger) async throws -> any Store {
         let postgres = try configuration.postgresSettings()
-        let sealed: Bool
-        if let postgres {
-            sealed = try await PostgresStore.isSealed(settings: postgres, logger: logger)
-        } else {
-            sealed = try SQLiteStore.isSealed(path: configuration.database)
-        }
+        let sealed = try await self.isSealed(configuration: configuration, logger: logger)
         let vault: SeedVault
         do {
             vault = try await SeedVault.open(token: token, keyID: configuration.seedKeyID, create: !sealed)
@@ -114,6 +113,65 @@ extension SigilloServices {
             return try await PostgresStore(settings: postgres, vault: vault, logger: logger)
         }
         return try SQLiteStore(path: configuration.database, vault: vault) { logger.warning("\($0)") }
+    }
+}
+
+extension SigilloServices {
+    /// Whether the configured database was ever opened with the seed vault (false for a new installation).
+    static func isSealed(configuration: ServerConfiguration, logger: Logger) async throws -> Bool {
+        if let postgres = try configuration.postgresSettings() {
+            return try await PostgresStore.isSealed(settings: postgres, logger: logger)
+        }
+        return try SQLiteStore.isSealed(path: configuration.database)
+    }
+
+    /// Where new holder keys go (`ServerConfiguration.holderKeys`), the KEK checked in the token and created for a new
+    /// installation: wrapped when configured so or left out (unless an installation from before wrapped keys has no KEK:
+    /// then token objects, until the operator creates the KEK and runs `sigillo admin keys migrate`; or the token cannot
+    /// wrap keys at all, as through p11-kit 0.24's RPC client, which carries no AES key wrap mechanism).
+    ///
+    /// - Throws: `ConfigurationError` when the KEK is not as strict as required, or `wrapped` is configured for an existing
+    ///   database whose token has no KEK (another token, or a lost KEK: a new one would not open the keys wrapped before).
+    public static func holderKeyStorage(configuration: ServerConfiguration, token: Token, freshInstallation: Bool, logger: Logger) async throws -> HolderKeyStorage {
+        guard try await token.supportsKeyWrapping() else {
+            if configuration.holderKeys == .wrapped {
+                throw ConfigurationError("holderKeys is wrapped but the token offers no mechanism to wrap keys (CKM_AES_KEY_WRAP_PAD or CKM_AES_CBC_PAD)")
+            }
+            logger.notice("holder keys are token objects: the token offers no mechanism to wrap keys (CKM_AES_KEY_WRAP_PAD or CKM_AES_CBC_PAD)")
+            return .token
+        }
+        var hasKEK = true
+        do {
+            try await token.checkKEK()
+        } catch let error as PKCS11Error where error.code == .keyNotFound {
+            hasKEK = false
+        } catch {
+            throw ConfigurationError("the key-encryption key '\(configuration.kekID)' cannot be used: \(error)")
+        }
+        switch configuration.holderKeys {
+        case .token:
+            return .token
+        case .wrapped:
+            if !hasKEK {
+                guard freshInstallation else {
+                    throw ConfigurationError(
+                        "holderKeys is wrapped but the token has no key-encryption key '\(configuration.kekID)': create it with `sigillo hsm create-kek` "
+                            + "(if this database already holds wrapped keys, this is the wrong token: a new KEK cannot open them)")
+                }
+                try await token.createKEK()
+                logger.notice("key-encryption key created in the token", metadata: ["kek": "\(configuration.kekID)"])
+            }
+            return .wrapped
+        case nil:
+            if hasKEK { return .wrapped }
+            if freshInstallation {
+                try await token.createKEK()
+                logger.notice("key-encryption key created in the token", metadata: ["kek": "\(configuration.kekID)"])
+                return .wrapped
+            }
+            logger.notice("holder keys stay token objects: the token has no key-encryption key; create it (`sigillo hsm create-kek`), then run `sigillo admin keys migrate`")
+            return .token
+        }
     }
 }
 

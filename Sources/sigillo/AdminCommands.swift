@@ -10,7 +10,7 @@ import NIOSSL
 struct Admin: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Administer holders and credentials over the mutual-TLS admin listener.",
-        subcommands: [Holders.self, Invite.self, Rebind.self, Lifecycle.self, HardwareTokens.self, Credentials.self, Unlock.self, Suspend.self, Reinstate.self, Revoke.self, CRL.self, Audit.self, WhoAmI.self, IssueOperator.self, MigrateStore.self]
+        subcommands: [Holders.self, Invite.self, Rebind.self, Lifecycle.self, HardwareTokens.self, Credentials.self, Unlock.self, Suspend.self, Reinstate.self, Revoke.self, CRL.self, Audit.self, WhoAmI.self, IssueOperator.self, MigrateStore.self, Keys.self]
     )
 
 
@@ -85,6 +85,31 @@ struct Admin: AsyncParsableCommand {
         func run() async throws {
             let data = try await self.connection.send(.POST, "lifecycle/run")
             try self.connection.output(data, as: AdminAPI.LifecycleReport.self) { "reminders sent \($0.remindersSent), expiry notices \($0.expiredNotices), state changes \($0.stateChanges)" }
+        }
+    }
+
+    struct Keys: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Holder keys.", subcommands: [Migrate.self])
+
+        struct Migrate: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(
+                abstract: "Move every active credential whose key is a token object to a wrapped key (holderKeys: wrapped).",
+                discussion: """
+                    Token-object keys were generated non-extractable, so no token can wrap them: each credential is re-keyed \
+                    (a new wrapped key pair and certificate for the same holder, who is told by mail), and the old one is \
+                    revoked as superseded, which destroys its token objects. Suspended credentials are skipped.
+                    """)
+            @OptionGroup var connection: AdminConnection
+
+            func run() async throws {
+                let data = try await self.connection.send(.POST, "keys/migrate")
+                try self.connection.output(data, as: AdminAPI.KeyMigration.self) { report in
+                    var lines = report.migrated.map { "migrated \($0.old) -> \($0.new)" }
+                    lines += report.skipped.map { "skipped \($0.credentialID): \($0.reason)" }
+                    lines.append("\(report.migrated.count) migrated, \(report.skipped.count) skipped")
+                    return lines.joined(separator: "\n")
+                }
+            }
         }
     }
 

@@ -1,13 +1,39 @@
 import ArgumentParser
 import Foundation
 import PKCS11
+import SigilloServer
 
 struct HSM: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "hsm",
         abstract: "Token set-up (development tokens; production tokens are initialised with their vendor's tools).",
-        subcommands: [InitToken.self]
+        subcommands: [InitToken.self, CreateKEK.self]
     )
+
+    struct CreateKEK: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "create-kek",
+            abstract: "Create the key-encryption key that wraps holder keys (AES-256, wrap/unwrap only) and its binding key in the token (idempotent).")
+
+        @Option(help: "JSON configuration file (as for serve): the token, its PIN source and kekID.")
+        var config: String?
+
+        func run() async throws {
+            let configuration = try ServerConfiguration.load(path: self.config)
+            var tokenConfiguration = try configuration.tokenConfiguration()
+            tokenConfiguration.sessions = 1
+            let token = try Token.open(tokenConfiguration)
+            defer { token.close() }
+            guard try await token.supportsKeyWrapping() else {
+                throw ValidationError("the token offers no mechanism to wrap keys (CKM_AES_KEY_WRAP_PAD or CKM_AES_CBC_PAD): use holderKeys: token")
+            }
+            if try await token.createKEK() {
+                print("key-encryption key '\(configuration.kekID)' and binding key '\(Token.bindingKeyID(kekID: configuration.kekID))' created in the token")
+            } else {
+                print("key-encryption key '\(configuration.kekID)' already in the token (attributes checked)")
+            }
+        }
+    }
 
     struct InitToken: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Initialise a token in a free slot and set its user PIN.")

@@ -51,14 +51,19 @@ struct ActivationTests {
         _ = try await fixture.newHolder(name: "Luigi")
     }
 
-    @Test("activation issues a certificate openssl accepts, for ECDSA and RSA keys", arguments: [KeyAlgorithm.ecP256, .rsa2048])
-    func activation(algorithm: KeyAlgorithm) async throws {
-        let fixture = try await ServiceFixture()
+    @Test("activation issues a certificate openssl accepts, for ECDSA and RSA keys, wrapped or token objects",
+          arguments: [KeyAlgorithm.ecP256, .rsa2048], HolderKeyStorage.allCases)
+    func activation(algorithm: KeyAlgorithm, holderKeys: HolderKeyStorage) async throws {
+        let fixture = try await ServiceFixture(holderKeys: holderKeys)
         let active = try await fixture.activeHolder(keyAlgorithm: algorithm)
         #expect(active.holder.state == .active)
         #expect(active.holder.username == active.username)
         #expect(active.holder.passwordHash?.hasPrefix("$argon2id$") == true)
-        #expect(try await fixture.token.token.keyAlgorithm(id: active.credential.tokenKeyID) == algorithm)
+        #expect(try await HolderKeyProbe.algorithm(active.credential, token: fixture.token.token) == algorithm)
+        // Wrapped: the row has the key and the token none; token objects: the other way round.
+        #expect((active.credential.wrappedKey != nil) == (holderKeys == .wrapped))
+        #expect(try await fixture.token.token.containsKey(id: active.credential.tokenKeyID) == (holderKeys == .token))
+        #expect(try await HolderKeyProbe.exists(active.credential.id, store: fixture.store, token: fixture.token.token))
         let certificate = try Certificate(derEncoded: active.credential.certificateDER)
         #expect(certificate.subject.description.contains("TINIT-\(active.holder.fiscalCode)"))
         let directory = fixture.token.directory
@@ -67,7 +72,7 @@ struct ActivationTests {
         let verify = try run("openssl", ["verify", "-CAfile", directory.appendingPathComponent("ca.pem").path, directory.appendingPathComponent("holder.pem").path])
         #expect(verify.status == 0, "\(verify.output)")
         // The certificate's public key is the token's key.
-        #expect(try Certificate.PublicKey(derEncoded: await fixture.token.token.publicKey(id: active.credential.tokenKeyID)) == certificate.publicKey)
+        #expect(try Certificate.PublicKey(derEncoded: await HolderKeyProbe.publicKey(active.credential, token: fixture.token.token)) == certificate.publicKey)
     }
 
     @Test("an invitation is used once, and not after 12 months")
@@ -159,9 +164,9 @@ struct ActivationTests {
 
 @Suite("Authorization and SAD")
 struct AuthorizationTests {
-    @Test("password + OTP for exact hashes yields a SAD; signatures verify against the certificate")
-    func happyPath() async throws {
-        let fixture = try await ServiceFixture()
+    @Test("password + OTP for exact hashes yields a SAD; signatures verify against the certificate", arguments: HolderKeyStorage.allCases)
+    func happyPath(holderKeys: HolderKeyStorage) async throws {
+        let fixture = try await ServiceFixture(holderKeys: holderKeys)
         let active = try await fixture.activeHolder()
         let hashes = [digest("contract.pdf"), digest("annex.pdf")]
         let auth = try await fixture.service.authorization.authorize(
@@ -246,9 +251,9 @@ struct AuthorizationTests {
         _ = try await fixture.service.signing.signHash(holderID: alice.holder.id, credentialID: alice.credential.id, sad: auth.sad, hashes: hashes, mechanism: .ecdsa(.sha256))
     }
 
-    @Test("many tasks racing on one SAD spend exactly numSignatures")
-    func concurrentDoubleSpend() async throws {
-        let fixture = try await ServiceFixture()
+    @Test("many tasks racing on one SAD spend exactly numSignatures", arguments: HolderKeyStorage.allCases)
+    func concurrentDoubleSpend(holderKeys: HolderKeyStorage) async throws {
+        let fixture = try await ServiceFixture(holderKeys: holderKeys)
         let active = try await fixture.activeHolder()
         let hash = digest("raced")
         let auth = try await fixture.service.authorization.authorize(holderID: active.holder.id, credentialID: active.credential.id, numSignatures: 3, hashes: [hash], hashAlgorithm: .sha256, password: active.password, otp: fixture.otp(active))
@@ -303,9 +308,9 @@ struct AuthorizationTests {
         #expect(AuditChain.firstBrokenRecord(records) == nil)
     }
 
-    @Test("suspended credentials and expired certificates do not sign")
-    func credentialValidity() async throws {
-        let fixture = try await ServiceFixture()
+    @Test("suspended credentials and expired certificates do not sign", arguments: HolderKeyStorage.allCases)
+    func credentialValidity(holderKeys: HolderKeyStorage) async throws {
+        let fixture = try await ServiceFixture(holderKeys: holderKeys)
         let active = try await fixture.activeHolder()
         let hashes = [digest("x")]
         let service = fixture.service

@@ -115,9 +115,9 @@ struct LifecycleTests {
         #expect(try await fixture.store.credential(id: active.credential.id)?.lastReminderDays == 40)
     }
 
-    @Test("renewal: new key and certificate, same password and device, old one revoked as superseded; only when expiring")
-    func renewal() async throws {
-        let fixture = try await ServiceFixture()
+    @Test("renewal: new key and certificate, same password and device, old one revoked as superseded; only when expiring", arguments: HolderKeyStorage.allCases)
+    func renewal(holderKeys: HolderKeyStorage) async throws {
+        let fixture = try await ServiceFixture(holderKeys: holderKeys)
         let active = try await fixture.activeHolder(name: "Leo")
         #expect(await errorCode { _ = try await fixture.service.lifecycle.renew(username: active.username, password: active.password, otp: fixture.otp(active)) } == .illegalTransition)
         fixture.clock.advance(active.credential.notAfter.timeIntervalSince(fixture.clock.now) - 50 * 86_400)
@@ -132,8 +132,11 @@ struct LifecycleTests {
         #expect(Calendar(identifier: .gregorian).dateComponents([.year], from: renewed.notBefore, to: renewed.notAfter).year == 3)
         let old = try await fixture.store.credential(id: active.credential.id)
         #expect(old?.status == .revoked && old?.revocationReason == .superseded)
+        #expect(try await !HolderKeyProbe.exists(active.credential.id, store: fixture.store, token: fixture.token.token))
         #expect(try await !fixture.token.token.containsKey(id: active.credential.tokenKeyID))
-        #expect(try await fixture.token.token.containsKey(id: renewed.tokenKeyID))
+        #expect(try await HolderKeyProbe.exists(renewed.id, store: fixture.store, token: fixture.token.token))
+        #expect((renewed.wrappedKey != nil) == (holderKeys == .wrapped))
+        #expect(old?.wrappedKey == nil, "the revoked credential's wrapped key must be deleted")
         #expect(try await fixture.store.holder(id: active.holder.id)?.state == .active)
         #expect(fixture.notifier.mails.last?.subject?.contains("rinnovato") == true)
         // Same password and OTP device sign with the new credential; the old one is gone.
@@ -149,6 +152,94 @@ struct LifecycleTests {
         let report = try await fixture.service.lifecycle.runLifecycleJobs()
         #expect(report.remindersSent == 0 && report.expiredNotices == 0)
         #expect(try await fixture.store.holder(id: active.holder.id)?.state == .active)
+    }
+
+    @Test("revocation of a wrapped key: the blob leaves the row in the same transaction, the unwrapped copy is destroyed at once, no signature after")
+    func revocationEvictsWrappedKey() async throws {
+        let fixture = try await ServiceFixture(holderKeys: .wrapped, sessions: 1)
+        let active = try await fixture.activeHolder(name: "Rex")
+        _ = try await fixture.sign("before", holder: active, credentialID: active.credential.id)
+        let id = Array(active.credential.id.utf8)
+        func unwrappedCopies() async throws -> Int {
+            try await fixture.token.token.withSession { session throws(PKCS11Error) in
+                try session.findObjects([.objectClass(.privateKey), .bool(.token, false), .bytes(.id, id)]).count
+            }
+        }
+        #expect(try await unwrappedCopies() == 1, "the signature left its unwrapped key cached")
+        _ = try await fixture.service.lifecycle.revoke(credentialID: active.credential.id, reason: .keyCompromise, actor: "operator:test")
+        #expect(try await fixture.store.credential(id: active.credential.id)?.wrappedKey == nil)
+        #expect(try await unwrappedCopies() == 0, "the unwrapped key must be destroyed before the worker's next job")
+        #expect(await errorCode { _ = try await fixture.sign("after", holder: active, credentialID: active.credential.id) } == .credentialDisabled)
+        let audit = try await fixture.store.auditRecords().last { $0.event.action == "credential.revoke" }?.event
+        #expect(audit?.details.contains("wrapped_key_deleted=true") == true, "\(String(describing: audit))")
+    }
+
+    @Test("two nodes (two token pools on one database): a key node B has unwrapped is never used after node A revokes it; B destroys its copy at the refusal")
+    func revocationOnAnotherNode() async throws {
+        let fixture = try await ServiceFixture(holderKeys: .wrapped, sessions: 1)
+        let tokenB = try Token.open(fixture.token.configuration)
+        defer { tokenB.close() }
+        let nodeB = try await fixture.domain(holderKeys: .wrapped, token: tokenB)
+        let active = try await fixture.activeHolder(name: "Nora")
+        let id = Array(active.credential.id.utf8)
+        func unwrappedCopies() async throws -> Int {
+            try await tokenB.withSession { session throws(PKCS11Error) in
+                try session.findObjects([.objectClass(.privateKey), .bool(.token, false), .bytes(.id, id)]).count
+            }
+        }
+        _ = try await fixture.sign("on B", holder: active, credentialID: active.credential.id, with: nodeB)
+        _ = try await fixture.sign("on B again", holder: active, credentialID: active.credential.id, with: nodeB)
+        #expect(tokenB.unwrapStatistics.unwraps == 1 && tokenB.unwrapStatistics.hits == 1)
+        #expect(fixture.token.token.unwrapStatistics.unwraps == 0)
+        #expect(try await unwrappedCopies() == 1)
+
+        // Node A revokes: it cannot reach B's sessions, so B's copy is still there ...
+        _ = try await fixture.service.lifecycle.revoke(credentialID: active.credential.id, reason: .keyCompromise, actor: "operator:test")
+        #expect(try await unwrappedCopies() == 1)
+        // ... but B reads the row for the request, finds the credential revoked and its key gone: refused before the token.
+        #expect(await errorCode { _ = try await fixture.sign("on B after", holder: active, credentialID: active.credential.id, with: nodeB) } == .credentialDisabled)
+        #expect(tokenB.unwrapStatistics.hits == 1, "the cached key must not sign again")
+        // The refusal told B's workers: its copy is destroyed before their next job.
+        try await tokenB.ping()
+        #expect(try await unwrappedCopies() == 0)
+    }
+
+    @Test("keys migrate: token-object credentials re-keyed to wrapped keys; their token objects destroyed; suspended ones skipped")
+    func migrateTokenKeysToWrapped() async throws {
+        let fixture = try await ServiceFixture(holderKeys: .token)
+        let moving = try await fixture.activeHolder(name: "Mia")
+        let suspended = try await fixture.activeHolder(name: "Sam")
+        _ = try await fixture.service.lifecycle.suspend(credentialID: suspended.credential.id, actor: "operator:test")
+        #expect(try await fixture.token.token.containsKey(id: moving.credential.id))
+        // Still token objects: the migration has nowhere to go.
+        #expect(await errorCode { _ = try await fixture.service.lifecycle.migrateKeys(actor: "operator:test") } == .conflict)
+
+        // The configuration now says wrapped (the KEK made in the token).
+        let wrapped = try await fixture.domain(holderKeys: .wrapped)
+        let report = try await wrapped.lifecycle.migrateKeys(actor: "operator:test")
+        #expect(report.migrated.map(\.old) == [moving.credential.id])
+        #expect(report.skipped.map(\.id) == [suspended.credential.id])
+        let newID = try #require(report.migrated.first?.new)
+        let replacement = try #require(try await fixture.store.credential(id: newID))
+        #expect(replacement.status == .active && replacement.wrappedKey != nil && replacement.holderID == moving.holder.id)
+        #expect(try await !fixture.token.token.containsKey(id: newID), "the new key is wrapped, not a token object")
+        let old = try await fixture.store.credential(id: moving.credential.id)
+        #expect(old?.status == .revoked && old?.revocationReason == .superseded)
+        #expect(try await !fixture.token.token.containsKey(id: moving.credential.id), "the old token objects must be destroyed")
+        #expect(try await fixture.token.token.containsKey(id: suspended.credential.id), "a skipped credential keeps its key")
+        #expect(fixture.notifier.mails.last?.subject?.contains("rinnovato") == true)
+
+        // The holder signs with the new wrapped key (same password and device); the signature verifies with the new certificate.
+        let signature = try await fixture.sign("migrated", holder: moving, credentialID: newID, with: wrapped)
+        let publicKey = try #require(P256.Signing.PublicKey(try Certificate(derEncoded: replacement.certificateDER).publicKey))
+        #expect(publicKey.isValidSignature(try P256.Signing.ECDSASignature(derRepresentation: signature), for: SHA256.hash(data: Data("migrated".utf8))))
+        #expect(try Certificate.PublicKey(derEncoded: try #require(replacement.publicKey)) == Certificate(derEncoded: replacement.certificateDER).publicKey)
+
+        // Once reinstated, the skipped one moves too; a second run has nothing left to do.
+        _ = try await wrapped.lifecycle.reinstate(credentialID: suspended.credential.id, actor: "operator:test")
+        #expect(try await wrapped.lifecycle.migrateKeys(actor: "operator:test").migrated.map(\.old) == [suspended.credential.id])
+        #expect(try await wrapped.lifecycle.migrateKeys(actor: "operator:test") == CredentialLifecycle.KeyMigrationReport())
+        #expect(try await !fixture.token.token.containsKey(id: suspended.credential.id))
     }
 
     @Test("hardware tokens: imported from the seed file, bound by serial and a code; one token, one holder")

@@ -193,7 +193,7 @@ struct RecoveryTests {
         let revoked = try await fixture.service.lifecycle.revokeHolder(holderID: holder.id, reason: .cessationOfOperation, actor: "holder:\(holder.id)")
         #expect(revoked.state == .revoked)
         #expect(try await fixture.store.credential(id: active.credential.id)?.status == .revoked)
-        #expect(try await !fixture.token.token.containsKey(id: active.credential.tokenKeyID))
+        #expect(try await !HolderKeyProbe.exists(active.credential.id, store: fixture.store, token: fixture.token.token))
         #expect(fixture.notifier.mails.last?.subject?.contains("revocato") == true)
         #expect(await errorCode { _ = try await fixture.service.authentication.login(username: active.username, password: active.password) } == .credentialDisabled)
     }

@@ -37,8 +37,8 @@ struct AdminServer {
     }
 
     /// - Parameter clock: the services' clock (a `TestClock`'s, for dates the test controls).
-    static func with<T: Sendable>(_ fixture: TestToken, clock: ServiceClock = .system, _ body: @Sendable (AdminServer) async throws -> T) async throws -> T {
-        try await LiveServer.with(fixture, clock: clock) { server in
+    static func with<T: Sendable>(_ fixture: TestToken, clock: ServiceClock = .system, holderKeys: HolderKeyStorage? = nil, _ body: @Sendable (AdminServer) async throws -> T) async throws -> T {
+        try await LiveServer.with(fixture, clock: clock, holderKeys: holderKeys) { server in
             let directory = server.directory
             var configuration = ServerConfiguration()
             configuration.adminPort = 0

@@ -190,10 +190,10 @@ struct AdminTests {
         }
     }
 
-    @Test("revocation: irreversible, key destroyed in the token, SADs dead, CSC refuses to sign")
-    func revoke() async throws {
+    @Test("revocation: irreversible, key destroyed in the token (or its wrapped copy deleted), SADs dead, CSC refuses to sign", arguments: HolderKeyStorage.allCases)
+    func revoke(holderKeys: HolderKeyStorage) async throws {
         let fixture = try TestToken()
-        try await AdminServer.with(fixture) { admin in
+        try await AdminServer.with(fixture, holderKeys: holderKeys) { admin in
             let server = admin.server
             var account = try await server.activate()
             let id = account.credential.id
@@ -202,7 +202,8 @@ struct AdminTests {
             let sad = try #require(try await server.post("/csc/v1/credentials/authorize", [
                 "credentialID": id, "numSignatures": 1, "hash": [b64(digest)], "PIN": account.password, "OTP": account.nextOTP(),
             ], bearer: token).json["SAD"] as? String)
-            #expect(try await fixture.token.containsKey(id: account.credential.tokenKeyID))
+            #expect(try await HolderKeyProbe.exists(id, store: server.services.store, token: fixture.token))
+            #expect((account.credential.wrappedKey != nil) == (holderKeys == .wrapped))
 
             let badReason = try await admin.request(.POST, "credentials/\(id)/revoke", ["reason": "boredom"])
             #expect(badReason.status == 400)
@@ -216,6 +217,9 @@ struct AdminTests {
             // The key (private and public objects) is gone from the token.
             #expect(try await !fixture.token.containsKey(id: account.credential.tokenKeyID))
             #expect(try await fixture.token.destroyKeyPair(id: account.credential.tokenKeyID) == 0)
+            // ... and no wrapped copy is left in the database.
+            #expect(try await server.services.store.credential(id: id)?.wrappedKey == nil)
+            #expect(try await !HolderKeyProbe.exists(id, store: server.services.store, token: fixture.token))
             // The SAD issued before cannot sign, and no new authorization is given.
             let sign = try await server.post("/csc/v1/signatures/signHash", ["credentialID": id, "SAD": sad, "hash": [b64(digest)], "signAlgo": "1.2.840.10045.4.3.2"], bearer: token)
             #expect(sign.status == 400)

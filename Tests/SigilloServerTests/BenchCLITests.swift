@@ -47,8 +47,31 @@ struct BenchCLITests {
         #expect(hashing.count == 3)
         #expect(hashing.allSatisfy { ($0["fileHasherMiBPerSecond"] as? Double ?? 0) > 0 && ($0["opensslMiBPerSecond"] as? Double ?? 0) > 0 })
 
+        // Holder keys wrapped (the default): keys chosen at random, hits and misses (an unwrap) apart.
+        let wrapped = try #require(report["wrappedScaling"] as? [[String: Any]])
+        #expect(wrapped.compactMap { $0["keys"] as? Int } == [3, 6])
+        #expect(wrapped.compactMap { $0["created"] as? Int } == [3, 3])
+        for row in wrapped {
+            #expect((row["signatures"] as? Int ?? 0) > 0, "\(row)")
+            #expect(row["invalid"] as? Int == 0, "\(row)")
+            #expect(((row["hit"] as? [String: Any])?["count"] as? Int ?? 0) > 0, "\(row)")
+            #expect(row["creationPerSecond"] is Double)
+        }
+        let reference = try #require(report["wrappedScalingReference"] as? [String: Any])
+        #expect((reference["signatures"] as? Int ?? 0) > 0 && reference["invalid"] as? Int == 0)
+    }
+
+    @Test("scaling with token objects (--holder-keys token): key pairs in the token, signHash through the server")
+    func tokenScaling() async throws {
+        let bench = SignCLITests.sigillo + "-bench"
+        try #require(FileManager.default.isExecutableFile(atPath: bench), "build the sigillo-bench product first (swift build --build-tests does)")
+        let result = try await runOffPool(bench, ["scaling", "--holder-keys", "token", "--json", "--quiet", "--seconds", "1", "--multisign", "30", "--raw-seconds", "0.2", "--scaling", "3,6"])
+        #expect(result.status == 0, "\(result.output.suffix(3000))")
+        let start = try #require(result.output.firstIndex(of: "{"))
+        let report = try #require(try JSONSerialization.jsonObject(with: Data(result.output[start...].utf8)) as? [String: Any])
         let scaling = try #require(report["scaling"] as? [[String: Any]])
         #expect(scaling.compactMap { $0["keyPairs"] as? Int } == [3, 6])
         #expect(scaling.allSatisfy { (($0["signHash"] as? [String: Any])?["signatures"] as? Int ?? 0) > 0 })
+        #expect(report["wrappedScaling"] == nil)
     }
 }

@@ -28,10 +28,10 @@ struct CSCTests {
         }
     }
 
-    @Test("v1 flow: login, list, info, authorize, signHash; signatures verify with the certificate")
-    func v1Flow() async throws {
+    @Test("v1 flow: login, list, info, authorize, signHash; signatures verify with the certificate", arguments: HolderKeyStorage.allCases)
+    func v1Flow(holderKeys: HolderKeyStorage) async throws {
         let fixture = try TestToken()
-        try await LiveServer.with(fixture) { server in
+        try await LiveServer.with(fixture, holderKeys: holderKeys) { server in
             var account = try await server.activate()
             let login = try await server.post("/csc/v1/auth/login", basic: (account.username, account.password))
             #expect(login.status == 200)
@@ -85,10 +85,10 @@ struct CSCTests {
         }
     }
 
-    @Test("v2 flow with an RSA key: hashes + hashAlgorithmOID + authData; rsaEncryption with and without hashAlgo")
-    func v2FlowRSA() async throws {
+    @Test("v2 flow with an RSA key: hashes + hashAlgorithmOID + authData; rsaEncryption with and without hashAlgo", arguments: HolderKeyStorage.allCases)
+    func v2FlowRSA(holderKeys: HolderKeyStorage) async throws {
         let fixture = try TestToken()
-        try await LiveServer.with(fixture) { server in
+        try await LiveServer.with(fixture, holderKeys: holderKeys) { server in
             var account = try await server.activate(name: "Rita", keyAlgorithm: .rsa2048)
             let token = try #require(try await server.post("/csc/v2/auth/login", basic: (account.username, account.password)).json["access_token"] as? String)
             let info = try await server.post("/csc/v2/credentials/info", ["credentialID": account.credential.id], bearer: token)
@@ -102,7 +102,7 @@ struct CSCTests {
             ], bearer: token)
             #expect(authorize.status == 200, "\(authorize.json)")
             let sad = try #require(authorize.json["SAD"] as? String)
-            let key = try _RSA.Signing.PublicKey(derRepresentation: try await fixture.token.publicKey(id: account.credential.tokenKeyID))
+            let key = try _RSA.Signing.PublicKey(derRepresentation: try await HolderKeyProbe.publicKey(account.credential, token: fixture.token))
             for (index, (signAlgo, hashAlgo)) in [("1.2.840.113549.1.1.1", nil), ("1.2.840.113549.1.1.1", "2.16.840.1.101.3.4.2.1"), ("1.2.840.113549.1.1.11", nil)].enumerated() {
                 var body: [String: Any] = ["credentialID": account.credential.id, "SAD": sad, "hashes": [b64(digests[index])], "signAlgo": signAlgo]
                 if let hashAlgo { body["hashAlgorithmOID"] = hashAlgo }
@@ -201,10 +201,10 @@ struct CSCTests {
         }
     }
 
-    @Test("32 concurrent clients sign through one server, every signature valid")
-    func concurrentClients() async throws {
+    @Test("32 concurrent clients sign through one server, every signature valid", arguments: HolderKeyStorage.allCases)
+    func concurrentClients(holderKeys: HolderKeyStorage) async throws {
         let fixture = try TestToken(sessions: 2)
-        try await LiveServer.with(fixture) { server in
+        try await LiveServer.with(fixture, holderKeys: holderKeys) { server in
             var accounts: [LiveServer.Account] = []
             for index in 0..<32 { accounts.append(try await server.activate(name: "C\(index)")) }
             let results = try await withThrowingTaskGroup(of: Int.self) { group in

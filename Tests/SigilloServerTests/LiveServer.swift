@@ -53,15 +53,15 @@ struct LiveServer {
     /// - Parameter pki: also run the plain-HTTP publication listener (CA certificate, CRL, OCSP, TSA) on a reserved port,
     ///   the URL written in the certificates issued.
     static func with<T: Sendable>(_ fixture: TestToken, clock: ServiceClock = .system, mailRelayPort: Int? = nil, rateLimits: RateLimitSettings = .unlimited,
-                                  pki: Bool = false, _ body: @Sendable (LiveServer) async throws -> T) async throws -> T {
-        try await self.with(token: fixture.token, in: fixture.directory, clock: clock, mailRelayPort: mailRelayPort, rateLimits: rateLimits, pki: pki, body)
+                                  pki: Bool = false, holderKeys: HolderKeyStorage? = nil, _ body: @Sendable (LiveServer) async throws -> T) async throws -> T {
+        try await self.with(token: fixture.token, in: fixture.directory, clock: clock, mailRelayPort: mailRelayPort, rateLimits: rateLimits, pki: pki, holderKeys: holderKeys, body)
     }
 
     /// `with` on any open `token` (one reached through p11-kit, say), the server's files in `root/server`.
     static func with<T: Sendable>(token: Token, in root: URL, clock: ServiceClock = .system, mailRelayPort: Int? = nil, rateLimits: RateLimitSettings = .unlimited,
-                                  pki: Bool = false, _ body: @Sendable (LiveServer) async throws -> T) async throws -> T {
+                                  pki: Bool = false, holderKeys: HolderKeyStorage? = nil, _ body: @Sendable (LiveServer) async throws -> T) async throws -> T {
         let reserved = pki ? try ReservedPorts(count: 1) : nil
-        let (defaults, services, logger) = try await self.services(token: token, in: root, clock: clock, mailRelayPort: mailRelayPort, pkiPort: reserved?.base)
+        let (defaults, services, logger) = try await self.services(token: token, in: root, clock: clock, mailRelayPort: mailRelayPort, pkiPort: reserved?.base, holderKeys: holderKeys)
         var configuration = defaults
         configuration.rateLimits = rateLimits
         let directory = root.appendingPathComponent("server")
@@ -102,15 +102,19 @@ struct LiveServer {
 
     /// A server's configuration and services on `fixture`'s token, with a new CA, TLS certificates and database in
     /// its folder (what `with` serves; router tests use them without a listener).
-    static func services(_ fixture: TestToken, clock: ServiceClock = .system, mailRelayPort: Int? = nil) async throws -> (ServerConfiguration, SigilloServices, Logger) {
-        try await self.services(token: fixture.token, in: fixture.directory, clock: clock, mailRelayPort: mailRelayPort)
+    static func services(_ fixture: TestToken, clock: ServiceClock = .system, mailRelayPort: Int? = nil, holderKeys: HolderKeyStorage? = nil) async throws -> (ServerConfiguration, SigilloServices, Logger) {
+        try await self.services(token: fixture.token, in: fixture.directory, clock: clock, mailRelayPort: mailRelayPort, holderKeys: holderKeys)
     }
 
     /// `services` on any open `token`, the files in `root/server`.
-    static func services(token: Token, in root: URL, clock: ServiceClock = .system, mailRelayPort: Int? = nil, pkiPort: Int? = nil) async throws -> (ServerConfiguration, SigilloServices, Logger) {
+    ///
+    /// - Parameter holderKeys: the configuration's `holderKeys` (nil: left out, as a new installation: wrapped).
+    static func services(token: Token, in root: URL, clock: ServiceClock = .system, mailRelayPort: Int? = nil, pkiPort: Int? = nil,
+                         holderKeys: HolderKeyStorage? = nil) async throws -> (ServerConfiguration, SigilloServices, Logger) {
         let directory = root.appendingPathComponent("server")
         try self.makeCertificates(in: directory)
         var configuration = ServerConfiguration()
+        configuration.holderKeys = holderKeys
         configuration.port = 0
         if let pkiPort {
             configuration.pkiPort = pkiPort

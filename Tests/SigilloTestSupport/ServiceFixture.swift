@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import PKCS11
 import SigilloDomain
@@ -48,8 +49,11 @@ public struct ServiceFixture {
     public var outboxFile: String { self.token.directory.appendingPathComponent("outbox.jsonl").path }
     public var databasePath: String { self.token.directory.appendingPathComponent("sigillo.sqlite").path }
 
-    public init(multisign: Int = 100) async throws {
-        self.token = try TestToken(sessions: 2)
+    /// - Parameter holderKeys: where holder keys are kept (the KEK is created in the token for `wrapped`).
+    public init(multisign: Int = 100, holderKeys: HolderKeyStorage = .wrapped, sessions: Int = 2,
+                unwrappedKeyCacheSize: Int = TokenConfiguration.defaultUnwrappedKeyCacheSize) async throws {
+        self.token = try TestToken(sessions: sessions, unwrappedKeyCacheSize: unwrappedKeyCacheSize)
+        if holderKeys == .wrapped { try await self.token.token.createKEK() }
         self.store = try SQLiteStore(path: self.token.directory.appendingPathComponent("sigillo.sqlite").path, vault: try await SeedVault.open(token: self.token.token))
         self.clock = TestClock()
         self.ca = try await CertificateAuthority.create(
@@ -57,11 +61,34 @@ public struct ServiceFixture {
         self.notifier = CapturingNotifier(outbox: OutboxNotifier(file: self.token.directory.appendingPathComponent("outbox.jsonl").path))
         var settings = DomainSettings(publicBaseURL: "https://127.0.0.1:8443")
         settings.defaultMultisign = multisign
+        settings.holderKeys = holderKeys
         // Cheap Argon2 parameters keep the suite fast; the production defaults are tested in PasswordTests.
         self.crl = CRLPublisher(ca: self.ca, store: self.store, clock: self.clock.serviceClock)
         self.service = Domain(
             store: self.store, signer: Signer(token: self.token.token), ca: self.ca, crl: self.crl, settings: settings, notifier: self.notifier,
             passwords: PasswordHasher(parameters: Argon2Parameters(memoryKiB: 1024, iterations: 1, parallelism: 1)), clock: self.clock.serviceClock)
+    }
+
+    /// Another `Domain` on this fixture's store, token, CA and clock whose new holder keys go to `holderKeys` (an
+    /// installation whose configuration changed), the KEK created for `wrapped`.
+    ///
+    /// - Parameter token: the token pool it signs with (another `Token.open` of the same token: another node's workers).
+    public func domain(holderKeys: HolderKeyStorage, token: Token? = nil) async throws -> Domain {
+        if holderKeys == .wrapped { try await self.token.token.createKEK() }
+        var settings = self.service.settings
+        settings.holderKeys = holderKeys
+        return Domain(
+            store: self.store, signer: Signer(token: token ?? self.token.token), ca: self.ca, crl: self.crl, settings: settings, notifier: self.notifier,
+            passwords: PasswordHasher(parameters: Argon2Parameters(memoryKiB: 1024, iterations: 1, parallelism: 1)), clock: self.clock.serviceClock)
+    }
+
+    /// Authorizes and signs `text`'s SHA-256 with the holder's credential `credentialID` (ECDSA P-256); returns the signature.
+    public func sign(_ text: String, holder: ActiveHolder, credentialID: String, with domain: Domain? = nil) async throws -> [UInt8] {
+        let service = domain ?? self.service
+        let digest = Array(SHA256.hash(data: Data(text.utf8)))
+        let authorization = try await service.authorization.authorize(holderID: holder.holder.id, credentialID: credentialID, numSignatures: 1, hashes: [digest],
+                                                                      hashAlgorithm: .sha256, password: holder.password, otp: self.otp(holder))
+        return try await service.signing.signHash(holderID: holder.holder.id, credentialID: credentialID, sad: authorization.sad, hashes: [digest], mechanism: .ecdsa(.sha256))[0]
     }
 
     public struct ActiveHolder {
@@ -114,5 +141,31 @@ extension AttemptStore {
     public func recordWrongAnswer(holderID: String, secret: SecretKind) async throws -> Int {
         _ = try await self.reserveAttempt(holderID: holderID, secret: secret, limit: .max, now: Date(), lease: 60)
         return try await self.resolveAttempt(holderID: holderID, secret: secret, right: false)
+    }
+}
+
+/// Where a holder's key is, in either storage (`HolderKeyStorage`): tests ask this rather than the token alone.
+public enum HolderKeyProbe {
+    /// Whether credential `id`'s key exists now: the wrapped key in its row (checked and unwrapped in the token, then
+    /// dropped), or its token object.
+    public static func exists(_ id: String, store: any CredentialStore, token: Token) async throws -> Bool {
+        guard let credential = try await store.credential(id: id) else { return false }
+        if let encoded = credential.wrappedKey {
+            try await token.verifyWrappedKey(try WrappedKey(encoded: encoded, publicKey: credential.publicKey ?? []), credential: credential.id)
+            return true
+        }
+        return try await token.containsKey(id: credential.tokenKeyID)
+    }
+
+    /// The credential's public key (SubjectPublicKeyInfo, DER): beside its wrapped key, or read from its token object.
+    public static func publicKey(_ credential: Credential, token: Token) async throws -> [UInt8] {
+        if let publicKey = credential.publicKey { return publicKey }
+        return try await token.publicKey(id: credential.tokenKeyID)
+    }
+
+    /// The credential key's algorithm: as its wrapped key says, or as its token object is.
+    public static func algorithm(_ credential: Credential, token: Token) async throws -> KeyAlgorithm {
+        if let encoded = credential.wrappedKey { return try WrappedKey(encoded: encoded, publicKey: credential.publicKey ?? []).algorithm }
+        return try await token.keyAlgorithm(id: credential.tokenKeyID)
     }
 }

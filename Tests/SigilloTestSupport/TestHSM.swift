@@ -25,13 +25,18 @@ public final class TestToken: Sendable {
         try self.init(sessions: sessions, open: true)
     }
 
+    /// A token whose workers keep at most `unwrappedKeyCacheSize` unwrapped holder keys each.
+    public convenience init(sessions: Int = 2, unwrappedKeyCacheSize: Int) throws {
+        try self.init(sessions: sessions, open: true, unwrappedKeyCacheSize: unwrappedKeyCacheSize)
+    }
+
     /// A token only initialised, not opened by this process (for login failures: once a process has logged
     /// in, PKCS#11 answers `CKR_USER_ALREADY_LOGGED_IN` to any PIN).
     public static func unopened() throws -> TestToken {
         try TestToken(sessions: 1, open: false)
     }
 
-    private init(sessions: Int, open: Bool) throws {
+    private init(sessions: Int, open: Bool, unwrappedKeyCacheSize: Int = TokenConfiguration.defaultUnwrappedKeyCacheSize) throws {
         let module = try TestHSM.module()
         self.directory = try TestHSM.makeTemporaryDirectory()
         self.label = "t-" + UUID().uuidString.prefix(13).lowercased()
@@ -40,7 +45,9 @@ public final class TestToken: Sendable {
         _ = try module.initializeToken(label: self.label, soPIN: self.soPIN, userPIN: self.userPIN)
         self.pinFile = self.directory.appendingPathComponent("user.pin").path
         try Data((self.userPIN + "\n").utf8).write(to: URL(fileURLWithPath: self.pinFile))
-        self.configuration = TokenConfiguration(modulePath: TestHSM.modulePath, tokenLabel: self.label, pin: .file(self.pinFile), sessions: sessions)
+        var configuration = TokenConfiguration(modulePath: TestHSM.modulePath, tokenLabel: self.label, pin: .file(self.pinFile), sessions: sessions)
+        configuration.unwrappedKeyCacheSize = unwrappedKeyCacheSize
+        self.configuration = configuration
         self.opened = open ? try Token.open(self.configuration) : nil
     }
 

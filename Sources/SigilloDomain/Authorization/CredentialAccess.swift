@@ -4,6 +4,8 @@ import Foundation
 struct CredentialAccess: Sendable {
     let store: any CredentialStore
     let clock: ServiceClock
+    /// Holder keys, to drop a refused credential's unwrapped key from this node's workers.
+    let keys: HolderKeys
 
     /// The credential if it belongs to the holder, is active and its certificate is valid now.
     func usable(_ credentialID: String, holderID: String) async throws -> Credential {
@@ -12,8 +14,10 @@ struct CredentialAccess: Sendable {
         }
         switch credential.status {
         case .active: break
-        case .suspended: throw SigilloError(.credentialDisabled, "the credential is suspended")
-        case .revoked: throw SigilloError(.credentialDisabled, "the credential is revoked")
+        case .suspended, .revoked:
+            // Revoked or suspended on another node, maybe: this node's workers drop their unwrapped copy too.
+            self.keys.evict(credentialID)
+            throw SigilloError(.credentialDisabled, "the credential is \(credential.status.rawValue)")
         }
         let now = self.clock.now()
         guard now >= credential.notBefore, now < credential.notAfter else {

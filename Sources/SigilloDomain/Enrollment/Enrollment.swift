@@ -141,15 +141,16 @@ public struct Enrollment: Sendable {
         let passwordHash = try await self.blocking.run { try passwords.hash(password) }
 
         let credentialID = "c-" + UUID().uuidString.lowercased()
-        let spki = try await self.keys.generate(id: credentialID, algorithm: keyAlgorithm)
+        let key = try await self.keys.generate(id: credentialID, algorithm: keyAlgorithm)
         do {
             let identity = HolderIdentity(givenName: holder.givenName, surname: holder.surname, fiscalCode: holder.fiscalCode, email: holder.email)
             let certificate = try await self.ca.issue(
-                publicKeySPKI: spki, for: identity, notBefore: now, validityYears: self.settings.certificateValidityYears, pkiBaseURL: self.settings.pkiBaseURL)
-            let credential = Credential(
+                publicKeySPKI: key.publicKey, for: identity, notBefore: now, validityYears: self.settings.certificateValidityYears, pkiBaseURL: self.settings.pkiBaseURL)
+            var credential = Credential(
                 id: credentialID, holderID: holder.id, keyAlgorithm: keyAlgorithm, tokenKeyID: credentialID,
                 certificateDER: certificate.der, serialNumber: certificate.serialNumber,
                 notBefore: certificate.notBefore, notAfter: certificate.notAfter, status: .active, multisign: self.settings.defaultMultisign)
+            key.store(in: &credential)
             try await self.store.completeActivation(codeHash: invitation.codeHash, at: now, username: username, passwordHash: passwordHash, device: device, credential: credential)
             let userCode = Self.newUserCode()
             let userCodeHash = try await self.blocking.run { try passwords.hash(userCode) }
@@ -158,7 +159,7 @@ public struct Enrollment: Sendable {
             return ActivatedHolder(credential: credential, userCode: userCode)
         } catch {
             // Nothing half-done: the key goes away with the failed activation.
-            _ = try? await self.keys.destroy(id: credentialID)
+            await self.keys.discard(key, id: credentialID)
             try? await self.audit.record(holder.id, "activation.complete", target: holder.id, outcome: "failed", details: "\(error)")
             throw error
         }

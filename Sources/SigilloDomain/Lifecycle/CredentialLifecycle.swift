@@ -41,7 +41,7 @@ public struct CredentialLifecycle: Sendable {
         if changed { await self.crl.markDirty() }
         let destroyed: Int
         do {
-            destroyed = try await self.keys.destroy(id: credential.tokenKeyID)
+            destroyed = try await self.keys.destroy(credential, hadWrappedKey: changed && credential.wrappedKey != nil)
         } catch {
             self.logger.error("key destruction failed", metadata: ["credential": "\(credentialID)", "error": "\(error)"])
             try await self.audit.record(actor, "credential.revoke", target: credentialID, outcome: "failed",
@@ -53,7 +53,7 @@ public struct CredentialLifecycle: Sendable {
             throw SigilloError(.conflict, "credential \(credentialID) is already revoked")
         }
         try await self.audit.record(actor, "credential.revoke", target: credentialID, outcome: "ok",
-                             details: "reason=\(reason.rawValue) serial=\(credential.serialNumber) token_objects_destroyed=\(destroyed)")
+                             details: "reason=\(reason.rawValue) serial=\(credential.serialNumber) " + (credential.wrappedKey == nil ? "token_objects_destroyed=\(destroyed)" : "wrapped_key_deleted=true"))
         guard let revoked = try await self.store.credential(id: credentialID) else { throw SigilloError(.notFound, "no credential \(credentialID)") }
         return revoked
     }
@@ -98,21 +98,22 @@ public struct CredentialLifecycle: Sendable {
 
         let now = self.clock.now()
         let credentialID = "c-" + UUID().uuidString.lowercased()
-        let spki = try await self.keys.generate(id: credentialID, algorithm: old.keyAlgorithm)
-        let renewed: Credential
+        let key = try await self.keys.generate(id: credentialID, algorithm: old.keyAlgorithm)
+        var renewed: Credential
         do {
             let identity = HolderIdentity(givenName: current.givenName, surname: current.surname, fiscalCode: current.fiscalCode, email: current.email)
             let certificate = try await self.ca.issue(
-                publicKeySPKI: spki, for: identity, notBefore: now, validityYears: self.settings.certificateValidityYears, pkiBaseURL: self.settings.pkiBaseURL)
+                publicKeySPKI: key.publicKey, for: identity, notBefore: now, validityYears: self.settings.certificateValidityYears, pkiBaseURL: self.settings.pkiBaseURL)
             renewed = Credential(
                 id: credentialID, holderID: current.id, keyAlgorithm: old.keyAlgorithm, tokenKeyID: credentialID,
                 certificateDER: certificate.der, serialNumber: certificate.serialNumber,
                 notBefore: certificate.notBefore, notAfter: certificate.notAfter, status: .active, multisign: old.multisign)
+            key.store(in: &renewed)
             guard try await self.store.addRenewedCredential(renewed, replacing: old.id) else {
                 throw SigilloError(.conflict, "the credential changed meanwhile (suspended or revoked); nothing was renewed")
             }
         } catch {
-            _ = try? await self.keys.destroy(id: credentialID)
+            await self.keys.discard(key, id: credentialID)
             try? await self.audit.record(current.id, "credential.renew", target: old.id, outcome: "failed", details: "\(error)")
             throw error
         }
@@ -121,6 +122,71 @@ public struct CredentialLifecycle: Sendable {
         try await self.states.sync(holderID: current.id, actor: "system:renewal")
         try await self.mail.send(to: current, MailTemplates.renewed(name: current.fullName, serialNumber: renewed.serialNumber, validUntil: renewed.notAfter))
         return renewed
+    }
+
+    /// What `migrateKeys` did.
+    public struct KeyMigrationReport: Sendable, Equatable {
+        /// Credentials re-keyed: the old credential (token object, now revoked as superseded) and its replacement (wrapped).
+        public var migrated: [(old: String, new: String)] = []
+        /// Credentials left as they are, with the reason (suspended: migrate again once reinstated; changed meanwhile).
+        public var skipped: [(id: String, reason: String)] = []
+
+        public init() {}
+
+        public static func == (lhs: Self, rhs: Self) -> Bool {
+            lhs.migrated.map { [$0.old, $0.new] } == rhs.migrated.map { [$0.old, $0.new] } && lhs.skipped.map { [$0.id, $0.reason] } == rhs.skipped.map { [$0.id, $0.reason] }
+        }
+    }
+
+    /// Moves every active credential whose key is a token object to a wrapped key (`sigillo admin keys migrate`).
+    ///
+    /// A token-object holder key was generated non-extractable (`CKA_EXTRACTABLE` false, which PKCS#11 never lets turn
+    /// true): no token can wrap it. So each one is re-keyed: a new wrapped key pair and a new certificate for the same
+    /// holder (as a renewal, without the holder: password and OTP device stay, the new key is as much under the
+    /// holder's sole control), then the old credential is revoked as superseded, which destroys its token objects. The
+    /// holder is told by mail. Suspended credentials are skipped (migrate again once reinstated).
+    ///
+    /// - Throws: `conflict` unless new holder keys are wrapped (`holderKeys: wrapped`).
+    public func migrateKeys(actor: String) async throws -> KeyMigrationReport {
+        guard self.keys.storage == .wrapped else {
+            try await self.audit.record(actor, "keys.migrate", target: "*", outcome: "refused", details: "holderKeys is token")
+            throw SigilloError(.conflict, "new holder keys are token objects (holderKeys: token); set holderKeys to wrapped first")
+        }
+        var report = KeyMigrationReport()
+        for old in try await self.store.credentialsExpiring(before: .distantFuture) where old.wrappedKey == nil {
+            guard old.status == .active else {
+                report.skipped.append((old.id, "\(old.status.rawValue): migrate it once reinstated"))
+                continue
+            }
+            guard let holder = try await self.store.holder(id: old.holderID) else { continue }
+            let now = self.clock.now()
+            let credentialID = "c-" + UUID().uuidString.lowercased()
+            let key = try await self.keys.generate(id: credentialID, algorithm: old.keyAlgorithm, storage: .wrapped)
+            var renewed: Credential
+            do {
+                let identity = HolderIdentity(givenName: holder.givenName, surname: holder.surname, fiscalCode: holder.fiscalCode, email: holder.email)
+                let certificate = try await self.ca.issue(
+                    publicKeySPKI: key.publicKey, for: identity, notBefore: now, validityYears: self.settings.certificateValidityYears, pkiBaseURL: self.settings.pkiBaseURL)
+                renewed = Credential(
+                    id: credentialID, holderID: holder.id, keyAlgorithm: old.keyAlgorithm, tokenKeyID: credentialID,
+                    certificateDER: certificate.der, serialNumber: certificate.serialNumber,
+                    notBefore: certificate.notBefore, notAfter: certificate.notAfter, status: .active, multisign: old.multisign)
+                key.store(in: &renewed)
+            } catch {
+                try? await self.audit.record(actor, "keys.migrate", target: old.id, outcome: "failed", details: "\(error)")
+                throw error
+            }
+            guard try await self.store.addRenewedCredential(renewed, replacing: old.id) else {
+                report.skipped.append((old.id, "changed meanwhile (suspended, revoked or renewed)"))
+                continue
+            }
+            try await self.audit.record(actor, "keys.migrate", target: old.id, outcome: "ok", details: "new=\(renewed.id) serial=\(renewed.serialNumber) wrapped=true")
+            _ = try await self.revokeCredential(old.id, reason: .superseded, actor: actor)
+            try await self.states.sync(holderID: holder.id, actor: actor)
+            try await self.mail.send(to: holder, MailTemplates.renewed(name: holder.fullName, serialNumber: renewed.serialNumber, validUntil: renewed.notAfter))
+            report.migrated.append((old.id, renewed.id))
+        }
+        return report
     }
 
     /// The reminder due `daysLeft` days before expiry: 90, 80, … 10, then 0 (the expiry notice).

@@ -208,8 +208,13 @@ public struct Credential: Sendable, Equatable {
     public var suspendedAt: Date? = nil
     /// Days before expiry of the last expiry reminder sent (90, 80, … 0), nil if none yet.
     public var lastReminderDays: Int? = nil
+    /// The private key wrapped under the token's KEK (`WrappedKey.encoded`), nil for a key kept as a token object
+    /// (`holderKeys: token`, or before `sigillo admin keys migrate`) and once revoked (the blob is deleted).
+    public var wrappedKey: [UInt8]? = nil
+    /// The public key (SubjectPublicKeyInfo, DER) beside a wrapped key.
+    public var publicKey: [UInt8]? = nil
 
-    public init(id: String, holderID: String, keyAlgorithm: KeyAlgorithm, tokenKeyID: String, certificateDER: [UInt8], serialNumber: String, notBefore: Date, notAfter: Date, status: CredentialStatus, multisign: Int, revocationReason: RevocationReason? = nil, revokedAt: Date? = nil, suspendedAt: Date? = nil, lastReminderDays: Int? = nil) {
+    public init(id: String, holderID: String, keyAlgorithm: KeyAlgorithm, tokenKeyID: String, certificateDER: [UInt8], serialNumber: String, notBefore: Date, notAfter: Date, status: CredentialStatus, multisign: Int, revocationReason: RevocationReason? = nil, revokedAt: Date? = nil, suspendedAt: Date? = nil, lastReminderDays: Int? = nil, wrappedKey: [UInt8]? = nil, publicKey: [UInt8]? = nil) {
         self.id = id
         self.holderID = holderID
         self.keyAlgorithm = keyAlgorithm
@@ -224,6 +229,8 @@ public struct Credential: Sendable, Equatable {
         self.revokedAt = revokedAt
         self.suspendedAt = suspendedAt
         self.lastReminderDays = lastReminderDays
+        self.wrappedKey = wrappedKey
+        self.publicKey = publicKey
     }
 }
 

@@ -24,7 +24,7 @@ public struct Signing: Sendable {
             throw refusal
         }
         do {
-            let signatures = try await self.keys.sign(digests: hashes, id: credential.tokenKeyID, mechanism: mechanism)
+            let signatures = try await self.keys.sign(digests: hashes, credential: credential, mechanism: mechanism)
             try await self.audit.record(holderID, "signature.sign", target: credentialID, outcome: "ok", details: "signatures=\(signatures.count)")
             return signatures
         } catch {

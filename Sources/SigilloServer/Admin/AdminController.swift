@@ -71,6 +71,12 @@ struct AdminController: Sendable {
             let report = try await self.admin.runLifecycleJobs(actor: try context.requireOperator())
             return try Self.json(AdminAPI.LifecycleReport(remindersSent: report.remindersSent, expiredNotices: report.expiredNotices, stateChanges: report.stateChanges))
         }
+        group.post("keys/migrate") { _, context in
+            let report = try await self.lifecycle.migrateKeys(actor: try context.requireOperator())
+            return try Self.json(AdminAPI.KeyMigration(
+                migrated: report.migrated.map { AdminAPI.KeyMigration.Migrated(old: $0.old, new: $0.new) },
+                skipped: report.skipped.map { AdminAPI.KeyMigration.Skipped(credentialID: $0.id, reason: $0.reason) }))
+        }
         group.get("holders/:id/credentials") { _, context in
             let credentials = try await self.admin.credentials(holderID: try context.parameters.require("id"), actor: try context.requireOperator())
             var views: [AdminAPI.CredentialView] = []
