@@ -53,15 +53,17 @@ struct LiveServer {
     /// - Parameter pki: also run the plain-HTTP publication listener (CA certificate, CRL, OCSP, TSA) on a reserved port,
     ///   the URL written in the certificates issued.
     static func with<T: Sendable>(_ fixture: TestToken, clock: ServiceClock = .system, mailRelayPort: Int? = nil, rateLimits: RateLimitSettings = .unlimited,
-                                  pki: Bool = false, _ body: @Sendable (LiveServer) async throws -> T) async throws -> T {
-        try await self.with(token: fixture.token, in: fixture.directory, clock: clock, mailRelayPort: mailRelayPort, rateLimits: rateLimits, pki: pki, body)
+                                  pki: Bool = false, offlineRoot: Bool = false, _ body: @Sendable (LiveServer) async throws -> T) async throws -> T {
+        try await self.with(token: fixture.token, in: fixture.directory, clock: clock, mailRelayPort: mailRelayPort, rateLimits: rateLimits, pki: pki,
+                            offlineRoot: offlineRoot, body)
     }
 
     /// `with` on any open `token` (one reached through p11-kit, say), the server's files in `root/server`.
     static func with<T: Sendable>(token: Token, in root: URL, clock: ServiceClock = .system, mailRelayPort: Int? = nil, rateLimits: RateLimitSettings = .unlimited,
-                                  pki: Bool = false, _ body: @Sendable (LiveServer) async throws -> T) async throws -> T {
+                                  pki: Bool = false, offlineRoot: Bool = false, _ body: @Sendable (LiveServer) async throws -> T) async throws -> T {
         let reserved = pki ? try ReservedPorts(count: 1) : nil
-        let (defaults, services, logger) = try await self.services(token: token, in: root, clock: clock, mailRelayPort: mailRelayPort, pkiPort: reserved?.base)
+        let (defaults, services, logger) = try await self.services(token: token, in: root, clock: clock, mailRelayPort: mailRelayPort, pkiPort: reserved?.base,
+                                                                   offlineRoot: offlineRoot)
         var configuration = defaults
         configuration.rateLimits = rateLimits
         let directory = root.appendingPathComponent("server")
@@ -107,7 +109,10 @@ struct LiveServer {
     }
 
     /// `services` on any open `token`, the files in `root/server`.
-    static func services(token: Token, in root: URL, clock: ServiceClock = .system, mailRelayPort: Int? = nil, pkiPort: Int? = nil) async throws -> (ServerConfiguration, SigilloServices, Logger) {
+    /// `offlineRoot`: the CA is an issuing CA an openssl root (`root/root.pem`) certified, its chain in `ca-chain.pem`;
+    /// otherwise a self-signed CA.
+    static func services(token: Token, in root: URL, clock: ServiceClock = .system, mailRelayPort: Int? = nil, pkiPort: Int? = nil,
+                         offlineRoot: Bool = false) async throws -> (ServerConfiguration, SigilloServices, Logger) {
         let directory = root.appendingPathComponent("server")
         try self.makeCertificates(in: directory)
         var configuration = ServerConfiguration()
@@ -121,6 +126,7 @@ struct LiveServer {
         configuration.tlsKey = directory.appendingPathComponent("server-key.pem").path
         configuration.database = directory.appendingPathComponent("sigillo.sqlite").path
         configuration.caCertificate = directory.appendingPathComponent("ca.pem").path
+        configuration.caChain = directory.appendingPathComponent("ca-chain.pem").path
         configuration.outboxFile = directory.appendingPathComponent("outbox.jsonl").path
         configuration.mailFile = directory.appendingPathComponent("mail.jsonl").path
         if let mailRelayPort {
@@ -131,7 +137,9 @@ struct LiveServer {
             configuration.smtp = smtp
         }
         let name = try DistinguishedName { CountryName("IT"); OrganizationName("Sigillo Test"); CommonName("Sigillo Test CA") }
-        let ca = try await CertificateAuthority.create(token: token, keyID: configuration.caKeyID, name: name, now: Date().addingTimeInterval(-60))
+        let ca = offlineRoot
+            ? try await QualifiedSignatureTests.issuingCA(token: token, keyID: configuration.caKeyID, name: name, configuration: configuration, in: directory)
+            : try await CertificateAuthority.create(token: token, keyID: configuration.caKeyID, name: name, now: Date().addingTimeInterval(-60))
         try ca.certificatePEM.write(toFile: configuration.caCertificate, atomically: true, encoding: .utf8)
         let tsa = try await TimeStampAuthority.create(
             token: token, keyID: configuration.tsaKeyID, ca: ca, name: try DistinguishedName { CountryName("IT"); OrganizationName("Sigillo Test"); CommonName("Sigillo Test TSA") },
