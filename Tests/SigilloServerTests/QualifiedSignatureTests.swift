@@ -170,6 +170,7 @@ struct QualifiedSignatureTests {
             #expect(throws: (any Error).self, "\(bad)") { try JSONDecoder().decode(ServerConfiguration.self, from: Data(bad.utf8)) }
         }
         for (bad, reason) in [(#"{"qualifiedProfile": {"policyOID": "not.an.oid"}}"#, "dotted OID"),
+                              (#"{"pkiBaseURL": "not a url"}"#, "PDS URL"),
                               (#"{"qualifiedProfile": {"policyOID": "0.4.0.194112.1.2"}}"#, "its own"),
                               (#"{"qualifiedProfile": {"pds": [{"url": "https://x.example/p", "language": "it"}]}}"#, "English")] {
             let decoded = try JSONDecoder().decode(ServerConfiguration.self, from: Data(bad.utf8))

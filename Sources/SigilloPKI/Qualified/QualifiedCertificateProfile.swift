@@ -38,6 +38,9 @@ public struct QualifiedCertificateProfile: Hashable, Sendable {
     /// real policy. A provider replaces it with its own.
     public static let developmentPolicyOID: ASN1ObjectIdentifier = [2, 999, 19, 1]
 
+    /// A profile, checked (`validate()`).
+    ///
+    /// - Throws: `SigilloError.invalidRequest` naming what is wrong.
     public init(
         policyOID: ASN1ObjectIdentifier,
         cpsURL: String? = nil,
@@ -46,22 +49,31 @@ public struct QualifiedCertificateProfile: Hashable, Sendable {
         agidPolicy: Bool = true,
         retentionPeriodYears: Int? = nil
     ) throws {
-        self.policyOID = policyOID
+        self.init(unchecked: policyOID, pds: pds)
         self.cpsURL = cpsURL
-        self.pds = pds
         self.qscd = qscd
         self.agidPolicy = agidPolicy
         self.retentionPeriodYears = retentionPeriodYears
         try self.validate()
     }
 
-    /// The development profile: the example policy OID and disclosure statements under `pkiBaseURL`.
+    private init(unchecked policyOID: ASN1ObjectIdentifier, pds: [QCStatements.PDSLocation]) {
+        self.policyOID = policyOID
+        self.cpsURL = nil
+        self.pds = pds
+        self.qscd = true
+        self.agidPolicy = true
+        self.retentionPeriodYears = nil
+    }
+
+    /// The development profile: the example policy OID, QSCD, agIDcert, and disclosure statements under `pkiBaseURL`
+    /// (`/pds/pds-en.pdf`, `/pds/pds-it.pdf`). Not checked: a bad base URL makes bad PDS URLs, which `validate()` (and
+    /// the server at start) refuses.
     public static func development(pkiBaseURL: String = "http://127.0.0.1:8080") -> QualifiedCertificateProfile {
         var base = pkiBaseURL
         while base.hasSuffix("/") { base.removeLast() }
-        // Cannot fail: the values are fixed and valid (a bad base URL only makes odd URLs).
-        return try! QualifiedCertificateProfile(
-            policyOID: Self.developmentPolicyOID,
+        return QualifiedCertificateProfile(
+            unchecked: Self.developmentPolicyOID,
             pds: [.init(url: "\(base)/pds/pds-en.pdf", language: "en"), .init(url: "\(base)/pds/pds-it.pdf", language: "it")])
     }
 
