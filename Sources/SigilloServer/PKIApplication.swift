@@ -5,7 +5,7 @@ import NIOCore
 import SigilloPKI
 
 /// The publication listener relying parties use: plain HTTP (everything it serves is signed), the URLs written in every
-/// certificate the CA issues. `GET /ca.cer`, `GET /crl/ca.crl`, `POST /ocsp`, `GET /ocsp/{base64}`, and `POST /tsa`
+/// certificate the CA issues. `GET /ca.cer`, `GET /ca.p7c`, `GET /crl/ca.crl`, `POST /ocsp`, `GET /ocsp/{base64}`, and `POST /tsa`
 /// when a time-stamping authority is configured; any other path is 404. No cookies, no JSON, no holder data.
 public enum PKIApplication {
     /// The routes of the publication listener.

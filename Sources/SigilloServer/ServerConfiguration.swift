@@ -53,6 +53,11 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
     /// The signing CA's certificate; its key is `caKeyID` in the token (`sigillo ca init` makes both).
     public var caCertificate = "certs/ca.pem"
     public var caKeyID = "sigillo-ca"
+    /// The certificates above the CA, up to and including the provider's root, PEM (`sigillo ca import --chain`
+    /// writes it); no file: the CA is its own root (the self-signed development CA of `sigillo ca init`).
+    public var caChain = "certs/ca-chain.pem"
+    /// The qualified certificate profile of holder certificates (`QualifiedProfileSettings`).
+    public var qualifiedProfile = QualifiedProfileSettings()
     /// The token's secret key that seals the OTP seeds in the database (see `SeedVault`); generated at first start.
     public var seedKeyID = "sigillo-seed-key"
     /// Where new holder keys are kept: `wrapped` under the token's key-encryption key in the credential row, or as
@@ -78,6 +83,7 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
         case database, databasePasswordFile, databasePasswordEnvironment, publicBaseURL, pkiHost, pkiPort, pkiBaseURL, tsaCertificate, tsaKeyID
         case tsaPolicy, tsaAccuracyMilliseconds, caCertificate, caKeyID, seedKeyID, outboxFile, smtp, mailFile, rateLimits
         case holderKeys, kekID, unwrappedKeyCache
+        case caChain, qualifiedProfile
     }
 
     /// Every field may be left out (the defaults above apply); a field this version does not know is refused, so a
@@ -125,6 +131,8 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
         try readOptional(.holderKeys, &self.holderKeys)
         try read(.kekID, &self.kekID)
         try read(.unwrappedKeyCache, &self.unwrappedKeyCache)
+        try read(.caChain, &self.caChain)
+        try read(.qualifiedProfile, &self.qualifiedProfile)
     }
 
     /// Reads `path` if it exists (a missing default file is fine), then applies the environment.
@@ -171,6 +179,7 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
         if let value = environment["SIGILLO_PKI_URL"] { self.pkiBaseURL = value }
         if let value = environment["SIGILLO_TSA_CERTIFICATE"] { self.tsaCertificate = value }
         if let value = environment["SIGILLO_CA_CERTIFICATE"] { self.caCertificate = value }
+        if let value = environment["SIGILLO_CA_CHAIN"] { self.caChain = value }
         if let value = environment["SIGILLO_OUTBOX_FILE"] { self.outboxFile = value }
         if let value = try int("SIGILLO_RATE_LIMIT_PER_ADDRESS") { self.rateLimits.perAddress = value }
         if let value = try int("SIGILLO_RATE_LIMIT_PER_ACCOUNT") { self.rateLimits.perAccount = value }
@@ -213,6 +222,14 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
         } catch let error as SigilloError {
             throw ConfigurationError(error.message)
         }
+    }
+
+    /// The qualified certificate profile of holder certificates, from `qualifiedProfile` (PDS URLs by default under
+    /// `pkiBaseURL`).
+    ///
+    /// - Throws: `ConfigurationError` naming the field that is wrong.
+    public func holderProfile() throws -> QualifiedCertificateProfile {
+        try self.qualifiedProfile.profile(pkiBaseURL: self.pkiBaseURL)
     }
 
     /// The token configuration: a `pkcs11:` URI or a label, with the module and PIN source configured here.

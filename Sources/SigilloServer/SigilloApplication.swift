@@ -42,12 +42,7 @@ public struct SigilloServices: Sendable {
         guard let pem = try? String(contentsOfFile: configuration.caCertificate, encoding: .utf8) else {
             throw ConfigurationError("CA certificate \(configuration.caCertificate) is missing: run `sigillo ca init` (make run does)")
         }
-        let ca = try CertificateAuthority(token: token, keyID: configuration.caKeyID, certificatePEM: pem)
-        do {
-            try await ca.checkKeyInToken()
-        } catch {
-            throw ConfigurationError("the CA certificate \(configuration.caCertificate) does not match key '\(configuration.caKeyID)' in the token: \(error)")
-        }
+        let ca = try await self.openCertificateAuthority(configuration: configuration, token: token, certificatePEM: pem, now: clock.now())
         let mail = try configuration.mailDelivery()
         logger.info("mail delivery", metadata: ["transport": "\(mail.transport)", "from": "\(mail.from)"])
         let dispatcher = MailDispatcher(store: store, transport: mail.transport, from: mail.from, clock: clock, logger: logger)
@@ -67,6 +62,38 @@ public struct SigilloServices: Sendable {
         return SigilloServices(token: token, store: store, ca: ca, domain: domain, crl: crl, ocsp: ocsp, tsa: tsa, mailer: mailer, mailDispatcher: dispatcher)
     }
 
+    /// The CA: its certificate `caCertificatePEM`, its key `caKeyID` in the token, the chain above it from `caChain` (if
+    /// that file exists) and the holder profile from `qualifiedProfile`.
+    ///
+    /// - Throws: `ConfigurationError` when the key does not match, the chain does not validate the CA certificate
+    ///   now, or the profile is wrong.
+    static func openCertificateAuthority(configuration: ServerConfiguration, token: Token, certificatePEM pem: String, now: Date) async throws -> CertificateAuthority {
+        let certificate: Certificate
+        var chain: [Certificate] = []
+        do {
+            certificate = try Certificate(pemEncoded: pem)
+            if FileManager.default.fileExists(atPath: configuration.caChain) {
+                chain = try CertificateAuthority.certificates(pem: try String(contentsOfFile: configuration.caChain, encoding: .utf8), what: configuration.caChain)
+            }
+        } catch {
+            throw ConfigurationError("the CA certificate \(configuration.caCertificate) or its chain \(configuration.caChain) cannot be read: \(error)")
+        }
+        let ca = try CertificateAuthority(token: token, keyID: configuration.caKeyID, certificate: certificate, chain: chain, profile: try configuration.holderProfile())
+        do {
+            try await ca.checkKeyInToken()
+        } catch {
+            throw ConfigurationError("the CA certificate \(configuration.caCertificate) does not match key '\(configuration.caKeyID)' in the token: \(error)")
+        }
+        if !chain.isEmpty {
+            do {
+                try await ca.checkChain(now: now)
+            } catch {
+                throw ConfigurationError("the CA chain \(configuration.caChain) does not validate \(configuration.caCertificate): \(error)")
+            }
+        }
+        return ca
+    }
+
     /// The TSA whose certificate is `configuration.tsaCertificate` and key `tsaKeyID`; nil (with a warning) when there
     /// is no such file.
     ///
@@ -83,7 +110,7 @@ public struct SigilloServices: Sendable {
                   ca.certificate.publicKey.isValidSignature(certificate.signature, for: certificate) else {
                 throw ConfigurationError("it was not issued by the CA \(configuration.caCertificate)")
             }
-            let tsa = try TimeStampAuthority(token: token, keyID: configuration.tsaKeyID, certificate: certificate, chain: [ca.certificateDER], clock: clock,
+            let tsa = try TimeStampAuthority(token: token, keyID: configuration.tsaKeyID, certificate: certificate, chain: ca.chainDER, clock: clock,
                                              settings: try configuration.timeStampSettings())
             try await tsa.checkKeyInToken()
             return tsa
@@ -211,7 +238,7 @@ public enum SigilloApplication {
         HealthController(token: services.token, store: services.store).addRoutes(to: router)
         CSCController(
             authentication: domain.authentication, authorization: domain.authorization, signing: domain.signing,
-            caCertificateDER: services.ca.certificateDER, clock: domain.clock, name: "Sigillo", timeStamps: services.tsa
+            caChainDER: services.ca.chainDER, clock: domain.clock, name: "Sigillo", timeStamps: services.tsa
         ).addRoutes(to: router)
         ActivationController(enrollment: domain.enrollment).addRoutes(to: router)
         SelfServiceController(authentication: domain.authentication, recovery: domain.recovery, lifecycle: domain.lifecycle).addRoutes(to: router)

@@ -27,6 +27,7 @@ struct AdminCLITests {
         environment["SIGILLO_DATABASE"] = folder.appendingPathComponent("var/sigillo.sqlite").path
         environment["SIGILLO_OUTBOX_FILE"] = folder.appendingPathComponent("var/outbox.jsonl").path
         environment["SIGILLO_CA_CERTIFICATE"] = certs.appendingPathComponent("ca.pem").path
+        environment["SIGILLO_CA_CHAIN"] = certs.appendingPathComponent("ca-chain.pem").path
         environment["SIGILLO_TSA_CERTIFICATE"] = certs.appendingPathComponent("tsa.pem").path
         environment["SIGILLO_TLS_CERTIFICATE"] = certs.appendingPathComponent("server.pem").path
         environment["SIGILLO_TLS_KEY"] = certs.appendingPathComponent("server-key.pem").path

@@ -53,15 +53,19 @@ struct LiveServer {
     /// - Parameter pki: also run the plain-HTTP publication listener (CA certificate, CRL, OCSP, TSA) on a reserved port,
     ///   the URL written in the certificates issued.
     static func with<T: Sendable>(_ fixture: TestToken, clock: ServiceClock = .system, mailRelayPort: Int? = nil, rateLimits: RateLimitSettings = .unlimited,
-                                  pki: Bool = false, holderKeys: HolderKeyStorage? = nil, _ body: @Sendable (LiveServer) async throws -> T) async throws -> T {
-        try await self.with(token: fixture.token, in: fixture.directory, clock: clock, mailRelayPort: mailRelayPort, rateLimits: rateLimits, pki: pki, holderKeys: holderKeys, body)
+                                  pki: Bool = false, holderKeys: HolderKeyStorage? = nil, offlineRoot: Bool = false,
+                                  _ body: @Sendable (LiveServer) async throws -> T) async throws -> T {
+        try await self.with(token: fixture.token, in: fixture.directory, clock: clock, mailRelayPort: mailRelayPort, rateLimits: rateLimits, pki: pki,
+                            holderKeys: holderKeys, offlineRoot: offlineRoot, body)
     }
 
     /// `with` on any open `token` (one reached through p11-kit, say), the server's files in `root/server`.
     static func with<T: Sendable>(token: Token, in root: URL, clock: ServiceClock = .system, mailRelayPort: Int? = nil, rateLimits: RateLimitSettings = .unlimited,
-                                  pki: Bool = false, holderKeys: HolderKeyStorage? = nil, _ body: @Sendable (LiveServer) async throws -> T) async throws -> T {
+                                  pki: Bool = false, holderKeys: HolderKeyStorage? = nil, offlineRoot: Bool = false,
+                                  _ body: @Sendable (LiveServer) async throws -> T) async throws -> T {
         let reserved = pki ? try ReservedPorts(count: 1) : nil
-        let (defaults, services, logger) = try await self.services(token: token, in: root, clock: clock, mailRelayPort: mailRelayPort, pkiPort: reserved?.base, holderKeys: holderKeys)
+        let (defaults, services, logger) = try await self.services(token: token, in: root, clock: clock, mailRelayPort: mailRelayPort, pkiPort: reserved?.base,
+                                                                   holderKeys: holderKeys, offlineRoot: offlineRoot)
         var configuration = defaults
         configuration.rateLimits = rateLimits
         let directory = root.appendingPathComponent("server")
@@ -109,8 +113,10 @@ struct LiveServer {
     /// `services` on any open `token`, the files in `root/server`.
     ///
     /// - Parameter holderKeys: the configuration's `holderKeys` (nil: left out, as a new installation: wrapped).
+    /// - Parameter offlineRoot: the CA is an issuing CA an openssl root (`root/root.pem`) certified, its chain in
+    ///   `ca-chain.pem`; otherwise a self-signed CA.
     static func services(token: Token, in root: URL, clock: ServiceClock = .system, mailRelayPort: Int? = nil, pkiPort: Int? = nil,
-                         holderKeys: HolderKeyStorage? = nil) async throws -> (ServerConfiguration, SigilloServices, Logger) {
+                         holderKeys: HolderKeyStorage? = nil, offlineRoot: Bool = false) async throws -> (ServerConfiguration, SigilloServices, Logger) {
         let directory = root.appendingPathComponent("server")
         try self.makeCertificates(in: directory)
         var configuration = ServerConfiguration()
@@ -125,6 +131,7 @@ struct LiveServer {
         configuration.tlsKey = directory.appendingPathComponent("server-key.pem").path
         configuration.database = directory.appendingPathComponent("sigillo.sqlite").path
         configuration.caCertificate = directory.appendingPathComponent("ca.pem").path
+        configuration.caChain = directory.appendingPathComponent("ca-chain.pem").path
         configuration.outboxFile = directory.appendingPathComponent("outbox.jsonl").path
         configuration.mailFile = directory.appendingPathComponent("mail.jsonl").path
         if let mailRelayPort {
@@ -135,7 +142,9 @@ struct LiveServer {
             configuration.smtp = smtp
         }
         let name = try DistinguishedName { CountryName("IT"); OrganizationName("Sigillo Test"); CommonName("Sigillo Test CA") }
-        let ca = try await CertificateAuthority.create(token: token, keyID: configuration.caKeyID, name: name, now: Date().addingTimeInterval(-60))
+        let ca = offlineRoot
+            ? try await QualifiedSignatureTests.issuingCA(token: token, keyID: configuration.caKeyID, name: name, configuration: configuration, in: directory)
+            : try await CertificateAuthority.create(token: token, keyID: configuration.caKeyID, name: name, now: Date().addingTimeInterval(-60))
         try ca.certificatePEM.write(toFile: configuration.caCertificate, atomically: true, encoding: .utf8)
         let tsa = try await TimeStampAuthority.create(
             token: token, keyID: configuration.tsaKeyID, ca: ca, name: try DistinguishedName { CountryName("IT"); OrganizationName("Sigillo Test"); CommonName("Sigillo Test TSA") },

@@ -5,7 +5,8 @@ import X509
 
 /// The server configuration as `sigillo serve --config FILE` reads it: the file (`ServerConfiguration.load`), the
 /// `SIGILLO_*` environment over it, then what start-up derives from it without opening anything (the token
-/// configuration, including `pkcs11:` URIs, and the mail delivery: sender address, SMTP settings, TLS context).
+/// configuration, including `pkcs11:` URIs, the holder certificates' qualified profile, and the mail delivery: sender
+/// address, SMTP settings, TLS context).
 ///
 /// The input is the file; after a NUL byte, if any, come `NAME=value` lines used as the environment. Paths the
 /// configuration names are not read: the SMTP CA file and password file are replaced by the target's own (a CA of
@@ -63,6 +64,12 @@ enum ServerConfigurationTarget {
             if configuration.smtp?.passwordFile != nil { configuration.smtp?.passwordFile = passwordFile }
         }
         _ = try? configuration.tokenConfiguration()
+        do {
+            _ = try configuration.holderProfile()
+        } catch is ConfigurationError {
+        } catch {
+            FuzzCheck.fail("holderProfile refused the configuration with \(type(of: error)) instead of a ConfigurationError: \(error)")
+        }
         do {
             _ = try configuration.mailDelivery(environment: environment)
         } catch is ConfigurationError {

@@ -9,7 +9,7 @@ extension CertificateAuthority {
     /// Subject `name`; extended key usage id-kp-timeStamping only, critical (RFC 3161 §2.3); keyUsage
     /// digitalSignature + nonRepudiation, critical; basicConstraints not a CA; subject and authority key identifiers;
     /// CRL distribution point `<pkiBaseURL>/crl/ca.crl`; authority information access with OCSP `<pkiBaseURL>/ocsp`
-    /// and CA issuers `<pkiBaseURL>/ca.cer`; a random positive 16-byte serial number.
+    /// and CA issuers (`caIssuersURL`); a random positive 16-byte serial number.
     ///
     /// - Parameters:
     ///   - publicKeySPKI: the TSA's public key (SubjectPublicKeyInfo, DER): EC P-256/P-384 or RSA 2048–4096.
@@ -41,7 +41,7 @@ extension CertificateAuthority {
             CRLDistributionPoints(urls: ["\(baseURL)/crl/ca.crl"])
             AuthorityInformationAccess([
                 .init(method: .ocspServer, location: .uniformResourceIdentifier("\(baseURL)/ocsp")),
-                .init(method: .issuingCA, location: .uniformResourceIdentifier("\(baseURL)/ca.cer")),
+                .init(method: .issuingCA, location: .uniformResourceIdentifier(self.caIssuersURL(baseURL: baseURL))),
             ])
         }
         return try await Certificate(

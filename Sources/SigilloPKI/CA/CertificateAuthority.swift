@@ -25,6 +25,14 @@ public struct CertificateAuthority: Sendable {
     public let privateKey: TokenPrivateKey
     /// The CA's key identifier (its SubjectKeyIdentifier), used as AuthorityKeyIdentifier in what it issues.
     public let keyIdentifier: [UInt8]
+    /// The certificates above this CA, up to and including the provider's root (empty for a self-signed CA).
+    public let chain: [Certificate]
+    /// The whole chain, DER: this CA's certificate, then `chain`.
+    public let chainDER: [[UInt8]]
+    /// The whole chain as a certs-only CMS message (what `/ca.p7c` serves).
+    public let chainBundle: [UInt8]
+    /// The qualified certificate profile of the holder certificates this CA issues.
+    public var profile: QualifiedCertificateProfile
 
     /// A CA whose key `keyID` is in `token` and whose certificate is `certificate`.
     ///
@@ -32,18 +40,22 @@ public struct CertificateAuthority: Sendable {
     ///
     /// - Throws: `SigilloError.invalidRequest` if the certificate is not a CA certificate or its key type is not
     ///   supported.
-    public init(token: Token, keyID: String, certificate: Certificate) throws {
+    public init(token: Token, keyID: String, certificate: Certificate, chain: [Certificate] = [], profile: QualifiedCertificateProfile = .development()) throws {
         guard let constraints = try certificate.extensions.basicConstraints, case .isCertificateAuthority = constraints else {
             throw SigilloError(.invalidRequest, "the certificate is not a CA certificate (basicConstraints CA:TRUE missing)")
         }
         self.token = token
         self.keyID = keyID
         self.certificate = certificate
+        self.chain = chain
+        self.profile = profile
         self.privateKey = try TokenPrivateKey(token: token, keyID: keyID, publicKey: certificate.publicKey)
         self.certificatePEM = try certificate.serializeAsPEM().pemString
         var serializer = DER.Serializer()
         try serializer.serialize(certificate)
         self.certificateDER = serializer.serializedBytes
+        self.chainDER = [self.certificateDER] + (try chain.map { try Self.der(of: $0) })
+        self.chainBundle = try CertificateBundle(certificates: self.chainDER).derEncoded()
         if let ski = try certificate.extensions.subjectKeyIdentifier {
             self.keyIdentifier = Array(ski.keyIdentifier)
         } else {
@@ -74,6 +86,7 @@ public struct CertificateAuthority: Sendable {
     ///   - name: the CA's subject (and issuer) name.
     ///   - validityYears: years from `now` until the certificate expires.
     ///   - now: the start of validity (truncated to whole seconds).
+    ///   - profile: the qualified profile of the holder certificates it issues.
     /// - Throws: `PKCS11Error.keyAlreadyExists` if `keyID` is taken, other `PKCS11Error`s from the token,
     ///   `SigilloError.invalidRequest` for a bad validity.
     public static func create(
@@ -82,7 +95,8 @@ public struct CertificateAuthority: Sendable {
         algorithm: KeyAlgorithm = .ecP384,
         name: DistinguishedName,
         validityYears: Int = 10,
-        now: Date
+        now: Date,
+        profile: QualifiedCertificateProfile = .development()
     ) async throws -> CertificateAuthority {
         let notBefore = Self.wholeSeconds(now)
         let notAfter = try Self.adding(years: validityYears, to: notBefore)
@@ -108,7 +122,7 @@ public struct CertificateAuthority: Sendable {
                 extensions: extensions,
                 issuerAsyncPrivateKey: Certificate.PrivateKey(key)
             )
-            return try CertificateAuthority(token: token, keyID: keyID, certificate: certificate)
+            return try CertificateAuthority(token: token, keyID: keyID, certificate: certificate, profile: profile)
         } catch {
             _ = try? await token.destroyKeyPair(id: keyID)
             throw error
@@ -125,13 +139,13 @@ public struct CertificateAuthority: Sendable {
         }
     }
 
-    /// Issues a holder's signing certificate.
+    /// Issues a holder's qualified signing certificate (ETSI EN 319 412-2, natural person).
     ///
     /// Subject `C=IT, GN, SN, serialNumber=TINIT-<fiscal code>, CN=<given name> <surname>`; keyUsage
-    /// digitalSignature + nonRepudiation (critical); a random positive 16-byte serial number; subject and
-    /// authority key identifiers; CRL distribution point `<pkiBaseURL>/crl/ca.crl`; authority information
-    /// access with OCSP `<pkiBaseURL>/ocsp` and CA issuers `<pkiBaseURL>/ca.cer`; an rfc822Name
-    /// subjectAltName when the holder has an e-mail address.
+    /// nonRepudiation alone (critical); certificate policies and QC statements from `profile`; a random positive
+    /// 16-byte serial number; subject and authority key identifiers; CRL distribution point
+    /// `<pkiBaseURL>/crl/ca.crl`; authority information access with OCSP `<pkiBaseURL>/ocsp` and CA issuers
+    /// (`caIssuersURL`); an rfc822Name subjectAltName when the holder has an e-mail address.
     ///
     /// - Parameters:
     ///   - publicKeySPKI: the holder's public key (SubjectPublicKeyInfo, DER): EC P-256/P-384 or RSA 2048–4096.
@@ -161,14 +175,16 @@ public struct CertificateAuthority: Sendable {
             RelativeDistinguishedName(.init(type: .RDNAttributeType.commonName, utf8String: holder.commonName)),
         ])
         let extensions = try Certificate.Extensions {
-            Critical(KeyUsage(digitalSignature: true, nonRepudiation: true))
+            Critical(KeyUsage(nonRepudiation: true))
             BasicConstraints.notCertificateAuthority
+            self.profile.certificatePolicies
+            self.profile.qcStatements
             SubjectKeyIdentifier(hash: publicKey)
             AuthorityKeyIdentifier(keyIdentifier: self.keyIdentifier[...])
             CRLDistributionPoints(urls: ["\(baseURL)/crl/ca.crl"])
             AuthorityInformationAccess([
                 .init(method: .ocspServer, location: .uniformResourceIdentifier("\(baseURL)/ocsp")),
-                .init(method: .issuingCA, location: .uniformResourceIdentifier("\(baseURL)/ca.cer")),
+                .init(method: .issuingCA, location: .uniformResourceIdentifier(self.caIssuersURL(baseURL: baseURL))),
             ])
             if let email = holder.email {
                 SubjectAlternativeNames([.rfc822Name(email)])
@@ -189,6 +205,12 @@ public struct CertificateAuthority: Sendable {
     }
 
     // MARK: Helpers
+
+    /// The CA issuers URL of the certificates this CA issues: `<pkiBaseURL>/ca.cer` (the CA certificate) for a
+    /// self-signed CA, `<pkiBaseURL>/ca.p7c` (the whole chain up to the root, certs-only CMS) under a root.
+    public func caIssuersURL(baseURL: String) -> String {
+        self.chain.isEmpty ? "\(baseURL)/ca.cer" : "\(baseURL)/ca.p7c"
+    }
 
     /// `certificate` as PEM.
     public static func pem(of certificate: Certificate) throws -> String {

@@ -180,7 +180,7 @@ public struct TimeStampAuthority: Sendable {
         do {
             let certificate = try await ca.issueTimeStampingCertificate(
                 publicKeySPKI: spki, name: name, notBefore: now, validityYears: validityYears, pkiBaseURL: pkiBaseURL)
-            return try TimeStampAuthority(token: token, keyID: keyID, certificate: certificate, chain: [ca.certificateDER], clock: clock, settings: settings)
+            return try TimeStampAuthority(token: token, keyID: keyID, certificate: certificate, chain: ca.chainDER, clock: clock, settings: settings)
         } catch {
             _ = try? await token.destroyKeyPair(id: keyID)
             throw error

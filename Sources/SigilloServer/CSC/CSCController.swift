@@ -12,8 +12,8 @@ struct CSCController: Sendable {
     let authentication: Authentication
     let authorization: Authorization
     let signing: Signing
-    /// The CA certificate, DER (`certificates: "chain"`).
-    let caCertificateDER: [UInt8]
+    /// The CA certificate, then the certificates above it up to the root, DER (`certificates: "chain"`).
+    let caChainDER: [[UInt8]]
     let clock: ServiceClock
     let name: String
     /// The time-stamping authority behind v2 `signatures/timestamp`; nil: the method is not offered.
@@ -114,7 +114,7 @@ struct CSCController: Sendable {
         var cert = CSCCredentialInfoResponse.Cert(status: certStatus)
         switch body.certificates ?? "single" {
         case "none": break
-        case "chain": cert.certificates = [Base64Text.encode(credential.certificateDER), Base64Text.encode(self.caCertificateDER)]
+        case "chain": cert.certificates = ([credential.certificateDER] + self.caChainDER).map { Base64Text.encode($0) }
         case "single": cert.certificates = [Base64Text.encode(credential.certificateDER)]
         default: throw CSCError.invalidRequest("Invalid parameter certificates")
         }
