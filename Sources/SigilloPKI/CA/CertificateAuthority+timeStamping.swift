@@ -38,23 +38,9 @@ extension CertificateAuthority {
             BasicConstraints.notCertificateAuthority
             SubjectKeyIdentifier(hash: publicKey)
             AuthorityKeyIdentifier(keyIdentifier: self.keyIdentifier[...])
-            CRLDistributionPoints(urls: ["\(baseURL)/crl/ca.crl"])
-            AuthorityInformationAccess([
-                .init(method: .ocspServer, location: .uniformResourceIdentifier("\(baseURL)/ocsp")),
-                .init(method: .issuingCA, location: .uniformResourceIdentifier(self.caIssuersURL(baseURL: baseURL))),
-            ])
+            self.crlDistributionPoints(baseURL: baseURL)
+            self.authorityInformationAccess(baseURL: baseURL)
         }
-        return try await Certificate(
-            version: .v3,
-            serialNumber: Self.randomSerialNumber(),
-            publicKey: publicKey,
-            notValidBefore: start,
-            notValidAfter: end,
-            issuer: self.certificate.subject,
-            subject: name,
-            signatureAlgorithm: self.privateKey.defaultSignatureAlgorithm,
-            extensions: extensions,
-            issuerAsyncPrivateKey: Certificate.PrivateKey(self.privateKey)
-        )
+        return try await self.sign(publicKey: publicKey, subject: name, notBefore: start, notAfter: end, extensions: extensions)
     }
 }

@@ -181,27 +181,43 @@ public struct CertificateAuthority: Sendable {
             self.profile.qcStatements
             SubjectKeyIdentifier(hash: publicKey)
             AuthorityKeyIdentifier(keyIdentifier: self.keyIdentifier[...])
-            CRLDistributionPoints(urls: ["\(baseURL)/crl/ca.crl"])
-            AuthorityInformationAccess([
-                .init(method: .ocspServer, location: .uniformResourceIdentifier("\(baseURL)/ocsp")),
-                .init(method: .issuingCA, location: .uniformResourceIdentifier(self.caIssuersURL(baseURL: baseURL))),
-            ])
+            self.crlDistributionPoints(baseURL: baseURL)
+            self.authorityInformationAccess(baseURL: baseURL)
             if let email = holder.email {
                 SubjectAlternativeNames([.rfc822Name(email)])
             }
         }
-        return try await Certificate(
+        return try await self.sign(publicKey: publicKey, subject: subject, notBefore: start, notAfter: end, extensions: extensions)
+    }
+
+    /// A certificate for `publicKey` and `subject` this CA signs in the token, with a new random serial number.
+    func sign(publicKey: Certificate.PublicKey, subject: DistinguishedName, notBefore: Date, notAfter: Date,
+              extensions: Certificate.Extensions) async throws -> Certificate {
+        try await Certificate(
             version: .v3,
             serialNumber: Self.randomSerialNumber(),
             publicKey: publicKey,
-            notValidBefore: start,
-            notValidAfter: end,
+            notValidBefore: notBefore,
+            notValidAfter: notAfter,
             issuer: self.certificate.subject,
             subject: subject,
             signatureAlgorithm: self.privateKey.defaultSignatureAlgorithm,
             extensions: extensions,
             issuerAsyncPrivateKey: Certificate.PrivateKey(self.privateKey)
         )
+    }
+
+    /// The CRL distribution point of every certificate this CA issues: `<baseURL>/crl/ca.crl`.
+    func crlDistributionPoints(baseURL: String) -> CRLDistributionPoints {
+        CRLDistributionPoints(urls: ["\(baseURL)/crl/ca.crl"])
+    }
+
+    /// OCSP `<baseURL>/ocsp` and the CA issuers URL (`caIssuersURL`) of every certificate this CA issues.
+    func authorityInformationAccess(baseURL: String) -> AuthorityInformationAccess {
+        AuthorityInformationAccess([
+            .init(method: .ocspServer, location: .uniformResourceIdentifier("\(baseURL)/ocsp")),
+            .init(method: .issuingCA, location: .uniformResourceIdentifier(self.caIssuersURL(baseURL: baseURL))),
+        ])
     }
 
     // MARK: Helpers
