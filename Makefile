@@ -56,13 +56,21 @@ fuzz-build:
 	if ! $(SWIFT) build $(FUZZ_BUILD_FLAGS) > $(FUZZ_SCRATCH)/build.log 2>&1; then \
 		grep -E "error:" $(FUZZ_SCRATCH)/build.log | head -40; tail -5 $(FUZZ_SCRATCH)/build.log | cut -c1-400; exit 1; fi
 
-# Installs the Debian packages that are missing (apt-get update first, no questions asked).
+# Installs the Debian packages that are missing (apt-get update first, no questions asked). Two makes at once (`make
+# run` and `make test`, or two checkouts) take turns: each holds APT_LOCK (flock) while it updates and installs, and
+# looks again for what is missing once it has it. apt-get itself waits up to 10 minutes for the dpkg lock another apt
+# holds (unattended-upgrades); `apt-get update` cannot wait for the lists lock, so it is tried up to 5 times.
+APT_LOCK ?= /tmp/sigillo-apt.lock
+APT_GET = DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
-		echo "installing:$$missing (log: .build/apt.log)"; mkdir -p .build; \
-		{ $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
-		  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; } > .build/apt.log 2>&1 \
+		echo "installing:$$missing (log: .build/apt.log; waits for another apt-get)"; mkdir -p .build; \
+		$(SUDO) flock -w 1800 $(APT_LOCK) sh -c ' \
+			missing=""; for p in "$$@"; do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+			[ -z "$$missing" ] && { echo "installed meanwhile:$$*"; exit 0; }; \
+			for try in 1 2 3 4 5; do $(APT_GET) update -qq && break; [ $$try = 5 ] && exit 1; sleep 10; done; \
+			$(APT_GET) install -y -qq --no-install-recommends $$missing' apt $$missing >> .build/apt.log 2>&1 \
 		|| { tail -30 .build/apt.log; exit 1; }; \
 	fi
 
