@@ -230,7 +230,8 @@ public enum SigilloApplication {
     /// The router with every public route; the anonymous ones bounded by `rateLimits`.
     public static func router(services: SigilloServices, rateLimits: RateLimitSettings = RateLimitSettings()) -> Router<SigilloContext> {
         let router = Router(context: SigilloContext.self)
-        // First, so that every answer carries it (Hummingbird applies a middleware to the routes added after it).
+        // First, so that every answer carries them (Hummingbird applies a middleware to the routes added after it).
+        router.add(middleware: RequestIDMiddleware())
         router.add(middleware: StrictTransportSecurityMiddleware())
         router.add(middleware: JSONErrorMiddleware())
         let domain = services.domain

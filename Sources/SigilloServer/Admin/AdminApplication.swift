@@ -26,6 +26,7 @@ public enum AdminApplication {
     /// The router with every admin route.
     public static func router(services: SigilloServices) -> Router<AdminContext> {
         let router = Router(context: AdminContext.self)
+        router.add(middleware: RequestIDMiddleware())
         router.add(middleware: StrictTransportSecurityMiddleware())
         router.add(middleware: JSONErrorMiddleware())
         router.add(middleware: OperatorMiddleware())
