@@ -11,7 +11,7 @@ public enum PKIApplication {
     /// The routes of the publication listener.
     public static func router(services: SigilloServices) -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
-        router.add(middleware: RequestIDMiddleware())
+        router.add(middleware: RequestIDMiddleware(listener: "publication", metrics: services.metrics))
         PKIController(ca: services.ca, crl: services.crl).addRoutes(to: router)
         OCSPController(responder: services.ocsp, clock: services.domain.clock).addRoutes(to: router)
         if let tsa = services.tsa {

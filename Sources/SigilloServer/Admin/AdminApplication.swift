@@ -26,10 +26,17 @@ public enum AdminApplication {
     /// The router with every admin route.
     public static func router(services: SigilloServices) -> Router<AdminContext> {
         let router = Router(context: AdminContext.self)
-        router.add(middleware: RequestIDMiddleware())
+        router.add(middleware: RequestIDMiddleware(listener: "admin", metrics: services.metrics))
         router.add(middleware: StrictTransportSecurityMiddleware())
         router.add(middleware: JSONErrorMiddleware())
         router.add(middleware: OperatorMiddleware())
+        // Prometheus scrapes it with an operator certificate (mutual TLS, like every admin route).
+        router.get("/metrics") { _, _ in
+            var headers = HTTPFields()
+            headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
+            headers[.cacheControl] = "no-store"
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: services.metrics.render())))
+        }
         AdminController(admin: services.domain.administration, lifecycle: services.domain.lifecycle, recovery: services.domain.recovery, auditTrail: services.domain.auditTrail).addRoutes(to: router)
         return router
     }

@@ -18,6 +18,8 @@ struct CSCController: Sendable {
     let name: String
     /// The time-stamping authority behind v2 `signatures/timestamp`; nil: the method is not offered.
     var timeStamps: TimeStampAuthority? = nil
+    /// Counts the signatures made, by algorithm.
+    var metrics: SigilloMetrics? = nil
 
     func addRoutes(to router: Router<SigilloContext>) {
         for version in [1, 2] {
@@ -185,6 +187,7 @@ struct CSCController: Sendable {
             throw CSCError.invalidRequest("Invalid hash length: \(mechanism.hash.rawValue) digests are \(mechanism.hash.digestLength) bytes")
         }
         let signatures = try await self.signing.signHash(holderID: holderID, credentialID: id, sad: sad, hashes: digests, mechanism: mechanism)
+        self.metrics?.signatures(algorithm: signAlgo, count: signatures.count)
         return JSONResponse.signatures(signatures)
     }
 

@@ -5,7 +5,7 @@ import Logging
 
 /// Gives every request an id, puts it in the metadata of every line logged for that request (`hb.request.id`, the key
 /// Hummingbird's own lines use) and echoes it as `X-Request-Id` on the answer, then logs one `request` line (method,
-/// route, status, milliseconds) at info level.
+/// route, status, milliseconds) at info level and counts the answer and its duration in `metrics`.
 ///
 /// The id is the request's `X-Request-Id` when it is sane (1 to 128 characters from letters, digits and `-_.:=+/@`,
 /// so that a front proxy's id carries through), else the one Hummingbird generated. It goes first on every router (public,
@@ -15,6 +15,11 @@ import Logging
 struct RequestIDMiddleware<Context: RequestContext>: RouterMiddleware {
     static var header: HTTPField.Name { HTTPField.Name("X-Request-Id")! }
     static var metadataKey: String { "hb.request.id" }
+
+    /// `public`, `admin` or `publication`: the `listener` label of the request metrics.
+    var listener: String = "public"
+    /// Counts each answer and its duration; nil: no metrics.
+    var metrics: SigilloMetrics? = nil
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         var context = context
@@ -32,10 +37,12 @@ struct RequestIDMiddleware<Context: RequestContext>: RouterMiddleware {
         }
         response.headers[Self.header] = id
         let elapsed = ContinuousClock.now - start
+        let route = context.endpointPath ?? "unmatched"
+        self.metrics?.request(listener: self.listener, method: request.method.rawValue, route: route, status: response.status.code, duration: elapsed)
         let milliseconds = Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
         context.logger.info("request", metadata: [
             "method": .string(request.method.rawValue),
-            "route": .string(context.endpointPath ?? "unmatched"),
+            "route": .string(route),
             "status": .stringConvertible(response.status.code),
             "ms": .string(String(format: "%.1f", milliseconds)),
         ])

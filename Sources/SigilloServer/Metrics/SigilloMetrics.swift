@@ -1,0 +1,47 @@
+import CoreMetrics
+import Prometheus
+
+/// The server's metrics, in the Prometheus text format: swift-metrics instruments made by a `PrometheusMetricsFactory`
+/// over a registry of this server's own (not the process-wide `MetricsSystem`, so that servers in one test process
+/// never share counters). `GET /metrics` on the admin listener renders it.
+///
+/// - `sigillo_http_requests_total{listener, method, route, status}`: answers, by the route the router matched
+///   (`/csc/v1/credentials/info`, `/admin/v1/holders/{id}`, `NotFound`), never the path as sent, so the label set
+///   stays small.
+/// - `sigillo_http_request_duration_seconds{listener, route}`: a histogram of the time to answer.
+/// - `sigillo_signatures_total{algorithm}`: signatures made through `signatures/signHash`, by CSC `signAlgo` OID.
+public final class SigilloMetrics: Sendable {
+    let registry: PrometheusCollectorRegistry
+    let factory: PrometheusMetricsFactory
+
+    public init() {
+        self.registry = PrometheusCollectorRegistry()
+        var factory = PrometheusMetricsFactory(registry: self.registry)
+        // Seconds: from a cached-key signature (milliseconds) to an Argon2id-bound authorize under load.
+        factory.defaultDurationHistogramBuckets = [.milliseconds(1), .microseconds(2500), .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50),
+                                                   .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1), .milliseconds(2500), .seconds(5), .seconds(10)]
+        self.factory = factory
+    }
+
+    /// One answer of `listener` (`public`, `admin`, `publication`).
+    func request(listener: String, method: String, route: String, status: Int, duration: Duration) {
+        CoreMetrics.Counter(label: "sigillo_http_requests_total",
+                dimensions: [("listener", listener), ("method", method), ("route", route), ("status", String(status))],
+                factory: self.factory).increment()
+        let nanoseconds = duration.components.seconds * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000
+        CoreMetrics.Timer(label: "sigillo_http_request_duration_seconds", dimensions: [("listener", listener), ("route", route)],
+              factory: self.factory).recordNanoseconds(nanoseconds)
+    }
+
+    /// `count` signatures made with the CSC `signAlgo` OID `algorithm` (only what the server accepted and signed).
+    func signatures(algorithm: String, count: Int) {
+        CoreMetrics.Counter(label: "sigillo_signatures_total", dimensions: [("algorithm", algorithm)], factory: self.factory).increment(by: count)
+    }
+
+    /// Every metric, in the Prometheus text exposition format (version 0.0.4).
+    public func render() -> String {
+        var buffer: [UInt8] = []
+        self.registry.emit(into: &buffer)
+        return String(decoding: buffer, as: UTF8.self)
+    }
+}

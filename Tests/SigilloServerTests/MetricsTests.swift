@@ -1,0 +1,76 @@
+import AsyncHTTPClient
+import Crypto
+import Foundation
+import SigilloDomain
+import SigilloServer
+import SigilloTestSupport
+import Testing
+
+@Suite("Metrics: Prometheus text on the admin listener")
+struct MetricsTests {
+    @Test("GET /metrics (operators only): requests by listener, route and status with latency histograms, signatures by algorithm; the counters move")
+    func scrape() async throws {
+        let fixture = try TestToken()
+        try await AdminServer.with(fixture) { admin in
+            let server = admin.server
+            func scrape() async throws -> String {
+                let response = try await admin.client.execute(HTTPClientRequest(url: admin.baseURL + "/metrics"), timeout: .seconds(60))
+                #expect(response.status.code == 200)
+                #expect(response.headers["Content-Type"].first?.hasPrefix("text/plain; version=0.0.4") == true)
+                return String(buffer: try await response.body.collect(upTo: 1 << 24))
+            }
+            let signHash = ["listener": "public", "method": "POST", "route": "/csc/v1/signatures/signHash", "status": "200"]
+            let ecdsa = ["algorithm": "1.2.840.10045.4.3.2"]
+
+            let before = try await scrape()
+            #expect(Self.value(before, "sigillo_signatures_total", ecdsa) == nil)
+            #expect(Self.value(before, "sigillo_http_requests_total", signHash) == nil)
+
+            // A holder signs twice (one SAD for two hashes, two signHash calls of one hash); an unknown route is 404.
+            var account = try await server.activate()
+            let id = account.credential.id
+            let token = try #require(try await server.post("/csc/v1/auth/login", basic: (account.username, account.password)).json["access_token"] as? String)
+            let digests = ["contract", "annex"].map { Array(SHA256.hash(data: Data($0.utf8))) }
+            let sad = try #require(try await server.post("/csc/v1/credentials/authorize", [
+                "credentialID": id, "numSignatures": 2, "hash": digests.map(b64), "PIN": account.password, "OTP": account.nextOTP(),
+            ], bearer: token).json["SAD"] as? String)
+            for digest in digests {
+                let signed = try await server.post("/csc/v1/signatures/signHash", [
+                    "credentialID": id, "SAD": sad, "hash": [b64(digest)], "hashAlgo": "2.16.840.1.101.3.4.2.1", "signAlgo": ecdsa["algorithm"]!,
+                ], bearer: token)
+                #expect(signed.status == 200, "\(signed.json)")
+            }
+            #expect(try await server.post("/csc/v1/no-such-method", bearer: token).status == 404)
+
+            let after = try await scrape()
+            #expect(Self.value(after, "sigillo_signatures_total", ecdsa) == 2, "\(after)")
+            #expect(Self.value(after, "sigillo_http_requests_total", signHash) == 2)
+            #expect(Self.value(after, "sigillo_http_requests_total", ["listener": "public", "route": "/csc/v1/credentials/authorize", "status": "200"]) == 1)
+            #expect(Self.value(after, "sigillo_http_requests_total", ["listener": "public", "route": "NotFound", "status": "404"]) == 1)
+            let latency = ["listener": "public", "route": "/csc/v1/signatures/signHash"]
+            #expect(Self.value(after, "sigillo_http_request_duration_seconds_count", latency) == 2)
+            #expect(Self.value(after, "sigillo_http_request_duration_seconds_bucket", latency.merging(["le": "+Inf"]) { $1 }) == 2)
+            #expect((Self.value(after, "sigillo_http_request_duration_seconds_sum", latency) ?? 0) > 0)
+            // The first scrape is counted once it was answered: the admin listener's own requests are there too.
+            #expect(Self.value(after, "sigillo_http_requests_total", ["listener": "admin", "route": "/metrics", "status": "200"]) == 1)
+            // No path as sent, only routes: nothing of the credential id or the unknown method in a label.
+            #expect(!after.contains(id) && !after.contains("no-such-method"))
+
+            // Without an operator certificate the admin listener does not answer.
+            let anonymous = try AdminServer.client(directory: admin.directory)
+            await #expect(throws: (any Error).self) { _ = try await anonymous.execute(HTTPClientRequest(url: admin.baseURL + "/metrics"), timeout: .seconds(60)) }
+            try await anonymous.shutdown()
+        }
+    }
+
+    /// The value of the sample `name` whose labels include `labels`, from Prometheus text; nil when there is none.
+    static func value(_ text: String, _ name: String, _ labels: [String: String]) -> Double? {
+        for line in text.split(separator: "\n") where line.hasPrefix(name + "{") || line.hasPrefix(name + " ") {
+            guard let space = line.lastIndex(of: " ") else { continue }
+            let series = line[..<space]
+            guard labels.allSatisfy({ series.contains("\($0.key)=\"\($0.value)\"") }) else { continue }
+            return Double(line[line.index(after: space)...])
+        }
+        return nil
+    }
+}
