@@ -41,15 +41,31 @@ struct MetricsTests {
                 #expect(signed.status == 200, "\(signed.json)")
             }
             #expect(try await server.post("/csc/v1/no-such-method", bearer: token).status == 404)
+            // Refusals by reason: a wrong password on v2 (answered as invalid_authentication_data, counted as what it
+            // was), a SAD used up, a malformed body.
+            let wrong = try await server.post("/csc/v2/credentials/authorize", [
+                "credentialID": id, "numSignatures": 1, "hash": [b64(digests[0])], "PIN": account.password + "x", "OTP": account.nextOTP(),
+            ], bearer: token)
+            #expect(wrong.status == 400 && wrong.error == "invalid_authentication_data", "\(wrong.json)")
+            let spent = try await server.post("/csc/v1/signatures/signHash", [
+                "credentialID": id, "SAD": sad, "hash": [b64(digests[0])], "hashAlgo": "2.16.840.1.101.3.4.2.1", "signAlgo": ecdsa["algorithm"]!,
+            ], bearer: token)
+            #expect(spent.status == 400, "\(spent.json)")
+            #expect(try await server.post("/csc/v1/signatures/signHash", raw: "{", bearer: token).status == 400)
 
             let after = try await scrape()
             #expect(Self.value(after, "sigillo_signatures_total", ecdsa) == 2, "\(after)")
             #expect(Self.value(after, "sigillo_http_requests_total", signHash) == 2)
             #expect(Self.value(after, "sigillo_http_requests_total", ["listener": "public", "route": "/csc/v1/credentials/authorize", "status": "200"]) == 1)
             #expect(Self.value(after, "sigillo_http_requests_total", ["listener": "public", "route": "NotFound", "status": "404"]) == 1)
+            #expect(Self.value(after, "sigillo_refusals_total", ["method": "credentials/authorize", "reason": "invalid_password"]) == 1, "\(after)")
+            #expect(Self.value(after, "sigillo_refusals_total", ["method": "signatures/signHash", "reason": "invalid_request"]) == 1)
+            let spentReason = try #require(after.split(separator: "\n").first { $0.hasPrefix("sigillo_refusals_total{") && $0.contains("method=\"signatures/signHash\"") && !$0.contains("invalid_request") })
+            #expect(spentReason.contains("_sad") && spentReason.hasSuffix(" 1"), "\(spentReason)")
             let latency = ["listener": "public", "route": "/csc/v1/signatures/signHash"]
-            #expect(Self.value(after, "sigillo_http_request_duration_seconds_count", latency) == 2)
-            #expect(Self.value(after, "sigillo_http_request_duration_seconds_bucket", latency.merging(["le": "+Inf"]) { $1 }) == 2)
+            // Every signHash answer, refused or not: two signatures, the spent SAD, the malformed body.
+            #expect(Self.value(after, "sigillo_http_request_duration_seconds_count", latency) == 4)
+            #expect(Self.value(after, "sigillo_http_request_duration_seconds_bucket", latency.merging(["le": "+Inf"]) { $1 }) == 4)
             #expect((Self.value(after, "sigillo_http_request_duration_seconds_sum", latency) ?? 0) > 0)
             // The first scrape is counted once it was answered: the admin listener's own requests are there too.
             #expect(Self.value(after, "sigillo_http_requests_total", ["listener": "admin", "route": "/metrics", "status": "200"]) == 1)

@@ -10,6 +10,8 @@ import Prometheus
 ///   stays small.
 /// - `sigillo_http_request_duration_seconds{listener, route}`: a histogram of the time to answer.
 /// - `sigillo_signatures_total{algorithm}`: signatures made through `signatures/signHash`, by CSC `signAlgo` OID.
+/// - `sigillo_refusals_total{method, reason}`: `credentials/authorize` and `signatures/signHash` refused, by error code
+///   (`invalid_password`, `invalid_otp`, `otp_replayed`, `pin_locked`, `invalid_sad`, `invalid_request`, ...).
 public final class SigilloMetrics: Sendable {
     let registry: PrometheusCollectorRegistry
     let factory: PrometheusMetricsFactory
@@ -36,6 +38,11 @@ public final class SigilloMetrics: Sendable {
     /// `count` signatures made with the CSC `signAlgo` OID `algorithm` (only what the server accepted and signed).
     func signatures(algorithm: String, count: Int) {
         CoreMetrics.Counter(label: "sigillo_signatures_total", dimensions: [("algorithm", algorithm)], factory: self.factory).increment(by: count)
+    }
+
+    /// A CSC `method` (`credentials/authorize`, `signatures/signHash`) refused for `reason` (the error code).
+    func refusal(method: String, reason: String) {
+        CoreMetrics.Counter(label: "sigillo_refusals_total", dimensions: [("method", method), ("reason", reason)], factory: self.factory).increment()
     }
 
     /// Every metric, in the Prometheus text exposition format (version 0.0.4).
