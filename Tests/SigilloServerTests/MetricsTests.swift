@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Crypto
 import Foundation
 import SigilloDomain
+import SigilloPKI
 import SigilloServer
 import SigilloTestSupport
 import Testing
@@ -25,6 +26,7 @@ struct MetricsTests {
             let before = try await scrape()
             #expect(Self.value(before, "sigillo_signatures_total", ecdsa) == nil)
             #expect(Self.value(before, "sigillo_http_requests_total", signHash) == nil)
+            #expect(Self.value(before, "sigillo_crl_age_seconds", [:]) == nil)
 
             // A holder signs twice (one SAD for two hashes, two signHash calls of one hash); an unknown route is 404.
             var account = try await server.activate()
@@ -41,6 +43,10 @@ struct MetricsTests {
                 #expect(signed.status == 200, "\(signed.json)")
             }
             #expect(try await server.post("/csc/v1/no-such-method", bearer: token).status == 404)
+            // A CRL is built for a relying party: its age is measured at the next scrape (at least the minute its
+            // thisUpdate is dated back).
+            let crl = try await server.client.execute(HTTPClientRequest(url: server.baseURL + "/crl/ca.crl"), timeout: .seconds(60))
+            #expect(crl.status.code == 200)
             // Refusals by reason: a wrong password on v2 (answered as invalid_authentication_data, counted as what it
             // was), a SAD used up, a malformed body.
             let wrong = try await server.post("/csc/v2/credentials/authorize", [
@@ -62,6 +68,8 @@ struct MetricsTests {
             #expect(Self.value(after, "sigillo_refusals_total", ["method": "signatures/signHash", "reason": "invalid_request"]) == 1)
             let spentReason = try #require(after.split(separator: "\n").first { $0.hasPrefix("sigillo_refusals_total{") && $0.contains("method=\"signatures/signHash\"") && !$0.contains("invalid_request") })
             #expect(spentReason.contains("_sad") && spentReason.hasSuffix(" 1"), "\(spentReason)")
+            let crlAge = try #require(Self.value(after, "sigillo_crl_age_seconds", [:]), "\(after)")
+            #expect(crlAge >= CertificateAuthority.clockSkewAllowance)
             let latency = ["listener": "public", "route": "/csc/v1/signatures/signHash"]
             // Every signHash answer, refused or not: two signatures, the spent SAD, the malformed body.
             #expect(Self.value(after, "sigillo_http_request_duration_seconds_count", latency) == 4)

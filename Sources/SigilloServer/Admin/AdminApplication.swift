@@ -35,7 +35,7 @@ public enum AdminApplication {
             var headers = HTTPFields()
             headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
             headers[.cacheControl] = "no-store"
-            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: services.metrics.render())))
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: await services.metricsText())))
         }
         AdminController(admin: services.domain.administration, lifecycle: services.domain.lifecycle, recovery: services.domain.recovery, auditTrail: services.domain.auditTrail).addRoutes(to: router)
         return router

@@ -12,6 +12,8 @@ import Prometheus
 /// - `sigillo_signatures_total{algorithm}`: signatures made through `signatures/signHash`, by CSC `signAlgo` OID.
 /// - `sigillo_refusals_total{method, reason}`: `credentials/authorize` and `signatures/signHash` refused, by error code
 ///   (`invalid_password`, `invalid_otp`, `otp_replayed`, `pin_locked`, `invalid_sad`, `invalid_request`, ...).
+/// - `sigillo_crl_age_seconds`: seconds since the cached CRL's `thisUpdate`, read at each scrape (`SigilloServices.metricsText()`);
+///   absent until the first CRL is built.
 public final class SigilloMetrics: Sendable {
     let registry: PrometheusCollectorRegistry
     let factory: PrometheusMetricsFactory
@@ -43,6 +45,11 @@ public final class SigilloMetrics: Sendable {
     /// A CSC `method` (`credentials/authorize`, `signatures/signHash`) refused for `reason` (the error code).
     func refusal(method: String, reason: String) {
         CoreMetrics.Counter(label: "sigillo_refusals_total", dimensions: [("method", method), ("reason", reason)], factory: self.factory).increment()
+    }
+
+    /// The age of the CRL relying parties get now: seconds since its `thisUpdate`.
+    func crlAge(seconds: Double) {
+        CoreMetrics.Gauge(label: "sigillo_crl_age_seconds", factory: self.factory).record(seconds)
     }
 
     /// Every metric, in the Prometheus text exposition format (version 0.0.4).

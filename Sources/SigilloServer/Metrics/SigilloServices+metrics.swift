@@ -1,0 +1,12 @@
+import Foundation
+
+extension SigilloServices {
+    /// The Prometheus text of `metrics`, after reading what is measured at scrape time rather than counted as it
+    /// happens: the CRL's age.
+    public func metricsText() async -> String {
+        if let thisUpdate = await self.crl.cachedThisUpdate {
+            self.metrics.crlAge(seconds: self.domain.clock.now().timeIntervalSince(thisUpdate))
+        }
+        return self.metrics.render()
+    }
+}
