@@ -58,6 +58,9 @@ public final class Token: @unchecked Sendable {
     /// Number of sessions, and of worker threads.
     public var sessionCount: Int { self.pool.count }
 
+    /// Operations waiting for a free session (the HSM workers' queue depth; those running are not counted).
+    public var queuedOperations: Int { self.pool.queued }
+
     private init(configuration: TokenConfiguration, modules: [PKCS11Module], ownsModules: Bool, slot: SlotID, pin: SecretBytes) {
         self.configuration = configuration
         self.module = modules[0]

@@ -87,6 +87,37 @@ struct MetricsTests {
         }
     }
 
+    @Test("the HSM worker queue: an operation waiting while the only session is busy shows as depth 1, then 0")
+    func hsmQueueDepth() async throws {
+        let fixture = try TestToken(sessions: 1)
+        try await AdminServer.with(fixture) { admin in
+            func scrape() async throws -> String {
+                let response = try await admin.client.execute(HTTPClientRequest(url: admin.baseURL + "/metrics"), timeout: .seconds(60))
+                return String(buffer: try await response.body.collect(upTo: 1 << 24))
+            }
+            let token = fixture.token
+            let idle = try await scrape()
+            #expect(Self.value(idle, "sigillo_hsm_sessions", [:]) == 1 && Self.value(idle, "sigillo_hsm_queue_depth", [:]) == 0, "\(idle)")
+            // The only worker holds its session until released; a second operation waits behind it.
+            let started = TestEvent("the worker holds its session")
+            let release = DispatchSemaphore(value: 0)
+            async let busy: Void = token.withSession { _ in
+                started.fire()
+                release.wait()
+            }
+            try await started.wait()
+            async let waiting: Void = token.withSession { _ in }
+            while token.queuedOperations == 0 { await Task.yield() }
+            // Whatever the scrape gives, the worker is released (else the test would wait for it for ever).
+            let queued = (try? await scrape()) ?? "no answer"
+            release.signal()
+            try await busy
+            try await waiting
+            #expect(Self.value(queued, "sigillo_hsm_queue_depth", [:]) == 1, "\(queued)")
+            #expect(Self.value(try await scrape(), "sigillo_hsm_queue_depth", [:]) == 0)
+        }
+    }
+
     /// The value of the sample `name` whose labels include `labels`, from Prometheus text; nil when there is none.
     static func value(_ text: String, _ name: String, _ labels: [String: String]) -> Double? {
         for line in text.split(separator: "\n") where line.hasPrefix(name + "{") || line.hasPrefix(name + " ") {

@@ -14,6 +14,8 @@ import Prometheus
 ///   (`invalid_password`, `invalid_otp`, `otp_replayed`, `pin_locked`, `invalid_sad`, `invalid_request`, ...).
 /// - `sigillo_crl_age_seconds`: seconds since the cached CRL's `thisUpdate`, read at each scrape (`SigilloServices.metricsText()`);
 ///   absent until the first CRL is built.
+/// - `sigillo_hsm_sessions`, `sigillo_hsm_queue_depth`: the HSM worker pool's sessions and the operations waiting for
+///   one, read at each scrape.
 public final class SigilloMetrics: Sendable {
     let registry: PrometheusCollectorRegistry
     let factory: PrometheusMetricsFactory
@@ -50,6 +52,12 @@ public final class SigilloMetrics: Sendable {
     /// The age of the CRL relying parties get now: seconds since its `thisUpdate`.
     func crlAge(seconds: Double) {
         CoreMetrics.Gauge(label: "sigillo_crl_age_seconds", factory: self.factory).record(seconds)
+    }
+
+    /// The HSM worker pool: its sessions and the operations waiting for one.
+    func hsm(sessions: Int, queued: Int) {
+        CoreMetrics.Gauge(label: "sigillo_hsm_sessions", factory: self.factory).record(sessions)
+        CoreMetrics.Gauge(label: "sigillo_hsm_queue_depth", factory: self.factory).record(queued)
     }
 
     /// Every metric, in the Prometheus text exposition format (version 0.0.4).
