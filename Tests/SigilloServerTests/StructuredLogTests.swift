@@ -122,6 +122,9 @@ struct StructuredLogTests {
             #expect(object != nil && ["time", "level", "label", "message", "metadata"].allSatisfy { object?[$0] != nil }, "not a JSON log line: \(line)")
             if let object { objects.append(object) }
         }
+        // The service group names its services, nothing of their state (the default description prints every field).
+        let services = objects.compactMap { ($0["metadata"] as? [String: Any])?["sl-service"] as? String }
+        #expect(!services.isEmpty && services.allSatisfy { !$0.contains("(") }, "\(services)")
         func requests(id: String) -> [[String: Any]] {
             objects.filter { ($0["metadata"] as? [String: Any])?["hb.request.id"] as? String == id && $0["message"] as? String == "request" }
         }
