@@ -22,7 +22,7 @@ FUZZ_TEST_RUNS ?= 3000
 FUZZ_SCRATCH = .build/fuzz
 FUZZ_BUILD_FLAGS = --scratch-path $(FUZZ_SCRATCH) --product sigillo-fuzz -Xswiftc -sanitize=fuzzer,address -Xswiftc -DSIGILLO_FUZZING
 
-.PHONY: run test deps venv build build-bench build-debug token certs ca bench bench-hsm bench-cluster clean-dev fuzz fuzz-build
+.PHONY: run test deps deps-lock-check venv build build-bench build-debug token certs ca bench bench-hsm bench-cluster clean-dev fuzz fuzz-build
 
 run: deps build token certs ca
 	@mkdir -p var
@@ -60,6 +60,7 @@ fuzz-build:
 # run` and `make test`, or two checkouts) take turns: each holds APT_LOCK (flock) while it updates and installs, and
 # looks again for what is missing once it has it. apt-get itself waits up to 10 minutes for the dpkg lock another apt
 # holds (unattended-upgrades); `apt-get update` cannot wait for the lists lock, so it is tried up to 5 times.
+# `make deps-lock-check` shows the turn-taking with stand-ins for dpkg and apt-get (installs nothing, needs no root).
 APT_LOCK ?= /tmp/sigillo-apt.lock
 APT_GET = DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600
 deps:
@@ -73,6 +74,9 @@ deps:
 			$(APT_GET) install -y -qq --no-install-recommends $$missing' apt $$missing >> .build/apt.log 2>&1 \
 		|| { tail -30 .build/apt.log; exit 1; }; \
 	fi
+
+deps-lock-check:
+	@sh Tests/Make/deps-lock-check.sh
 
 venv: $(VENV)/.installed
 # Re-run when the Makefile (the package list) changes: pip skips what is already installed.
