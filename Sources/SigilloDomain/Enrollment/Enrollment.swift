@@ -143,14 +143,8 @@ public struct Enrollment: Sendable {
         let credentialID = "c-" + UUID().uuidString.lowercased()
         let key = try await self.keys.generate(id: credentialID, algorithm: keyAlgorithm)
         do {
-            let identity = HolderIdentity(givenName: holder.givenName, surname: holder.surname, fiscalCode: holder.fiscalCode, email: holder.email)
-            let certificate = try await self.ca.issue(
-                publicKeySPKI: key.publicKey, for: identity, notBefore: now, validityYears: self.settings.certificateValidityYears, pkiBaseURL: self.settings.pkiBaseURL)
-            var credential = Credential(
-                id: credentialID, holderID: holder.id, keyAlgorithm: keyAlgorithm, tokenKeyID: credentialID,
-                certificateDER: certificate.der, serialNumber: certificate.serialNumber,
-                notBefore: certificate.notBefore, notAfter: certificate.notAfter, status: .active, multisign: self.settings.defaultMultisign)
-            key.store(in: &credential)
+            let credential = try await self.ca.credential(
+                id: credentialID, key: key, algorithm: keyAlgorithm, multisign: self.settings.defaultMultisign, for: holder, at: now, settings: self.settings)
             try await self.store.completeActivation(codeHash: invitation.codeHash, at: now, username: username, passwordHash: passwordHash, device: device, credential: credential)
             let userCode = Self.newUserCode()
             let userCodeHash = try await self.blocking.run { try passwords.hash(userCode) }

@@ -101,14 +101,8 @@ public struct CredentialLifecycle: Sendable {
         let key = try await self.keys.generate(id: credentialID, algorithm: old.keyAlgorithm)
         var renewed: Credential
         do {
-            let identity = HolderIdentity(givenName: current.givenName, surname: current.surname, fiscalCode: current.fiscalCode, email: current.email)
-            let certificate = try await self.ca.issue(
-                publicKeySPKI: key.publicKey, for: identity, notBefore: now, validityYears: self.settings.certificateValidityYears, pkiBaseURL: self.settings.pkiBaseURL)
-            renewed = Credential(
-                id: credentialID, holderID: current.id, keyAlgorithm: old.keyAlgorithm, tokenKeyID: credentialID,
-                certificateDER: certificate.der, serialNumber: certificate.serialNumber,
-                notBefore: certificate.notBefore, notAfter: certificate.notAfter, status: .active, multisign: old.multisign)
-            key.store(in: &renewed)
+            renewed = try await self.ca.credential(
+                id: credentialID, key: key, algorithm: old.keyAlgorithm, multisign: old.multisign, for: current, at: now, settings: self.settings)
             guard try await self.store.addRenewedCredential(renewed, replacing: old.id) else {
                 throw SigilloError(.conflict, "the credential changed meanwhile (suspended or revoked); nothing was renewed")
             }
@@ -164,14 +158,8 @@ public struct CredentialLifecycle: Sendable {
             let key = try await self.keys.generate(id: credentialID, algorithm: old.keyAlgorithm, storage: .wrapped)
             var renewed: Credential
             do {
-                let identity = HolderIdentity(givenName: holder.givenName, surname: holder.surname, fiscalCode: holder.fiscalCode, email: holder.email)
-                let certificate = try await self.ca.issue(
-                    publicKeySPKI: key.publicKey, for: identity, notBefore: now, validityYears: self.settings.certificateValidityYears, pkiBaseURL: self.settings.pkiBaseURL)
-                renewed = Credential(
-                    id: credentialID, holderID: holder.id, keyAlgorithm: old.keyAlgorithm, tokenKeyID: credentialID,
-                    certificateDER: certificate.der, serialNumber: certificate.serialNumber,
-                    notBefore: certificate.notBefore, notAfter: certificate.notAfter, status: .active, multisign: old.multisign)
-                key.store(in: &renewed)
+                renewed = try await self.ca.credential(
+                    id: credentialID, key: key, algorithm: old.keyAlgorithm, multisign: old.multisign, for: holder, at: now, settings: self.settings)
             } catch {
                 try? await self.audit.record(actor, "keys.migrate", target: old.id, outcome: "failed", details: "\(error)")
                 throw error

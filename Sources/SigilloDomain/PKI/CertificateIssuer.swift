@@ -1,4 +1,5 @@
 import Foundation
+import PKCS11
 
 /// A holder certificate as the domain keeps it with the credential.
 public struct IssuedCertificate: Sendable, Equatable {
@@ -34,4 +35,21 @@ public protocol RevocationList: Sendable {
     func markDirty() async
     /// The current list (rebuilt first when stale): DER and CRL number.
     func currentList() async throws -> (der: [UInt8], number: Int64)
+}
+
+extension CertificateIssuer {
+    /// The active credential `key` (generated as `id`) makes for `holder`: its certificate issued now as `settings` say
+    /// (validity, PKI URLs), the key's columns set. Activation, renewal and key migration all make theirs here.
+    func credential(id: String, key: HolderKeys.Generated, algorithm: KeyAlgorithm, multisign: Int, for holder: Holder, at now: Date,
+                    settings: DomainSettings) async throws -> Credential {
+        let identity = HolderIdentity(givenName: holder.givenName, surname: holder.surname, fiscalCode: holder.fiscalCode, email: holder.email)
+        let certificate = try await self.issue(
+            publicKeySPKI: key.publicKey, for: identity, notBefore: now, validityYears: settings.certificateValidityYears, pkiBaseURL: settings.pkiBaseURL)
+        var credential = Credential(
+            id: id, holderID: holder.id, keyAlgorithm: algorithm, tokenKeyID: id,
+            certificateDER: certificate.der, serialNumber: certificate.serialNumber,
+            notBefore: certificate.notBefore, notAfter: certificate.notAfter, status: .active, multisign: multisign)
+        key.store(in: &credential)
+        return credential
+    }
 }
