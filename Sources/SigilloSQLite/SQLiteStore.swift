@@ -51,6 +51,7 @@ public final class SQLiteStore: Sendable {
         self.groupCommit = GroupCommit(database: writer)
         self.vault = vault
         let report = MigrationReport()
+        try Self.refuseNewerSchema(self.database)
         try Self.migrator(vault: vault, report: report).migrate(self.database)
         var rewritten = report.sealedInPlace.withLock { $0 }
         if let vault {
