@@ -1,7 +1,7 @@
 import AsyncHTTPClient
+@testable import SigilloDomain
 import Crypto
 import Foundation
-import SigilloDomain
 import SigilloPKI
 import SigilloServer
 import SigilloTestSupport
@@ -61,6 +61,9 @@ struct MetricsTests {
 
             let after = try await scrape()
             #expect(Self.value(after, "sigillo_signatures_total", ecdsa) == 2, "\(after)")
+            // The holder's key is wrapped (the default): each signHash found it in a session's cache or unwrapped it.
+            let unwrapped = ["hit", "unwrap"].compactMap { Self.value(after, "sigillo_unwrapped_key_cache_total", ["event": $0]) }
+            #expect(unwrapped.count == 2 && unwrapped.reduce(0, +) >= 2, "\(after)")
             #expect(Self.value(after, "sigillo_http_requests_total", signHash) == 2)
             #expect(Self.value(after, "sigillo_http_requests_total", ["listener": "public", "route": "/csc/v1/credentials/authorize", "status": "200"]) == 1)
             #expect(Self.value(after, "sigillo_http_requests_total", ["listener": "public", "route": "NotFound", "status": "404"]) == 1)
@@ -116,6 +119,91 @@ struct MetricsTests {
             #expect(Self.value(queued, "sigillo_hsm_queue_depth", [:]) == 1, "\(queued)")
             #expect(Self.value(try await scrape(), "sigillo_hsm_queue_depth", [:]) == 0)
         }
+    }
+
+    @Test("what happens deep in the service moves its counters: lockouts, mail outbox, OCSP cache, HSM session loss and reconnect, Argon2id, database waits")
+    func operationalCounters() async throws {
+        let fixture = try TestToken(sessions: 1)
+        try await AdminServer.with(fixture) { admin in
+            let server = admin.server
+            func scrape() async throws -> String {
+                let response = try await admin.client.execute(HTTPClientRequest(url: admin.baseURL + "/metrics"), timeout: .seconds(60))
+                #expect(response.status.code == 200)
+                return String(buffer: try await response.body.collect(upTo: 1 << 24))
+            }
+            func outbox(_ text: String) -> Double {
+                ["pending", "sending", "sent", "failed"].reduce(0) { $0 + (Self.value(text, "sigillo_mail_outbox", ["status": $1]) ?? .nan) }
+            }
+            let account = try await server.activate()
+            let pem = try server.writeCertificate(account.credential, name: "holder")
+            let before = try await scrape()
+            // Every series exists from the first scrape, at zero where nothing happened yet.
+            for (name, labels) in [("sigillo_lockouts_total", ["secret": "password"]), ("sigillo_lockouts_total", ["secret": "otp"]),
+                                   ("sigillo_messages_total", ["channel": "sms", "outcome": "failed"]), ("sigillo_messages_in_flight", ["channel": "sms"]),
+                                   ("sigillo_hsm_session_losses_total", [:]), ("sigillo_hsm_reconnects_total", ["result": "failed"]),
+                                   ("sigillo_ocsp_answers_total", ["source": "cache"]), ("sigillo_argon2id_queue_depth", [:]),
+                                   ("sigillo_database_waiting", [:]), ("sigillo_mail_deliveries_total", ["outcome": "failed"])] {
+                #expect(Self.value(before, name, labels) == 0, "\(name) \(labels): \(before)")
+            }
+            #expect(Self.value(before, "sigillo_argon2id_threads", [:]) == Double(server.services.domain.blocking.width))
+            let mails = outbox(before)
+            #expect(mails >= 1, "the invitation is in the outbox: \(before)")
+            let verifications = try #require(Self.value(before, "sigillo_argon2id_verifications_total", [:]))
+            let acquisitions = try #require(Self.value(before, "sigillo_database_acquisitions_total", [:]))
+
+            // Five wrong passwords lock the password: one lockout, and its notice waits in the outbox.
+            for _ in 0..<Lockout.limit {
+                #expect(try await server.post("/csc/v1/auth/login", basic: (account.username, account.password + "x")).status == 401)
+            }
+            // Two OCSP requests for the same certificate: one signature, then the cached answer.
+            for name in ["first", "second"] {
+                let text = try await OCSPTests.check(server, certificate: pem, name: name)
+                #expect(text.contains("\(pem): good"), "\(text)")
+            }
+            // The token's sessions closed behind the pool's back: the next operation finds its session gone, opens a new
+            // one and logs in again.
+            try fixture.token.module.closeAllSessions(slot: fixture.token.slot)
+            try await fixture.token.ping()
+
+            let after = try await scrape()
+            #expect(Self.value(after, "sigillo_lockouts_total", ["secret": "password"]) == 1, "\(after)")
+            #expect(Self.value(after, "sigillo_lockouts_total", ["secret": "otp"]) == 0)
+            #expect(outbox(after) == mails + 1, "\(after)")
+            // No wrapped holder key was refused.
+            #expect(Self.value(after, "sigillo_unwrapped_key_cache_total", ["event": "refusal"]) == 0, "\(after)")
+            #expect(Self.value(after, "sigillo_ocsp_answers_total", ["source": "signed"]) == 1, "\(after)")
+            #expect(Self.value(after, "sigillo_ocsp_answers_total", ["source": "cache"]) == 1)
+            #expect(Self.value(after, "sigillo_ocsp_answers_total", ["source": "refused"]) == 0)
+            #expect(Self.value(after, "sigillo_hsm_session_losses_total", [:]) == 1, "\(after)")
+            #expect(Self.value(after, "sigillo_hsm_reconnects_total", ["result": "ok"]) == 1)
+            #expect(Self.value(after, "sigillo_hsm_reconnects_total", ["result": "failed"]) == 0)
+            // Each wrong password cost one Argon2id verification (the locked attempt's decoy too, if any): at least five.
+            #expect(try #require(Self.value(after, "sigillo_argon2id_verifications_total", [:])) >= verifications + Double(Lockout.limit))
+            #expect(Self.value(after, "sigillo_argon2id_queue_depth", [:]) == 0)
+            #expect(try #require(Self.value(after, "sigillo_database_acquisitions_total", [:])) > acquisitions)
+            #expect(Self.value(after, "sigillo_database_waiting", [:]) == 0)
+            #expect(try #require(Self.value(after, "sigillo_database_wait_seconds_total", [:])) >= 0)
+            // A counter is a counter: a scrape with nothing new in between moves none of them.
+            let again = try await scrape()
+            for (name, labels) in [("sigillo_lockouts_total", ["secret": "password"]), ("sigillo_ocsp_answers_total", ["source": "signed"]),
+                                   ("sigillo_hsm_session_losses_total", [:]), ("sigillo_hsm_reconnects_total", ["result": "ok"])] {
+                #expect(Self.value(again, name, labels) == Self.value(after, name, labels), "\(name)")
+            }
+        }
+    }
+
+    @Test("SMS handed to the notifier: sent and failed counted by channel, none left in flight")
+    func messageCounters() async throws {
+        struct Failing: Notifier {
+            func send(_ message: OutgoingMessage) async throws { throw SigilloError(.internalError, "gateway down") }
+        }
+        let counters = OperationalCounters()
+        let sms = OutgoingMessage(channel: "sms", recipient: "+393331234567", body: "code", createdAt: Date())
+        try await counters.counting(channel: "sms") {}
+        await #expect(throws: SigilloError.self) { try await counters.counting(channel: "sms") { try await Failing().send(sms) } }
+        let counts = Dictionary(uniqueKeysWithValues: counters.messagesByChannel.map { ("\($0.channel)/\($0.outcome)", $0.count) })
+        #expect(counts == ["sms/sent": 1, "sms/failed": 1])
+        #expect(counters.messagesInFlight.map(\.count) == [0])
     }
 
     /// The value of the sample `name` whose labels include `labels`, from Prometheus text; nil when there is none.

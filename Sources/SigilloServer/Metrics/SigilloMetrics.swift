@@ -1,5 +1,6 @@
 import CoreMetrics
 import Prometheus
+import Synchronization
 
 /// The server's metrics, in the Prometheus text format: swift-metrics instruments made by a `PrometheusMetricsFactory`
 /// over a registry of this server's own (not the process-wide `MetricsSystem`, so that servers in one test process
@@ -16,9 +17,14 @@ import Prometheus
 ///   absent until the first CRL is built.
 /// - `sigillo_hsm_sessions`, `sigillo_hsm_queue_depth`: the HSM worker pool's sessions and the operations waiting for
 ///   one, read at each scrape.
+/// - Counted by the module where it happens and mirrored at each scrape (`SigilloServices.metricsText()`): HSM session
+///   losses and reconnects, OCSP answers by source, lockouts, SMS and mail outcomes, database waits; and gauges read
+///   then: the Argon2id queue, the SMS in flight, the mail outbox by status.
 public final class SigilloMetrics: Sendable {
     let registry: PrometheusCollectorRegistry
     let factory: PrometheusMetricsFactory
+    /// The totals last mirrored, by metric and labels (see `total`).
+    private let mirrored = Mutex<[String: Double]>([:])
 
     public init() {
         self.registry = PrometheusCollectorRegistry()
@@ -58,6 +64,27 @@ public final class SigilloMetrics: Sendable {
     func hsm(sessions: Int, queued: Int) {
         CoreMetrics.Gauge(label: "sigillo_hsm_sessions", factory: self.factory).record(sessions)
         CoreMetrics.Gauge(label: "sigillo_hsm_queue_depth", factory: self.factory).record(queued)
+    }
+
+    /// A gauge read at scrape time.
+    func gauge(_ label: String, _ dimensions: [(String, String)] = [], _ value: Double) {
+        CoreMetrics.Gauge(label: label, dimensions: dimensions, factory: self.factory).record(value)
+    }
+
+    /// A counter kept as a running total elsewhere (an atomic in the module where it happens): Prometheus gets the
+    /// increase since the last scrape, so the series is an ordinary monotonic counter. A total that went down (its
+    /// owner was replaced) is taken as a new start.
+    func total(_ label: String, _ dimensions: [(String, String)] = [], _ value: Double) {
+        let key = ([label] + dimensions.map { "\($0.0)=\($0.1)" }).joined(separator: "\u{1F}")
+        let increase = self.mirrored.withLock { mirrored -> Double in
+            let last = mirrored[key]
+            mirrored[key] = value
+            guard let last else { return value }
+            return value >= last ? value - last : value
+        }
+        let counter = CoreMetrics.FloatingPointCounter(label: label, dimensions: dimensions, factory: self.factory)
+        // Made at the first scrape even at zero, so the series exists before the first event.
+        counter.increment(by: increase)
     }
 
     /// Every metric, in the Prometheus text exposition format (version 0.0.4).
