@@ -44,6 +44,7 @@ test: deps venv
 	fi; exit $$status
 	@$(MAKE) --no-print-directory fuzz-build
 	@echo "fuzzing each target for $(FUZZ_TEST_RUNS) inputs (logs: $(FUZZ_SCRATCH)/logs)"; sh Tests/Fuzz/fuzz.sh runs $(FUZZ_TEST_RUNS) $(FUZZ_TARGETS)
+	@$(MAKE) --no-print-directory deps-lock-check
 
 # Each fuzz target for FUZZ_SECONDS (default 60); new inputs are kept in .build/fuzz/corpus, crashes in
 # .build/fuzz/artifacts. `make fuzz FUZZ_TARGETS=ocsp-request FUZZ_SECONDS=600` fuzzes one target longer.
