@@ -239,6 +239,7 @@ public enum SigilloApplication {
         let domain = services.domain
         router.add(middleware: RateLimitMiddleware(settings: rateLimits, store: services.store, audit: domain.audit, clock: domain.clock))
         HealthController(token: services.token, store: services.store).addRoutes(to: router)
+        OpenAPIController(OpenAPI.publicListener(timeStamps: services.tsa != nil)).addRoutes(to: router)
         CSCController(
             authentication: domain.authentication, authorization: domain.authorization, signing: domain.signing,
             caChainDER: services.ca.chainDER, clock: domain.clock, name: "Sigillo", timeStamps: services.tsa, metrics: services.metrics

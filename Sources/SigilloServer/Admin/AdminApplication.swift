@@ -31,6 +31,7 @@ public enum AdminApplication {
         router.add(middleware: StrictTransportSecurityMiddleware())
         router.add(middleware: JSONErrorMiddleware())
         router.add(middleware: OperatorMiddleware())
+        OpenAPIController(OpenAPI.adminListener()).addRoutes(to: router)
         // Prometheus scrapes it with an operator certificate (mutual TLS, like every admin route).
         router.get("/metrics") { _, _ in
             var headers = HTTPFields()
