@@ -141,7 +141,7 @@ struct BackupRestoreTests {
         process.terminate()
     }
 
-    @Test("an SQLite database migrated by a newer binary is refused, naming both versions; an older one is migrated")
+    @Test("an SQLite database migrated by a newer binary is refused before any migration, naming both versions")
     func newerSchemaRefused() async throws {
         let folder = try TestHSM.makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(at: folder) }

@@ -195,7 +195,7 @@ public struct Doctor: Sendable {
             return token
         } catch where error.code == .pinIncorrect {
             add(.init(.fail, "pin", "the token refused the PIN — fix the PIN source (\(configuration.pinEnvironment.map { "variable \($0)" } ?? configuration.pinFile ?? "?")); "
-                + "SoftHSM counts no failed logins and never locks, an HSM does: this attempt counted, check before trying again"))
+                + "SoftHSM never locks (it only flags that a wrong PIN was tried), an HSM counts this attempt toward its lockout: check before trying again"))
         } catch where error.code == .pinUnavailable {
             add(.init(.fail, "pin", "the PIN cannot be read: \(error.detail) — fix pinFile or pinEnvironment"))
         } catch where error.code == .pinLocked {
@@ -367,7 +367,8 @@ public struct Doctor: Sendable {
 
     // MARK: Clock
 
-    func clock(_ configuration: ServerConfiguration, newestAudit: Date?) -> [DoctorCheck] {
+    /// The clock against the CA certificate's validity and the newest audit record, and its NTP synchronisation.
+    public func clock(_ configuration: ServerConfiguration, newestAudit: Date?) -> [DoctorCheck] {
         var checks: [DoctorCheck] = []
         let formatter = ISO8601DateFormatter()
         var problems: [String] = []
