@@ -1,4 +1,5 @@
 import Foundation
+import SigilloPostgres
 import SigilloServer
 import SigilloSQLite
 import SigilloTestSupport
@@ -155,6 +156,64 @@ struct DoctorTests {
             #expect(Self.line(cleared.lines, "pin").map { $0.hasPrefix("ok") } == true, "\(cleared.output)")
         }
         #expect(!after.output.contains(installation.fixture.userPIN))
+    }
+
+    @Test("PostgreSQL: serve seals it, doctor checks its schema and seed key, the online backup is refused naming pg_dump, a newer schema is a FAIL")
+    func postgres() async throws {
+        try #require(FileManager.default.isExecutableFile(atPath: AdminCLITests.binary), "build the executable first: swift build")
+        let postgres = try await TestPostgres.shared
+        let settings = try await postgres.makeDatabase()
+        var installation = try await Installation()
+        installation.environment["SIGILLO_DATABASE"] = postgres.url(database: settings.database)
+        installation.environment["SIGILLO_DATABASE_PASSWORD_ENV"] = "SIGILLO_TEST_PGPASSWORD"
+        installation.environment["SIGILLO_TEST_PGPASSWORD"] = postgres.password
+        let fresh = try await installation.doctor()
+        #expect(fresh.status == 0, "\(fresh.output)")
+        #expect(Self.line(fresh.lines, "database").map { $0.hasPrefix("ok") && $0.contains("is new") && !$0.contains(postgres.password) } == true, "\(fresh.output)")
+        #expect(Self.line(fresh.lines, "database-folder") == nil)
+
+        // serve migrates and seals it; the operator's backup is refused with what to do instead.
+        let base = installation.ports.base
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: AdminCLITests.binary)
+        process.arguments = ["serve", "--log-level", "info"]
+        process.environment = installation.environment
+        process.standardOutput = FileHandle.nullDevice
+        let log = LogLines(["Server started and listening on 127.0.0.1:\(base + 1)"])
+        process.standardError = log.pipe
+        process.terminationHandler = { _ in log.events[0].fire() }
+        try process.run()
+        log.start()
+        defer { if process.isRunning { process.terminate() } }
+        try await log.events[0].wait()
+        try #require(process.isRunning, "serve did not start on PostgreSQL")
+        let certs = installation.certs
+        let backup = installation.folder.appendingPathComponent("pg-backup")
+        let refused = try await runOffPool(AdminCLITests.binary, [
+            "admin", "backup", backup.path, "--url", "https://127.0.0.1:\(base + 1)", "--cert", certs.appendingPathComponent("operator.pem").path,
+            "--key", certs.appendingPathComponent("operator-key.pem").path, "--ca", certs.appendingPathComponent("tls-ca.pem").path,
+        ], environment: installation.environment)
+        #expect(refused.status == 1 && refused.output.contains("pg_dump -Fc") && refused.output.contains("use_pg_dump"), "\(refused.output)")
+        #expect(!FileManager.default.fileExists(atPath: backup.path), "the folder made for the backup is removed again")
+        process.terminate()
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            Thread {
+                process.waitUntilExit()
+                continuation.resume()
+            }.start()
+        }
+
+        let sealed = try await installation.doctor()
+        #expect(sealed.status == 0, "\(sealed.output)")
+        #expect(Self.line(sealed.lines, "database").map { $0.hasPrefix("ok") && $0.contains("schema version \(PostgresStore.schemaVersion), this binary's") } == true, "\(sealed.output)")
+        #expect(Self.line(sealed.lines, "seed-key").map { $0.hasPrefix("ok") && $0.contains("sealed with") } == true, "\(sealed.output)")
+        try await postgres.execute("INSERT INTO schema_migrations (version, name, applied_at) VALUES (\(PostgresStore.schemaVersion + 1), 'from a newer sigillo', 0)",
+                                   database: settings.database)
+        let newer = try await installation.doctor()
+        #expect(newer.status == 1)
+        #expect(Self.line(newer.lines, "database").map {
+            $0.hasPrefix("FAIL") && $0.contains("schema version \(PostgresStore.schemaVersion + 1), newer than this binary's \(PostgresStore.schemaVersion)")
+        } == true, "\(newer.output)")
     }
 
     @Test("the clock: before the CA certificate's start or behind the newest audit record is a FAIL")
