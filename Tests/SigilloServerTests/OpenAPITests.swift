@@ -37,6 +37,8 @@ final class Traffic: @unchecked Sendable {
     struct Answer {
         let status: Int
         let body: Data
+        /// Header names in lower case.
+        let headers: [String: String]
         var json: [String: Any] { (try? JSONSerialization.jsonObject(with: self.body)) as? [String: Any] ?? [:] }
         var text: String { String(decoding: self.body, as: UTF8.self) }
         subscript(key: String) -> String? { self.json[key] as? String }
@@ -45,7 +47,7 @@ final class Traffic: @unchecked Sendable {
     /// Sends `method path` to `listener`: a JSON `body` (a dictionary), or `raw` bytes with `contentType`.
     @discardableResult
     func send(_ listener: Listener, _ method: HTTPMethod, _ path: String, _ body: [String: Any]? = nil, raw: Data? = nil, contentType: String? = nil,
-              bearer: String? = nil, basic: (String, String)? = nil, form: [String: String]? = nil) async throws -> Answer {
+              bearer: String? = nil, basic: (String, String)? = nil, form: [String: String]? = nil, headers: [String: String] = [:]) async throws -> Answer {
         let base: String
         let client: HTTPClient
         switch listener {
@@ -68,11 +70,14 @@ final class Traffic: @unchecked Sendable {
             request.body = .bytes(ByteBuffer(bytes: raw))
         }
         if let contentType { request.headers.replaceOrAdd(name: "Content-Type", value: contentType) }
+        for (name, value) in headers { request.headers.add(name: name, value: value) }
         if let bearer { request.headers.add(name: "Authorization", value: "Bearer \(bearer)") }
         if let basic { request.headers.add(name: "Authorization", value: "Basic " + Data("\(basic.0):\(basic.1)".utf8).base64EncodedString()) }
         let response = try await client.execute(request, timeout: .seconds(60))
         let data = Data(buffer: try await response.body.collect(upTo: 1 << 24))
-        let answer = Answer(status: Int(response.status.code), body: data)
+        var names: [String: String] = [:]
+        for header in response.headers { names[header.name.lowercased()] = header.value }
+        let answer = Answer(status: Int(response.status.code), body: data, headers: names)
         // Binary bodies (DER) are not checked: only their status and content type.
         let textual = response.headers["Content-Type"].first.map { $0.contains("json") || $0.hasPrefix("text/") } ?? true
         self.lock.withLock {
@@ -423,6 +428,20 @@ extension OpenAPITests {
                     #expect(try await traffic.send(listener, .GET, path).status == 200, "\(listener) \(path)")
                 }
                 #expect(try await traffic.send(listener, .POST, "/ocsp", raw: Data([0x30, 0x03, 0x02, 0x01, 0x00]), contentType: "application/ocsp-request").status == 200)
+            }
+            // A well-formed OCSP request (openssl's) by GET: cacheable, and 304 for its ETag.
+            let certificate = try #require(activated["certificate"].flatMap { Data(base64Encoded: $0) })
+            let certificateFile = server.directory.appendingPathComponent("openapi-holder.pem")
+            try ("-----BEGIN CERTIFICATE-----\n" + certificate.base64EncodedString(options: .lineLength64Characters) + "\n-----END CERTIFICATE-----\n")
+                .write(to: certificateFile, atomically: true, encoding: .utf8)
+            let requestFile = server.directory.appendingPathComponent("openapi-ocsp.der").path
+            let made = try await runOffPool("openssl", ["ocsp", "-issuer", server.caFile, "-cert", certificateFile.path, "-no_nonce", "-reqout", requestFile])
+            try #require(made.status == 0, "\(made.output)")
+            let encoded = try #require(try Data(contentsOf: URL(fileURLWithPath: requestFile)).base64EncodedString().addingPercentEncoding(withAllowedCharacters: .alphanumerics))
+            for listener in [Listener.public, .publication] {
+                let first = try await traffic.send(listener, .GET, "/ocsp/\(encoded)")
+                let etag = try #require(first.headers["etag"], "\(first.headers)")
+                #expect(try await traffic.send(listener, .GET, "/ocsp/\(encoded)", headers: ["If-None-Match": etag]).status == 304)
             }
             #expect(try await traffic.send(.publication, .POST, "/tsa", raw: Data([0x30, 0x00]), contentType: "application/timestamp-query").status == 200)
 
