@@ -89,21 +89,28 @@ extension SQLiteStore {
         }
         Glibc.close(descriptor)
         let source = self.database
-        return try await Task.detached {
-            do {
-                let copy = try DatabaseQueue(path: destination)
-                try source.backup(to: copy)
-                // The copy keeps the database's journal mode (WAL): fold everything into the one file and close it.
-                let version = try copy.writeWithoutTransaction { db in
-                    try db.execute(sql: "PRAGMA journal_mode = DELETE")
-                    return try Self.databaseSchemaVersion(db)
-                }
-                try copy.close()
-                return version
-            } catch {
-                for file in [destination, destination + "-wal", destination + "-shm", destination + "-journal"] { try? FileManager.default.removeItem(atPath: file) }
-                throw error
+        // GRDB blocks the calling thread for the whole copy: on a Dispatch thread, never on the cooperative pool.
+        return try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Int, any Error>) in
+            DispatchQueue.global().async {
+                continuation.resume(with: Result { try Self.copy(source, to: destination) })
             }
-        }.value
+        }
+    }
+
+    private static func copy(_ source: any DatabaseWriter, to destination: String) throws -> Int {
+        do {
+            let copy = try DatabaseQueue(path: destination)
+            try source.backup(to: copy)
+            // The copy keeps the database's journal mode (WAL): fold everything into the one file and close it.
+            let version = try copy.writeWithoutTransaction { db in
+                try db.execute(sql: "PRAGMA journal_mode = DELETE")
+                return try Self.databaseSchemaVersion(db)
+            }
+            try copy.close()
+            return version
+        } catch {
+            for file in [destination, destination + "-wal", destination + "-shm", destination + "-journal"] { try? FileManager.default.removeItem(atPath: file) }
+            throw error
+        }
     }
 }

@@ -57,7 +57,9 @@ struct BackupController: Sendable {
         let digest: (hex: String, bytes: Int)
         do {
             schema = try await store.backup(to: snapshot)
-            digest = try BackupFiles.sha256(path: snapshot)
+            digest = try await withCheckedThrowingContinuation { continuation in
+                DispatchQueue.global().async { continuation.resume(with: Result { try BackupFiles.sha256(path: snapshot) }) }
+            }
         } catch {
             try? FileManager.default.removeItem(atPath: snapshot)
             try? await audit.record(actor, "database.backup", target: "database", outcome: "failed", details: "\(error)")
