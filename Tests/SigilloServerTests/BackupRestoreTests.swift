@@ -31,7 +31,12 @@ struct BackupRestoreTests {
             let directory = admin.directory
             let connection = ["--url", admin.baseURL, "--cert", directory.appendingPathComponent("operator.pem").path,
                               "--key", directory.appendingPathComponent("operator-key.pem").path, "--ca", directory.appendingPathComponent("tls-ca.pem").path]
+            // A snapshot left over by a server stopped while sending one: the next backup removes it.
+            let leftover = directory.appendingPathComponent(".backup-left-over.sqlite")
+            try Data("stale".utf8).write(to: leftover)
             let made = try await runOffPool(Self.binary, ["admin", "backup", backup.path] + connection)
+            #expect(!FileManager.default.fileExists(atPath: leftover.path))
+            #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path).allSatisfy { !$0.hasPrefix(".backup-") })
             #expect(made.status == 0, "\(made.output)")
             #expect(made.output.contains("backup written to") && made.output.contains("the token is not in it"), "\(made.output)")
             // A folder that is not empty is refused, and left alone.

@@ -7,6 +7,7 @@ import NIOCore
 import PKCS11
 import SigilloDomain
 import SigilloSQLite
+import Synchronization
 
 /// Files of a backup: checksums and private files.
 public enum BackupFiles {
@@ -35,6 +36,14 @@ struct BackupController: Sendable {
 
     let services: SigilloServices
     let configuration: ServerConfiguration
+    /// The snapshots made and not yet opened by their answer (which unlinks them at once). Any other
+    /// `.backup-*.sqlite` in the database's folder is left over from an answer never sent (the server stopped
+    /// meanwhile): removed at the next backup.
+    let sending = ActiveSnapshots()
+
+    final class ActiveSnapshots: Sendable {
+        let paths = Mutex<Set<String>>([])
+    }
 
     func addRoutes(to router: Router<AdminContext>) {
         router.group("admin/v1").post("backup") { _, context in try await self.backup(actor: try context.requireOperator()) }
@@ -53,6 +62,12 @@ struct BackupController: Sendable {
         try await audit.record(actor, "database.backup", target: "database", outcome: "ok", details: "store=sqlite schema=\(SQLiteStore.schemaVersion)")
         let folder = URL(fileURLWithPath: path).deletingLastPathComponent()
         let snapshot = folder.appendingPathComponent(".backup-\(UUID().uuidString).sqlite").path
+        let leftovers = self.sending.paths.withLock { sending in
+            defer { sending.insert(snapshot) }
+            let names = (try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []
+            return names.filter { $0.hasPrefix(".backup-") && $0.hasSuffix(".sqlite") }.map { folder.appendingPathComponent($0).path }.filter { !sending.contains($0) }
+        }
+        for leftover in leftovers { try? FileManager.default.removeItem(atPath: leftover) }
         let schema: Int
         let digest: (hex: String, bytes: Int)
         do {
@@ -62,6 +77,7 @@ struct BackupController: Sendable {
             }
         } catch {
             try? FileManager.default.removeItem(atPath: snapshot)
+            self.sending.paths.withLock { _ = $0.remove(snapshot) }
             try? await audit.record(actor, "database.backup", target: "database", outcome: "failed", details: "\(error)")
             throw error
         }
@@ -76,9 +92,14 @@ struct BackupController: Sendable {
         headers[.contentType] = "application/vnd.sqlite3"
         headers[.cacheControl] = "no-store"
         headers[Self.manifestHeader] = try JSONEncoder().encode(manifest).base64EncodedString()
+        let sending = self.sending
         let body = ResponseBody(contentLength: digest.bytes) { writer in
-            defer { try? FileManager.default.removeItem(atPath: snapshot) }
-            guard let handle = FileHandle(forReadingAtPath: snapshot) else { throw SigilloError(.internalError, "the snapshot \(snapshot) vanished") }
+            // Opened, then unlinked at once: the copy is read through the open file and leaves no trace in the folder,
+            // whatever happens to the connection.
+            let handle = FileHandle(forReadingAtPath: snapshot)
+            try? FileManager.default.removeItem(atPath: snapshot)
+            sending.paths.withLock { _ = $0.remove(snapshot) }
+            guard let handle else { throw SigilloError(.internalError, "the snapshot \(snapshot) vanished") }
             defer { try? handle.close() }
             while let chunk = try handle.read(upToCount: 1 << 18), !chunk.isEmpty {
                 try await writer.write(ByteBuffer(bytes: chunk))
