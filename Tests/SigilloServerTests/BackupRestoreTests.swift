@@ -144,6 +144,13 @@ struct BackupRestoreTests {
         try await client.shutdown()
         #expect(signed.status == 200 && (signed.json["signatures"] as? [String])?.count == 1, "\(signed.json)")
         process.terminate()
+        let status = await withCheckedContinuation { (continuation: CheckedContinuation<Int32, Never>) in
+            Thread {
+                process.waitUntilExit()
+                continuation.resume(returning: process.terminationStatus)
+            }.start()
+        }
+        #expect(status == 0)
     }
 
     @Test("an SQLite database migrated by a newer binary is refused before any migration, naming both versions")
