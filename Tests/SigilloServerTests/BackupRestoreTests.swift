@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import Crypto
 import Foundation
 import NIOCore
 import SigilloDomain
@@ -6,6 +7,7 @@ import SigilloServer
 import SigilloSQLite
 import SigilloTestSupport
 import Testing
+import X509
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -25,7 +27,7 @@ struct BackupRestoreTests {
         // 1. The live installation: a holder activated (HOTP device) who signs, then the operator's online backup.
         let (account, tokenEnvironment, live) = try await AdminServer.with(fixture) { admin -> (LiveServer.Account, [String: String], URL) in
             var account = try await admin.server.activate(name: "Rita", device: .hotp)
-            let signed = try await Self.sign(&account, client: admin.server.client, baseURL: admin.server.baseURL)
+            let signed = try await Self.sign(&account, message: Data("before the backup".utf8), client: admin.server.client, baseURL: admin.server.baseURL)
             #expect(signed.status == 200, "\(signed.json)")
 
             let directory = admin.directory
@@ -140,9 +142,14 @@ struct BackupRestoreTests {
         try #require(process.isRunning, "the restored installation did not start")
         let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(tlsConfiguration: LiveServer.clientTLS(trusting: live.appendingPathComponent("tls-ca.pem").path)))
         var holder = account
-        let signed = try await Self.sign(&holder, client: client, baseURL: "https://127.0.0.1:\(ports.base)")
+        let message = Data("signed on the restored installation".utf8)
+        let signed = try await Self.sign(&holder, message: message, client: client, baseURL: "https://127.0.0.1:\(ports.base)")
         try await client.shutdown()
         #expect(signed.status == 200 && (signed.json["signatures"] as? [String])?.count == 1, "\(signed.json)")
+        // With the holder's own key: the wrapped key in the copy, opened by the copied token's KEK.
+        let signature = try #require((signed.json["signatures"] as? [String])?.first.flatMap { Data(base64Encoded: $0) })
+        let publicKey = try #require(P256.Signing.PublicKey(try Certificate(derEncoded: holder.credential.certificateDER).publicKey))
+        #expect(publicKey.isValidSignature(try P256.Signing.ECDSASignature(derRepresentation: signature), for: SHA256.hash(data: message)))
         process.terminate()
         let status = await withCheckedContinuation { (continuation: CheckedContinuation<Int32, Never>) in
             Thread {
@@ -172,10 +179,10 @@ struct BackupRestoreTests {
     // MARK: Helpers
 
     /// Logs in, authorizes one hash with the holder's password and next HOTP code, and signs it.
-    static func sign(_ account: inout LiveServer.Account, client: HTTPClient, baseURL: String) async throws -> (status: Int, json: [String: Any]) {
+    static func sign(_ account: inout LiveServer.Account, message: Data, client: HTTPClient, baseURL: String) async throws -> (status: Int, json: [String: Any]) {
         let login = try await self.post(client, baseURL + "/csc/v1/auth/login", [:], basic: (account.username, account.password))
         let token = try #require(login.json["access_token"] as? String, "\(login.json)")
-        let hash = Data((0..<32).map { _ in UInt8.random(in: 0...255) }).base64EncodedString()
+        let hash = Data(SHA256.hash(data: message)).base64EncodedString()
         let authorized = try await self.post(client, baseURL + "/csc/v1/credentials/authorize", [
             "credentialID": account.credential.id, "numSignatures": 1, "hash": [hash], "PIN": account.password, "OTP": await account.nextOTP(),
         ], bearer: token)
