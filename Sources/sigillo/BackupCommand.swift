@@ -189,6 +189,10 @@ struct Restore: AsyncParsableCommand {
             throw error
         }
         print("restored \(copy) to \(target) (taken \(manifest.createdAt), schema version \(manifest.schemaVersion), SHA-256 checked)")
+        let label = (try? configuration.tokenConfiguration().tokenLabel) ?? configuration.token
+        if label != manifest.token.label {
+            print("note: the configuration names token '\(label)', the backup was made with '\(manifest.token.label)': serve refuses a token without this database's seed key")
+        }
         print("it needs token '\(manifest.token.label)'\(manifest.token.serial.map { " (serial \($0))" } ?? "") with \(manifest.tokenKeys.filter(\.present).map(\.id).joined(separator: ", "))")
         print("next: sigillo doctor\(self.config.map { " --config \($0)" } ?? ""), then sigillo serve; afterwards sigillo admin audit verify (and reset-anchor once the loss is understood)")
     }

@@ -47,6 +47,9 @@ struct BackupRestoreTests {
             // The backup is in the audit log, by the operator.
             let records = try await admin.server.services.store.auditRecords()
             #expect(records.contains { $0.event.action == "database.backup" && $0.event.outcome == "ok" && $0.event.actor.contains("CN=operator") })
+            // The holder signs again after the copy: the device's counter moves past the one in the copy.
+            let after = try await Self.sign(&account, message: Data("after the backup".utf8), client: admin.server.client, baseURL: admin.server.baseURL)
+            #expect(after.status == 200, "\(after.json)")
             // The token folder, copied (SoftHSM: its files; the in-process server writes nothing to it while idle).
             return (account, try fixture.isolatedEnvironment(), directory)
         }
@@ -122,7 +125,8 @@ struct BackupRestoreTests {
         let newerServe = try await runOffPool(Self.binary, ["serve", "--config", newerConfiguration], environment: tokenEnvironment)
         #expect(newerServe.status != 0 && newerServe.output.contains("newer than this binary's \(SQLiteStore.schemaVersion)"), "\(newerServe.output)")
 
-        // 6. The restored installation: doctor finds nothing wrong, serve starts, and the holder signs with the next code.
+        // 6. The restored installation: doctor finds nothing wrong, serve starts, and the holder signs with the device's
+        //    next code (two presses past the copy's counter: within the HOTP look-ahead).
         ports.release()
         let doctor = try await runOffPool(Self.binary, ["doctor", "--config", configuration], environment: tokenEnvironment)
         #expect(doctor.status == 0, "\(doctor.output)")

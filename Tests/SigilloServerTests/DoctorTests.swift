@@ -74,6 +74,15 @@ struct DoctorTests {
         // Nothing was made: no database, and the new installation's keys are still for serve to create.
         #expect(!FileManager.default.fileExists(atPath: installation.folder.appendingPathComponent("var/sigillo.sqlite").path))
 
+        // A configuration file that cannot be read, or names a field no version knows: nothing else is checked.
+        let absent = try await runOffPool(AdminCLITests.binary, ["doctor", "--config", installation.folder.appendingPathComponent("absent.json").path],
+                                          environment: installation.environment)
+        #expect(absent.status == 1 && absent.output.hasPrefix("FAIL") && absent.output.contains("cannot be read"), "\(absent.output)")
+        let misspelt = installation.folder.appendingPathComponent("misspelt.json")
+        try Data(#"{"tlsKeyy": "certs/server-key.pem"}"#.utf8).write(to: misspelt)
+        let unknown = try await runOffPool(AdminCLITests.binary, ["doctor", "--config", misspelt.path], environment: installation.environment)
+        #expect(unknown.status == 1 && unknown.output.contains("unknown configuration field 'tlsKeyy'"), "\(unknown.output)")
+
         // A TLS key that is missing, then one every user can read.
         let missing = try await installation.doctor(["SIGILLO_TLS_KEY": installation.certs.appendingPathComponent("absent-key.pem").path])
         #expect(missing.status == 1)
