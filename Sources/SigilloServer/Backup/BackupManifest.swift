@@ -68,8 +68,8 @@ extension BackupManifest {
 
             Back up the token with its own procedure, and keep both copies together:
             - SoftHSM: stop the server (SoftHSM writes an object file per change), then copy the token's folder
-              (directories.tokendir in the softhsm2.conf the server uses; `softhsm2-util --show-slots` shows the
-              token's serial, which names its folder) with its permissions, e.g.
+              (under directories.tokendir of the softhsm2.conf the server uses, the folder whose name ends with the
+              token's serial, which `softhsm2-util --show-slots` shows) with its permissions, e.g.
                 systemctl stop sigillo && tar -C /var/lib/softhsm/tokens -cpf token-backup.tar <folder> && systemctl start sigillo
               Restore it to the same place (or to the directories.tokendir of the new machine) before starting.
             - A network HSM or HSM cluster: the vendor's backup or cloning procedure (a backup HSM, or a key-wrapped
