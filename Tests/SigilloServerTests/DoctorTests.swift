@@ -147,6 +147,14 @@ struct DoctorTests {
                 "\(migrates.output)")
         try FileManager.default.removeItem(atPath: database)
 
+        // A PostgreSQL database that does not answer (a port nothing listens on), its password in the URL: not printed.
+        let closed = try ReservedPorts(count: 1)
+        let unreachable = try await installation.doctor(["SIGILLO_DATABASE": "postgres://sigillo:sekret-pw-4711@127.0.0.1:\(closed.base)/sigillo"])
+        closed.release()
+        #expect(unreachable.status == 1)
+        #expect(Self.line(unreachable.lines, "database").map { $0.hasPrefix("FAIL") && $0.contains("cannot be read") } == true, "\(unreachable.output)")
+        #expect(!unreachable.output.contains("sekret-pw-4711"), "\(unreachable.output)")
+
         // A wrong PIN: refused, said so, and the PIN is not printed.
         let wrongPIN = installation.folder.appendingPathComponent("wrong.pin")
         try FileManager.default.createFile(atPath: wrongPIN.path, contents: Data("not-the-pin-4711\n".utf8), attributes: [.posixPermissions: 0o600])

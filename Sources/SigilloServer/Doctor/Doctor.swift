@@ -262,7 +262,7 @@ public struct Doctor: Sendable {
                 }
             }
         } catch {
-            add(.init(.fail, "database", "\(configuration.database) cannot be read: \(error) — check the URL, the password source and that the server runs; for SQLite, the file"))
+            add(.init(.fail, "database", "\(Self.redacted(configuration.database)) cannot be read: \(error) — check the URL, the password source and that the server runs; for SQLite, the file"))
             return nil
         }
         guard let version else {
@@ -278,6 +278,14 @@ public struct Doctor: Sendable {
             add(.init(.ok, "database", "\(shown) at schema version \(version), this binary's"))
         }
         return state
+    }
+
+    /// `database` with any password in a URL's user part hidden (`postgres://user:***@host/db`).
+    static func redacted(_ database: String) -> String {
+        guard PostgresSettings.isURL(database), let scheme = database.range(of: "://"), let at = database[scheme.upperBound...].firstIndex(of: "@") else { return database }
+        let user = database[scheme.upperBound..<at]
+        guard let colon = user.firstIndex(of: ":") else { return database }
+        return String(database[..<colon]) + ":***" + String(database[at...])
     }
 
     /// The seed key against the database's, the KEK as `holderKeys` needs it, and the audit key.
