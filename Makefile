@@ -6,7 +6,7 @@ APT_PACKAGES = softhsm2 opensc libp11-kit-dev libssl-dev libargon2-dev libsqlite
                openssl sqlite3 curl python3 python3-venv ca-certificates \
                chromium zbar-tools \
                postgresql p11-kit p11-kit-modules haproxy
-PY_PACKAGES = pyotp cryptography "pyhanko[async-http,etsi]" pyhanko-cli aiosmtpd playwright
+PY_PACKAGES = pyotp cryptography "pyhanko[async-http,etsi]" pyhanko-cli aiosmtpd playwright openapi-spec-validator
 SUDO = $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 VENV = .venv
 RELEASE_BIN = .build/release/sigillo
@@ -22,7 +22,7 @@ FUZZ_TEST_RUNS ?= 3000
 FUZZ_SCRATCH = .build/fuzz
 FUZZ_BUILD_FLAGS = --scratch-path $(FUZZ_SCRATCH) --product sigillo-fuzz -Xswiftc -sanitize=fuzzer,address -Xswiftc -DSIGILLO_FUZZING
 
-.PHONY: run test deps venv build build-bench build-debug token certs ca bench bench-hsm bench-cluster clean-dev fuzz fuzz-build
+.PHONY: run test deps deps-lock-check venv build build-bench build-debug token certs ca bench bench-hsm bench-cluster clean-dev fuzz fuzz-build
 
 run: deps build token certs ca
 	@mkdir -p var
@@ -44,6 +44,7 @@ test: deps venv
 	fi; exit $$status
 	@$(MAKE) --no-print-directory fuzz-build
 	@echo "fuzzing each target for $(FUZZ_TEST_RUNS) inputs (logs: $(FUZZ_SCRATCH)/logs)"; sh Tests/Fuzz/fuzz.sh runs $(FUZZ_TEST_RUNS) $(FUZZ_TARGETS)
+	@$(MAKE) --no-print-directory deps-lock-check
 
 # Each fuzz target for FUZZ_SECONDS (default 60); new inputs are kept in .build/fuzz/corpus, crashes in
 # .build/fuzz/artifacts. `make fuzz FUZZ_TARGETS=ocsp-request FUZZ_SECONDS=600` fuzzes one target longer.
@@ -56,15 +57,27 @@ fuzz-build:
 	if ! $(SWIFT) build $(FUZZ_BUILD_FLAGS) > $(FUZZ_SCRATCH)/build.log 2>&1; then \
 		grep -E "error:" $(FUZZ_SCRATCH)/build.log | head -40; tail -5 $(FUZZ_SCRATCH)/build.log | cut -c1-400; exit 1; fi
 
-# Installs the Debian packages that are missing (apt-get update first, no questions asked).
+# Installs the Debian packages that are missing (apt-get update first, no questions asked). Two makes at once (`make
+# run` and `make test`, or two checkouts) take turns: each holds APT_LOCK (flock) while it updates and installs, and
+# looks again for what is missing once it has it. apt-get itself waits up to 10 minutes for the dpkg lock another apt
+# holds (unattended-upgrades); `apt-get update` cannot wait for the lists lock, so it is tried up to 5 times.
+# `make deps-lock-check` shows the turn-taking with stand-ins for dpkg and apt-get (installs nothing, needs no root).
+APT_LOCK ?= /tmp/sigillo-apt.lock
+APT_GET = DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
-		echo "installing:$$missing (log: .build/apt.log)"; mkdir -p .build; \
-		{ $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
-		  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; } > .build/apt.log 2>&1 \
+		echo "installing:$$missing (log: .build/apt.log; waits for another apt-get)"; mkdir -p .build; \
+		$(SUDO) flock -w 1800 $(APT_LOCK) sh -c ' \
+			missing=""; for p in "$$@"; do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+			[ -z "$$missing" ] && { echo "installed meanwhile:$$*"; exit 0; }; \
+			for try in 1 2 3 4 5; do $(APT_GET) update -qq && break; [ $$try = 5 ] && exit 1; sleep 10; done; \
+			$(APT_GET) install -y -qq --no-install-recommends $$missing' apt $$missing >> .build/apt.log 2>&1 \
 		|| { tail -30 .build/apt.log; exit 1; }; \
 	fi
+
+deps-lock-check:
+	@sh Tests/Make/deps-lock-check.sh
 
 venv: $(VENV)/.installed
 # Re-run when the Makefile (the package list) changes: pip skips what is already installed.

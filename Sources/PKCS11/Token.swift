@@ -51,12 +51,23 @@ public final class Token: @unchecked Sendable {
     private let closed = Atomic<Bool>(false)
     /// Hits, unwraps, evictions and refusals of the workers' unwrapped-key caches.
     let unwrapCounters = UnwrapCounters()
+    private let sessionCounters = SessionCounters()
+
+    /// Since the pool started: token calls that failed because the session or the token went away; sessions opened
+    /// again after such a loss; attempts to open one that failed (the token still unreachable).
+    public var sessionHealth: (losses: Int, reconnects: Int, failedReconnects: Int) {
+        (self.sessionCounters.losses.load(ordering: .relaxed), self.sessionCounters.reconnects.load(ordering: .relaxed),
+         self.sessionCounters.failedReconnects.load(ordering: .relaxed))
+    }
 
     /// The slot the token is in now (it may change if the token is removed and comes back).
     public var slot: SlotID { self.currentSlot.withLock { $0 } }
 
     /// Number of sessions, and of worker threads.
     public var sessionCount: Int { self.pool.count }
+
+    /// Operations waiting for a free session (the HSM workers' queue depth; those running are not counted).
+    public var queuedOperations: Int { self.pool.queued }
 
     private init(configuration: TokenConfiguration, modules: [PKCS11Module], ownsModules: Bool, slot: SlotID, pin: SecretBytes) {
         self.configuration = configuration
@@ -124,6 +135,22 @@ public final class Token: @unchecked Sendable {
     ///
     /// - Throws: `tokenUnavailable` while the token cannot be reached; a login error if the PIN is refused.
     func reopenSession(for worker: Worker) throws(PKCS11Error) -> Session {
+        do {
+            let session = try self.reopenSessionOnce(for: worker)
+            self.sessionCounters.reconnects.add(1, ordering: .relaxed)
+            return session
+        } catch {
+            self.sessionCounters.failedReconnects.add(1, ordering: .relaxed)
+            throw error
+        }
+    }
+
+    /// A token call found the session or the token gone (`Worker.recover`).
+    func countSessionLoss() {
+        self.sessionCounters.losses.add(1, ordering: .relaxed)
+    }
+
+    private func reopenSessionOnce(for worker: Worker) throws(PKCS11Error) -> Session {
         guard self.ownsModules else { return try self.reconnect(worker) }
         // A connection of its own: re-initialising starts another p11-kit-remote whose SoftHSM reads the token's files,
         // and a login writes them (SoftHSM stores the token flags at each login); another instance reading meanwhile can
@@ -476,6 +503,7 @@ final class Worker: @unchecked Sendable {
     ///   which leaves the session and the cache as they are.
     func recover(from error: PKCS11Error) -> Bool {
         guard error.code == .tokenUnavailable else { return false }
+        self.token.countSessionLoss()
         self.closeSession()
         self.token.invalidateKeyCache()
         return true
@@ -495,4 +523,11 @@ final class Worker: @unchecked Sendable {
             }
         }
     }
+}
+
+/// What `Token.sessionHealth` reports.
+final class SessionCounters: Sendable {
+    let losses = Atomic<Int>(0)
+    let reconnects = Atomic<Int>(0)
+    let failedReconnects = Atomic<Int>(0)
 }

@@ -20,6 +20,13 @@ final class WorkerPool: @unchecked Sendable {
 
     var count: Int { self.workers.count }
 
+    /// Jobs waiting for a free worker (not those running).
+    var queued: Int {
+        self.condition.lock()
+        defer { self.condition.unlock() }
+        return self.jobs.count - self.head
+    }
+
     /// Starts one thread per worker. Each worker already holds its open, logged-in session.
     func start(workers: [Worker], name: String) {
         self.workers = workers

@@ -27,17 +27,23 @@ public struct Domain: Sendable {
     public let clock: ServiceClock
     /// The Argon2id hasher every password and user code check uses (its `verifications` count is what tests read).
     public let passwords: PasswordHasher
+    /// The threads Argon2id runs on (their queue is a metric).
+    public let blocking: BlockingExecutor
+    /// Lockouts and messages, counted as they happen (read by the server's metrics).
+    public let counters: OperationalCounters
 
     /// - Parameter mailer: where mails go; by default through `notifier` (channel `email`), as tests that read the
     ///   notifier want. The server passes the SMTP outbox (`OutboxMailer`).
     public init(store: any Store, signer: Signer, ca: any CertificateIssuer, crl: any RevocationList, settings: DomainSettings, notifier: any Notifier,
                 mailer: (any Mailer)? = nil, passwords: PasswordHasher = PasswordHasher(), clock: ServiceClock = .system,
-                blocking: BlockingExecutor = BlockingExecutor(), logger: Logger = Logger(label: "sigillo.core")) {
+                blocking: BlockingExecutor = BlockingExecutor(), counters: OperationalCounters = OperationalCounters(),
+                logger: Logger = Logger(label: "sigillo.core")) {
+        let counted = CountingNotifier(base: notifier, counters: counters)
         let audit = AuditLog(store: store, clock: clock)
-        let mail = HolderMail(mailer: mailer ?? NotifierMailer(notifier: notifier, clock: clock), publicBaseURL: settings.publicBaseURL)
-        let attempts = SecretAttempts(store: store, audit: audit, mail: mail, clock: clock)
+        let mail = HolderMail(mailer: mailer ?? NotifierMailer(notifier: counted, clock: clock), publicBaseURL: settings.publicBaseURL)
+        let attempts = SecretAttempts(store: store, audit: audit, mail: mail, clock: clock, counters: counters)
         let otp = OTPVerifier(store: store, attempts: attempts, clock: clock)
-        let sms = SMSSender(store: store, notifier: notifier, audit: audit, clock: clock, codeLifetime: settings.smsCodeLifetime)
+        let sms = SMSSender(store: store, notifier: counted, audit: audit, clock: clock, codeLifetime: settings.smsCodeLifetime)
         let devices = OTPDevices(store: store, sms: sms, issuer: settings.otpIssuer)
         let keys = HolderKeys(signer: signer, storage: settings.holderKeys, logger: logger)
         let credentials = CredentialAccess(store: store, clock: clock, keys: keys)
@@ -64,5 +70,7 @@ public struct Domain: Sendable {
         self.crl = crl
         self.clock = clock
         self.passwords = passwords
+        self.blocking = blocking
+        self.counters = counters
     }
 }

@@ -51,6 +51,13 @@ public final class MailDispatcher: Service, Sendable {
     /// This dispatcher's name on the claims it takes.
     let owner = "dispatcher-" + UUID().uuidString.lowercased()
     private let wakeSignal = WakeSignal()
+    private let delivered = DeliveryCounters()
+
+    /// Outcomes of this dispatcher's delivery attempts since start: accepted by the relay, deferred for a retry,
+    /// given up for good (the outbox's totals, across nodes, are the store's `mailCounts()`).
+    public var deliveries: (sent: Int, retried: Int, failed: Int) {
+        (self.delivered.sent.load(ordering: .relaxed), self.delivered.retried.load(ordering: .relaxed), self.delivered.failed.load(ordering: .relaxed))
+    }
 
     public init(store: any MailOutboxStore & AuditStore, transport: any MailTransport, from: MailAddress, policy: Policy = Policy(), clock: ServiceClock = .system, logger: Logger) {
         self.store = store
@@ -98,6 +105,7 @@ public final class MailDispatcher: Service, Sendable {
         case .success:
             guard try await self.store.markMailSent(id: mail.id, owner: self.owner, at: now) else { return self.lostClaim(mail) }
             report.sent += 1
+            self.delivered.sent.add(1, ordering: .relaxed)
             self.logger.info("mail sent", metadata: metadata)
             try await self.store.audit(AuditEvent(actor: "mail", action: "mail.send", target: mail.id, outcome: "ok",
                                                   details: "kind=\(mail.kind) attempts=\(mail.attempts)"), at: now)
@@ -105,6 +113,7 @@ public final class MailDispatcher: Service, Sendable {
             let reason = error.isPermanent ? "\(error)" : "gave up after \(mail.attempts) attempts: \(error)"
             guard try await self.store.markMailFailed(id: mail.id, owner: self.owner, at: now, error: reason) else { return self.lostClaim(mail) }
             report.failed += 1
+            self.delivered.failed.add(1, ordering: .relaxed)
             metadata["error"] = "\(reason)"
             self.logger.error("mail failed", metadata: metadata)
             try await self.store.audit(AuditEvent(actor: "mail", action: "mail.send", target: mail.id, outcome: "failed",
@@ -113,6 +122,7 @@ public final class MailDispatcher: Service, Sendable {
             let next = now.addingTimeInterval(self.policy.delay(afterAttempts: mail.attempts))
             guard try await self.store.markMailRetry(id: mail.id, owner: self.owner, nextAttempt: next, error: "\(error)") else { return self.lostClaim(mail) }
             report.retried += 1
+            self.delivered.retried.add(1, ordering: .relaxed)
             metadata["error"] = "\(error)"
             metadata["next"] = "\(next)"
             self.logger.warning("mail delivery deferred", metadata: metadata)
@@ -184,4 +194,11 @@ final class WakeSignal: Sendable {
             group.cancelAll()
         }
     }
+}
+
+/// What `MailDispatcher.deliveries` reports.
+final class DeliveryCounters: Sendable {
+    let sent = Atomic<Int>(0)
+    let retried = Atomic<Int>(0)
+    let failed = Atomic<Int>(0)
 }

@@ -117,8 +117,11 @@ extension PostgresStore {
         return try await withCheckedThrowingContinuation { continuation in
             race.start(continuation)
             let work = Task {
+                let wait = self.poolWaits.begin()
+                defer { wait.abandoned() }
                 do {
                     let value = try await self.client.withConnection { connection -> T? in
+                        wait.acquired()
                         guard race.claimLease() else { return nil }
                         return try await body(connection)
                     }

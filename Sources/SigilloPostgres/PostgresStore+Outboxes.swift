@@ -78,6 +78,15 @@ extension PostgresStore: MailOutboxStore {
             """).flatMap { try $0.optionalInteger("due") }.map(Self.millisecondDate)
     }
 
+    public func mailCounts() async throws -> [QueuedMail.Status: Int] {
+        let rows = try await self.rows("SELECT status, count(*) AS n FROM mail_outbox GROUP BY status")
+        var counts: [QueuedMail.Status: Int] = [:]
+        for row in rows {
+            if let status = QueuedMail.Status(rawValue: try row.text("status")) { counts[status] = Int(try row.integer("n")) }
+        }
+        return counts
+    }
+
     public func mails() async throws -> [QueuedMail] {
         try await self.rows("SELECT * FROM mail_outbox ORDER BY created_at, ord").map(self.queuedMail)
     }

@@ -24,7 +24,7 @@ import SigilloDomain
 /// Unreachable database: once a call found it gone, a call that cannot get a connection within `connectionWait` fails with
 /// `SigilloError(.databaseUnavailable)` (HTTP 503) instead of queueing; the pool keeps trying in the background and the
 /// next call after the database is back succeeds, without a restart.
-public final class PostgresStore: Sendable {
+public final class PostgresStore: PoolWaitsReporting {
     let client: PostgresClient
     let logger: Logger
     /// How long a call waits for a connection before answering `databaseUnavailable`.
@@ -34,6 +34,8 @@ public final class PostgresStore: Sendable {
     let busyWait: Duration = .seconds(60)
     /// Whether the last call reached the database.
     let reachable = LeaseFlag(true)
+    /// Time calls spent waiting for a pooled connection (metrics).
+    public let poolWaits = PoolWaits()
     private let runner: Task<Void, Never>
     private let vault: SeedVault?
     let auditBatcher: AuditBatcher

@@ -17,19 +17,24 @@ final class GroupCommit: Sendable {
     }
 
     private let database: any DatabaseWriter
+    private let waits: PoolWaits
     private let state = Mutex<(pending: [Job], scheduled: Bool)>(([], false))
 
-    /// `database`: the store's pool (a file in WAL mode), or any writer (an in-memory queue in tests).
-    init(database: any DatabaseWriter) {
+    /// `database`: the store's pool (a file in WAL mode), or any writer (an in-memory queue in tests); `waits`: where
+    /// the time each write waited for its transaction is counted.
+    init(database: any DatabaseWriter, waits: PoolWaits = PoolWaits()) {
         self.database = database
+        self.waits = waits
     }
 
     /// Runs `body` in the next shared transaction and returns its result once that transaction committed.
     func write<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { continuation in
             let outcome = Mutex<Result<T, any Error>?>(nil)
+            let wait = self.waits.begin()
             let job = Job(
                 run: { db in
+                    wait.acquired()
                     let result = Result<T, any Error> {
                         var value: T?
                         try db.inSavepoint {
@@ -41,6 +46,7 @@ final class GroupCommit: Sendable {
                     outcome.withLock { $0 = result }
                 },
                 finish: { commitError in
+                    wait.abandoned()
                     if let commitError {
                         continuation.resume(throwing: commitError)
                     } else {

@@ -98,6 +98,13 @@ extension SQLiteStore: MailOutboxStore {
     /// Every mail, with its body while it waits (opened with the vault) and an empty body once sent or given up.
     ///
     /// - Throws: `internalError` for a sealed body when the store was opened without the vault.
+    public func mailCounts() async throws -> [QueuedMail.Status: Int] {
+        let rows = try await self.database.read { db in try Row.fetchAll(db, sql: "SELECT status, count(*) AS n FROM mail_outbox GROUP BY status") }
+        return Dictionary(uniqueKeysWithValues: rows.compactMap { row in
+            QueuedMail.Status(rawValue: row["status"]).map { ($0, row["n"] as Int) }
+        })
+    }
+
     public func mails() async throws -> [QueuedMail] {
         let rows = try await self.database.read { db in try Row.fetchAll(db, sql: "SELECT * FROM mail_outbox ORDER BY created_at, rowid") }
         return try rows.map(self.queuedMail)

@@ -8,10 +8,12 @@ import GRDB
 /// In production the database is a file opened as a WAL `DatabasePool` (`init(path:vault:)`); tests may hand any
 /// `DatabaseWriter`, such as an in-memory `DatabaseQueue` (`init(writer:vault:)`). GRDB runs every access on its own
 /// dispatch queues (never on the cooperative pool), serialises writes and wraps each `write` in a transaction.
-public final class SQLiteStore: Sendable {
+public final class SQLiteStore: PoolWaitsReporting {
     let database: any DatabaseWriter
     /// The hot path's writes (SAD consumption, audit) share transactions under load.
     let groupCommit: GroupCommit
+    /// Time writes spent waiting for the single writer (metrics).
+    public let poolWaits = PoolWaits()
     /// Seals the OTP seeds and waiting mail bodies; nil for a store that only queues mail or reads the audit log (no
     /// seed is read or written, and a mail it queues waits in clear until a store with the vault opens the database).
     private let vault: SeedVault?
@@ -48,9 +50,10 @@ public final class SQLiteStore: Sendable {
     /// `DatabaseQueue`, e.g. in memory for tests). The vault's key check is recorded or verified as in `init(path:vault:)`.
     public init(writer: any DatabaseWriter, vault: SeedVault?) throws {
         self.database = writer
-        self.groupCommit = GroupCommit(database: writer)
+        self.groupCommit = GroupCommit(database: writer, waits: self.poolWaits)
         self.vault = vault
         let report = MigrationReport()
+        try Self.refuseNewerSchema(self.database)
         try Self.migrator(vault: vault, report: report).migrate(self.database)
         var rewritten = report.sealedInPlace.withLock { $0 }
         if let vault {
@@ -109,7 +112,12 @@ public final class SQLiteStore: Sendable {
     /// Runs `body` in a write transaction, turning constraint violations into clear `conflict` errors.
     func write<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
         do {
-            return try await self.database.write(body)
+            let wait = self.poolWaits.begin()
+            defer { wait.abandoned() }
+            return try await self.database.write { db in
+                wait.acquired()
+                return try body(db)
+            }
         } catch let error as DatabaseError where error.extendedResultCode == .SQLITE_CONSTRAINT_UNIQUE || error.extendedResultCode == .SQLITE_CONSTRAINT_PRIMARYKEY {
             let message = error.message ?? ""
             let field = ["email", "mobile", "fiscal_code", "username", "serial", "token_key_id", "id"].first { message.contains(".\($0)") } ?? "record"

@@ -6,11 +6,14 @@ import SigilloPKI
 
 /// The publication listener relying parties use: plain HTTP (everything it serves is signed), the URLs written in every
 /// certificate the CA issues. `GET /ca.cer`, `GET /ca.p7c`, `GET /crl/ca.crl`, `POST /ocsp`, `GET /ocsp/{base64}`, and `POST /tsa`
-/// when a time-stamping authority is configured; any other path is 404. No cookies, no JSON, no holder data.
+/// when a time-stamping authority is configured, and its OpenAPI document `GET /openapi.json`; any other path is 404. No cookies,
+/// no holder data.
 public enum PKIApplication {
     /// The routes of the publication listener.
     public static func router(services: SigilloServices) -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
+        router.add(middleware: RequestIDMiddleware(listener: "publication", metrics: services.metrics))
+        OpenAPIController(OpenAPI.publicationListener(timeStamps: services.tsa != nil)).addRoutes(to: router)
         PKIController(ca: services.ca, crl: services.crl).addRoutes(to: router)
         OCSPController(responder: services.ocsp, clock: services.domain.clock).addRoutes(to: router)
         if let tsa = services.tsa {

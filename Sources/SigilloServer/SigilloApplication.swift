@@ -29,6 +29,8 @@ public struct SigilloServices: Sendable {
     public let mailer: any Mailer
     /// Delivers the mail outbox: run it in the server's `ServiceGroup` (`sigillo serve` does).
     public let mailDispatcher: MailDispatcher
+    /// The server's metrics (Prometheus text at the admin listener's `GET /metrics`).
+    public let metrics = SigilloMetrics()
 
     /// Opens the store and loads the CA (certificate file + key in the token).
     ///
@@ -230,15 +232,17 @@ public enum SigilloApplication {
     /// The router with every public route; the anonymous ones bounded by `rateLimits`.
     public static func router(services: SigilloServices, rateLimits: RateLimitSettings = RateLimitSettings()) -> Router<SigilloContext> {
         let router = Router(context: SigilloContext.self)
-        // First, so that every answer carries it (Hummingbird applies a middleware to the routes added after it).
+        // First, so that every answer carries them (Hummingbird applies a middleware to the routes added after it).
+        router.add(middleware: RequestIDMiddleware(listener: "public", metrics: services.metrics))
         router.add(middleware: StrictTransportSecurityMiddleware())
         router.add(middleware: JSONErrorMiddleware())
         let domain = services.domain
         router.add(middleware: RateLimitMiddleware(settings: rateLimits, store: services.store, audit: domain.audit, clock: domain.clock))
         HealthController(token: services.token, store: services.store).addRoutes(to: router)
+        OpenAPIController(OpenAPI.publicListener(timeStamps: services.tsa != nil)).addRoutes(to: router)
         CSCController(
             authentication: domain.authentication, authorization: domain.authorization, signing: domain.signing,
-            caChainDER: services.ca.chainDER, clock: domain.clock, name: "Sigillo", timeStamps: services.tsa
+            caChainDER: services.ca.chainDER, clock: domain.clock, name: "Sigillo", timeStamps: services.tsa, metrics: services.metrics
         ).addRoutes(to: router)
         ActivationController(enrollment: domain.enrollment).addRoutes(to: router)
         SelfServiceController(authentication: domain.authentication, recovery: domain.recovery, lifecycle: domain.lifecycle).addRoutes(to: router)

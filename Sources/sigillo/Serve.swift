@@ -7,6 +7,8 @@ import ServiceLifecycle
 import SigilloDomain
 import SigilloServer
 
+extension LogFormat: ExpressibleByArgument {}
+
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Run the signing server: the public HTTPS listener and the mutual-TLS admin listener.")
 
@@ -16,7 +18,17 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Log level (trace, debug, info, notice, warning, error).")
     var logLevel: String = "info"
 
+    @Option(help: "Log format: text (one readable line per event) or json (one JSON object per line: time, level, label, message, metadata).")
+    var logFormat: LogFormat = .text
+
+    func validate() throws {
+        guard Logger.Level(rawValue: self.logLevel) != nil else {
+            throw ValidationError("--log-level must be one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+    }
+
     func run() async throws {
+        self.logFormat.bootstrap()
         var logger = Logger(label: "sigillo")
         logger.logLevel = Logger.Level(rawValue: self.logLevel) ?? .info
         let configuration = try ServerConfiguration.load(path: self.config)

@@ -5,27 +5,25 @@ import CSCProtocol
 
 /// `sigillo status`: the holder's state (enrolment, active, expiring, expired, suspended, revoked) and credentials.
 struct Status: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Show your account's state and your credentials.")
+    static let configuration = CommandConfiguration(
+        abstract: "Show your account's state and your credentials.",
+        discussion: "Password: with --password-stdin from standard input; otherwise from SIGILLO_PASSWORD, else prompted without echo in a terminal."
+    )
 
     @OptionGroup var connection: Activate.Connection
 
     @Option(help: "Your username.")
     var username: String
 
-    @Flag(help: "Read the password from standard input.")
+    @Flag(help: "Read the password from standard input (else SIGILLO_PASSWORD, else asked in a terminal).")
     var passwordStdin = false
 
     @Flag(help: "Print JSON.")
     var json = false
 
     func run() async throws {
-        let password: String
-        if self.passwordStdin {
-            guard let line = readLine(strippingNewline: true) else { throw ValidationError("standard input must hold the password") }
-            password = line
-        } else {
-            password = try Terminal.secret("Password: ")
-        }
+        // The same sources as `sigillo sign`: standard input with --password-stdin, else SIGILLO_PASSWORD, else the terminal.
+        let password = try Secrets(fromStandardInput: self.passwordStdin).password(for: self.username)
         let client = try self.connection.client()
         do {
             let status = try await client.status(username: self.username, password: password)

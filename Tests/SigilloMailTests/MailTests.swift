@@ -421,6 +421,7 @@ final class ObservedOutbox: MailOutboxStore, AuditStore {
         try await self.store.markMailFailed(id: id, owner: owner, at: time, error: error)
     }
     func mails() async throws -> [QueuedMail] { try await self.store.mails() }
+    func mailCounts() async throws -> [QueuedMail.Status: Int] { try await self.store.mailCounts() }
     func audit(_ event: AuditEvent, at time: Date) async throws { try await self.store.audit(event, at: time) }
     func auditRecords() async throws -> [AuditRecord] { try await self.store.auditRecords() }
     func auditSequenceHighWater() async throws -> Int64? { try await self.store.auditSequenceHighWater() }

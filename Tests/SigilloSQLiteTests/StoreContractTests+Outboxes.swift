@@ -109,6 +109,7 @@ extension StoreContractTests {
         #expect(claims.count == 30)
         #expect(Set(claims.map(\.id)).count == 30)
         #expect(!claims.map(\.id).contains(future.id))
+        #expect(try await store.mailCounts() == [.sending: 30, .pending: 1])
         let mails = try await store.mails()
         #expect(mails.count == 31)
         for mail in mails where mail.id != future.id {
@@ -121,6 +122,7 @@ extension StoreContractTests {
             #expect(try await store.markMailSent(id: claim.id, owner: stranger, at: now) == false)
             #expect(try await store.markMailSent(id: claim.id, owner: claim.owner, at: now))
         }
+        #expect(try await store.mailCounts() == [.sending: 24, .pending: 1, .sent: 6])
     }
 
     @Test("MailOutboxStore: a lost claim cannot mark sent, retry or failed; retry and failure as promised", arguments: StoreKind.allCases)
@@ -161,5 +163,6 @@ extension StoreContractTests {
         #expect(try await store.markMailSent(id: sent.id, owner: "A", at: now.addingTimeInterval(2)))
         #expect(try await store.markMailSent(id: sent.id, owner: "A", at: now.addingTimeInterval(3)) == false)
         #expect(try await store.mails().map(\.status) == [.failed, .sent])
+        #expect(try await store.mailCounts() == [.failed: 1, .sent: 1])
     }
 }

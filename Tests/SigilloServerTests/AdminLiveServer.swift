@@ -37,8 +37,10 @@ struct AdminServer {
     }
 
     /// - Parameter clock: the services' clock (a `TestClock`'s, for dates the test controls).
-    static func with<T: Sendable>(_ fixture: TestToken, clock: ServiceClock = .system, holderKeys: HolderKeyStorage? = nil, _ body: @Sendable (AdminServer) async throws -> T) async throws -> T {
-        try await LiveServer.with(fixture, clock: clock, holderKeys: holderKeys) { server in
+    /// - Parameter pki: also run the publication listener (`LiveServer.with`'s `pki`).
+    static func with<T: Sendable>(_ fixture: TestToken, clock: ServiceClock = .system, holderKeys: HolderKeyStorage? = nil, pki: Bool = false,
+                                  _ body: @Sendable (AdminServer) async throws -> T) async throws -> T {
+        try await LiveServer.with(fixture, clock: clock, pki: pki, holderKeys: holderKeys) { server in
             let directory = server.directory
             var configuration = ServerConfiguration()
             configuration.adminPort = 0

@@ -94,6 +94,21 @@ struct WebPageTests {
             let status2 = try await runOffPool(SignCLITests.sigillo, ["status", "--username", "nora", "--password-stdin", "--server", server.baseURL, "--ca", server.tlsCAFile],
                                               input: Data("correct horse battery\n".utf8))
             #expect(status2.status == 0 && status2.output.contains("state       active"), "\(status2.output)")
+            // As `sigillo sign` does, `status` takes the password from SIGILLO_PASSWORD (nothing on standard input, no
+            // terminal); without it and without --password-stdin it says where a password can come from.
+            let statusArguments = ["status", "--username", "nora", "--server", server.baseURL, "--ca", server.tlsCAFile]
+            var withPassword = TestHSM.environment
+            withPassword["SIGILLO_PASSWORD"] = "correct horse battery"
+            let fromEnvironment = try await runOffPool(SignCLITests.sigillo, statusArguments, environment: withPassword)
+            #expect(fromEnvironment.status == 0 && fromEnvironment.output.contains("state       active"), "\(fromEnvironment.output)")
+            var wrongPassword = TestHSM.environment
+            wrongPassword["SIGILLO_PASSWORD"] = "wrong password!"
+            let refused = try await runOffPool(SignCLITests.sigillo, statusArguments, environment: wrongPassword)
+            #expect(refused.status != 0 && refused.output.contains("invalid_password"), "\(refused.output)")
+            var noPassword = TestHSM.environment
+            noPassword["SIGILLO_PASSWORD"] = nil
+            let missing = try await runOffPool(SignCLITests.sigillo, statusArguments, environment: noPassword)
+            #expect(missing.status != 0 && missing.output.contains("SIGILLO_PASSWORD"), "\(missing.output)")
         }
     }
 

@@ -176,3 +176,9 @@ public struct AuditAggregationService: Service {
         }
     }
 }
+
+/// Its name only: ServiceLifecycle logs each service as `"\(service)"`, and the default description would print every
+/// stored property, nested (certificates, keys' handles, whatever a later field holds) into the log.
+extension AuditAggregationService: CustomStringConvertible {
+    public var description: String { "AuditAggregationService" }
+}

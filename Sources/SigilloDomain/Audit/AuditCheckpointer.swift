@@ -65,3 +65,9 @@ public struct AuditCheckpointer: Service {
         }
     }
 }
+
+/// Its name only: ServiceLifecycle logs each service as `"\(service)"`, and the default description would print every
+/// stored property, nested (certificates, keys' handles, whatever a later field holds) into the log.
+extension AuditCheckpointer: CustomStringConvertible {
+    public var description: String { "AuditCheckpointer" }
+}

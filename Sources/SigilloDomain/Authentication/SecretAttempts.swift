@@ -12,6 +12,7 @@ struct SecretAttempts: Sendable {
     let audit: AuditLog
     let mail: HolderMail
     let clock: ServiceClock
+    let counters: OperationalCounters
 
     /// What a check found.
     enum Verdict: Sendable {
@@ -65,6 +66,7 @@ struct SecretAttempts: Sendable {
             try await self.audit.record(holder.id, action, target: target, outcome: locked ? "locked" : "refused",
                                         details: "\(reason) (\(count)/\(Lockout.limit))")
             if locked {
+                self.counters.locked(secret)
                 try await self.mail.send(to: holder, MailTemplates.lockNotice(name: holder.fullName, secret: secret))
                 throw Self.lockedError(secret)
             }

@@ -37,3 +37,9 @@ public struct LifecycleScheduler: Service {
         }
     }
 }
+
+/// Its name only: ServiceLifecycle logs each service as `"\(service)"`, and the default description would print every
+/// stored property, nested (certificates, keys' handles, whatever a later field holds) into the log.
+extension LifecycleScheduler: CustomStringConvertible {
+    public var description: String { "LifecycleScheduler" }
+}

@@ -18,4 +18,7 @@ public protocol MailOutboxStore: Sendable {
     func nextMailDue() async throws -> Date?
     /// Every mail, oldest (then first queued) first (tests and administration).
     func mails() async throws -> [QueuedMail]
+    /// How many mails are in each status now (one counting query; a status with none is left out). Metrics read it
+    /// at each scrape: pending + sending is the backlog, failed the mails given up.
+    func mailCounts() async throws -> [QueuedMail.Status: Int]
 }

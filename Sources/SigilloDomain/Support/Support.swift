@@ -19,6 +19,15 @@ public struct ServiceClock: Sendable {
 public final class BlockingExecutor: Sendable {
     private let queues: [DispatchQueue]
     private let next = Atomic<Int>(0)
+    private let waiting = Atomic<Int>(0)
+    private let running = Atomic<Int>(0)
+
+    /// Threads (serial queues) jobs run on.
+    public var width: Int { self.queues.count }
+    /// Jobs submitted and not started yet: a queue that stays above zero means logins wait for CPU.
+    public var queued: Int { self.waiting.load(ordering: .relaxed) }
+    /// Jobs running now.
+    public var active: Int { self.running.load(ordering: .relaxed) }
 
     public init(width: Int = ProcessInfo.processInfo.activeProcessorCount, label: String = "sigillo.blocking") {
         self.queues = (0..<max(1, width)).map { DispatchQueue(label: "\(label).\($0)") }
@@ -28,7 +37,14 @@ public final class BlockingExecutor: Sendable {
     public func run<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
         let queue = self.queues[self.next.add(1, ordering: .relaxed).oldValue % self.queues.count]
         return try await withCheckedThrowingContinuation { continuation in
-            queue.async { continuation.resume(with: Result { try body() }) }
+            self.waiting.add(1, ordering: .relaxed)
+            queue.async {
+                self.waiting.subtract(1, ordering: .relaxed)
+                self.running.add(1, ordering: .relaxed)
+                let result = Result { try body() }
+                self.running.subtract(1, ordering: .relaxed)
+                continuation.resume(with: result)
+            }
         }
     }
 }

@@ -41,6 +41,9 @@ public actor CRLPublisher {
         self.refreshInterval = refreshInterval ?? validity / 2
     }
 
+    /// When the cached CRL says it was issued (its `thisUpdate`), without building one; nil before the first build.
+    public var cachedThisUpdate: Date? { self.cached?.thisUpdate }
+
     /// Forces a rebuild on the next `current()`.
     public func markDirty() {
         self.dirty = true

@@ -130,6 +130,10 @@ public struct OCSPResponder: Sendable {
 
     /// Signatures of the CA key made for OCSP answers since start.
     public var signatureCount: Int { self.cache.signatureCount }
+    /// Answers served from the cache (no signature of their own), and requests refused for the signing budget, since start.
+    public var cacheStatistics: (hits: Int, signatures: Int, refusals: Int) {
+        (self.cache.hitCount, self.cache.signatureCount, self.cache.refusalCount)
+    }
 
     static let tag0 = ASN1Identifier(tagWithNumber: 0, tagClass: .contextSpecific)
     static let tag1 = ASN1Identifier(tagWithNumber: 1, tagClass: .contextSpecific)

@@ -36,6 +36,8 @@ final class OCSPResponseCache: Sendable {
     let signingRate: Double
     private let state: Mutex<State>
     private let signatures = Atomic<Int>(0)
+    private let hits = Atomic<Int>(0)
+    private let refusals = Atomic<Int>(0)
 
     init(maxEntries: Int, signingBurst: Int, signingRate: Double) {
         self.maxEntries = max(1, maxEntries)
@@ -46,6 +48,11 @@ final class OCSPResponseCache: Sendable {
 
     /// Signatures started since the cache was made.
     var signatureCount: Int { self.signatures.load(ordering: .relaxed) }
+    /// Answers served without a signature of their own since the cache was made: a kept answer, or one being signed
+    /// for an earlier request.
+    var hitCount: Int { self.hits.load(ordering: .relaxed) }
+    /// Requests refused (`tryLater`) because the signing budget was spent.
+    var refusalCount: Int { self.refusals.load(ordering: .relaxed) }
 
     /// Answers kept (signed or being signed).
     var count: Int { self.state.withLock { $0.slots.count } }
@@ -62,13 +69,18 @@ final class OCSPResponseCache: Sendable {
         let step: Step = self.state.withLock { state in
             switch state.slots[key] {
             case .ready(let answer) where answer.status == status && now >= answer.producedAt && now.timeIntervalSince(answer.producedAt) < freshFor:
+                self.hits.add(1, ordering: .relaxed)
                 return .done(answer)
             case .pending(_, let pending, let task) where pending == status:
+                self.hits.add(1, ordering: .relaxed)
                 return .wait(task)
             default:
                 break
             }
-            guard self.takeToken(&state, now: now) else { return .refused }
+            guard self.takeToken(&state, now: now) else {
+                self.refusals.add(1, ordering: .relaxed)
+                return .refused
+            }
             if state.slots[key] == nil, state.slots.count >= self.maxEntries { self.evict(&state, now: now, freshFor: freshFor) }
             state.nextID += 1
             let id = state.nextID

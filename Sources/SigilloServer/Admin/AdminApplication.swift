@@ -24,11 +24,22 @@ public enum AdminApplication {
     }
 
     /// The router with every admin route.
-    public static func router(services: SigilloServices) -> Router<AdminContext> {
+    /// - Parameter configuration: the key ids a backup's manifest names (`BackupController`).
+    public static func router(services: SigilloServices, configuration: ServerConfiguration = ServerConfiguration()) -> Router<AdminContext> {
         let router = Router(context: AdminContext.self)
+        router.add(middleware: RequestIDMiddleware(listener: "admin", metrics: services.metrics))
         router.add(middleware: StrictTransportSecurityMiddleware())
         router.add(middleware: JSONErrorMiddleware())
         router.add(middleware: OperatorMiddleware())
+        OpenAPIController(OpenAPI.adminListener()).addRoutes(to: router)
+        // Prometheus scrapes it with an operator certificate (mutual TLS, like every admin route).
+        router.get("/metrics") { _, _ in
+            var headers = HTTPFields()
+            headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
+            headers[.cacheControl] = "no-store"
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: await services.metricsText())))
+        }
+        BackupController(services: services, configuration: configuration).addRoutes(to: router)
         AdminController(admin: services.domain.administration, lifecycle: services.domain.lifecycle, recovery: services.domain.recovery, auditTrail: services.domain.auditTrail).addRoutes(to: router)
         return router
     }
@@ -37,7 +48,7 @@ public enum AdminApplication {
     public static func make(configuration: ServerConfiguration, services: SigilloServices, logger: Logger, onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }) throws -> some ApplicationProtocol {
         let tls = try self.tlsConfiguration(certificate: configuration.tlsCertificate, key: configuration.tlsKey, adminCA: configuration.adminCA)
         return Application(
-            router: self.router(services: services),
+            router: self.router(services: services, configuration: configuration),
             server: try .tls(.http1(), tlsConfiguration: tls),
             configuration: .init(address: .hostname(configuration.adminHost, port: configuration.adminPort), serverName: "Sigillo admin"),
             onServerRunning: onServerRunning,

@@ -18,6 +18,8 @@ struct CSCController: Sendable {
     let name: String
     /// The time-stamping authority behind v2 `signatures/timestamp`; nil: the method is not offered.
     var timeStamps: TimeStampAuthority? = nil
+    /// Counts the signatures made, by algorithm.
+    var metrics: SigilloMetrics? = nil
 
     func addRoutes(to router: Router<SigilloContext>) {
         for version in [1, 2] {
@@ -31,10 +33,10 @@ struct CSCController: Sendable {
             holder.post("auth/revoke") { request, context in try await self.handle(version, request, context) { body in try await self.revoke(context.identity, body) } }
             holder.post("credentials/list") { request, context in try await self.handle(version, request, context) { _ in try await self.list(context.identity) } }
             holder.post("credentials/info") { request, context in try await self.handle(version, request, context) { body in try await self.credentialInfo(context.identity, body) } }
-            holder.post("credentials/authorize") { request, context in try await self.handle(version, request, context) { body in try await self.authorize(context.identity, body) } }
+            holder.post("credentials/authorize") { request, context in try await self.handle(version, request, context, counting: "credentials/authorize") { body in try await self.authorize(context.identity, body) } }
             holder.post("credentials/sendOTP") { request, context in try await self.handle(version, request, context) { body in try await self.sendOTP(context.identity, body) } }
             holder.post("credentials/extendTransaction") { request, context in try await self.handle(version, request, context) { body in try await self.extend(context.identity, body) } }
-            holder.post("signatures/signHash") { request, context in try await self.handle(version, request, context) { body in try await self.signHash(context.identity, body) } }
+            holder.post("signatures/signHash") { request, context in try await self.handle(version, request, context, counting: "signatures/signHash") { body in try await self.signHash(context.identity, body) } }
             if version == 2, let tsa = self.timeStamps {
                 holder.post("signatures/timestamp") { request, context in try await self.handle(version, request, context) { body in try await self.timestamp(tsa, body) } }
             }
@@ -42,7 +44,15 @@ struct CSCController: Sendable {
     }
 
     /// Decodes the body (an empty body is `{}`), runs the handler, renders errors in the version's shape.
-    private func handle(_ version: Int, _ request: Request, _ context: some RequestContext, _ body: (CSCRequest) async throws -> Response) async throws -> Response {
+    ///
+    /// - Parameter method: when given, each refusal is counted in `sigillo_refusals_total{method, reason}`, the reason
+    ///   being the domain's code (`invalid_password` and `invalid_otp` apart, even where CSC v2 answers both as
+    ///   `invalid_authentication_data`).
+    private func handle(_ version: Int, _ request: Request, _ context: some RequestContext, counting method: String? = nil,
+                        _ body: (CSCRequest) async throws -> Response) async throws -> Response {
+        func refused(_ reason: String) {
+            if let method { self.metrics?.refusal(method: method, reason: reason) }
+        }
         // Too large a body ends in JSONErrorMiddleware as 413.
         let buffer = try await request.body.collect(upTo: context.maxUploadSize)
         let decoded: CSCRequest
@@ -50,16 +60,23 @@ struct CSCController: Sendable {
             let data = buffer.readableBytes == 0 ? Data("{}".utf8) : Data(buffer: buffer)
             decoded = try JSONDecoder().decode(CSCRequest.self, from: data)
         } catch let error as CSCRequestError {
+            refused("invalid_request")
             throw CSCError.invalidRequest(error.description)
         } catch {
+            refused("invalid_request")
             throw CSCError.invalidRequest("The request body is not valid JSON for this method")
         }
         do {
             return try await body(decoded)
         } catch let error as SigilloError {
+            refused(error.code.rawValue)
             throw CSCError.from(error, version: version)
         } catch let error as CSCRequestError {
+            refused("invalid_request")
             throw CSCError.invalidRequest(error.description)
+        } catch let error as APIError {
+            refused(error.code)
+            throw error
         }
     }
 
@@ -185,6 +202,7 @@ struct CSCController: Sendable {
             throw CSCError.invalidRequest("Invalid hash length: \(mechanism.hash.rawValue) digests are \(mechanism.hash.digestLength) bytes")
         }
         let signatures = try await self.signing.signHash(holderID: holderID, credentialID: id, sad: sad, hashes: digests, mechanism: mechanism)
+        self.metrics?.signatures(algorithm: signAlgo, count: signatures.count)
         return JSONResponse.signatures(signatures)
     }
 
