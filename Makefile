@@ -6,7 +6,7 @@ APT_PACKAGES = softhsm2 opensc libp11-kit-dev libssl-dev libargon2-dev libsqlite
                openssl sqlite3 curl python3 python3-venv ca-certificates \
                chromium zbar-tools \
                postgresql p11-kit p11-kit-modules haproxy
-PY_PACKAGES = pyotp cryptography "pyhanko[async-http,etsi]" pyhanko-cli aiosmtpd playwright
+PY_PACKAGES = pyotp cryptography "pyhanko[async-http,etsi]" pyhanko-cli aiosmtpd playwright authlib requests
 SUDO = $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 VENV = .venv
 RELEASE_BIN = .build/release/sigillo

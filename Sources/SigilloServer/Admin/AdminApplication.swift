@@ -29,7 +29,8 @@ public enum AdminApplication {
         router.add(middleware: StrictTransportSecurityMiddleware())
         router.add(middleware: JSONErrorMiddleware())
         router.add(middleware: OperatorMiddleware())
-        AdminController(admin: services.domain.administration, lifecycle: services.domain.lifecycle, recovery: services.domain.recovery, auditTrail: services.domain.auditTrail).addRoutes(to: router)
+        AdminController(admin: services.domain.administration, lifecycle: services.domain.lifecycle, recovery: services.domain.recovery, auditTrail: services.domain.auditTrail,
+                        oauth: services.domain.oauth).addRoutes(to: router)
         return router
     }
 

@@ -1,0 +1,186 @@
+import Crypto
+import Foundation
+import PKCS11
+import SigilloDomain
+import SigilloTestSupport
+import Testing
+
+/// The authorization server's rules on an injected clock: lifetimes (pushed request and code 60 s, credential token
+/// `sadLifetime` from the holder's approval), single use, the page's lock and enumeration rules, and what each token may do.
+@Suite("OAuth2 authorization server")
+struct OAuthServerTests {
+    static let redirect = "https://wallet.example/cb"
+    static let verifier = String(repeating: "v", count: 43) + "-._~0123"
+
+    static func challenge(_ verifier: String = Self.verifier) -> String {
+        Data(SHA256.hash(data: Data(verifier.utf8))).base64EncodedString()
+            .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
+    }
+
+    static func request(_ client: OAuthClient, credential: Credential?, hashes: [[UInt8]] = [digest("a"), digest("b")], numSignatures: Int? = nil) -> AuthorizationRequest {
+        AuthorizationRequest(
+            clientID: client.id, redirectURI: Self.redirect, state: "s-1", codeChallenge: Self.challenge(), scope: credential == nil ? .service : .credential,
+            credential: credential.map {
+                CredentialScope(credentialID: $0.id, numSignatures: numSignatures ?? hashes.count, hashAlgorithm: .sha256, hashes: hashes, labels: hashes.map { _ in "doc" })
+            })
+    }
+
+    /// The holder approves `request` on the page; returns the code.
+    static func approve(_ fixture: ServiceFixture, _ holder: ServiceFixture.ActiveHolder, _ request: AuthorizationRequest) async throws -> String {
+        let oauth = fixture.service.oauth
+        let page = try await oauth.beginAuthorization(request)
+        let redirect = try await oauth.approve(pending: page, username: holder.username, password: holder.password, otp: fixture.otp(holder))
+        #expect(redirect.redirectURI == Self.redirect)
+        #expect(redirect.parameters.contains { $0 == ("state", "s-1") })
+        return try #require(redirect.parameters.first { $0.0 == "code" }?.1)
+    }
+
+    static func oauthError(_ body: () async throws -> Void) async -> String? {
+        do {
+            try await body()
+            return nil
+        } catch let error as OAuthError {
+            return error.code
+        } catch {
+            Issue.record("unexpected error: \(error)")
+            return nil
+        }
+    }
+
+    @Test("a pushed request and a code are single use and live 60 s; a credential token dies sadLifetime after the approval")
+    func lifetimes() async throws {
+        let fixture = try await ServiceFixture()
+        let oauth = fixture.service.oauth
+        let holder = try await fixture.activeHolder()
+        let (client, _) = try await oauth.registerClient(name: "Wallet", redirectURIs: [Self.redirect], actor: "op")
+        let request = Self.request(client, credential: holder.credential)
+
+        let pushed = try await oauth.push(request, client: client)
+        #expect(pushed.expiresIn == 60)
+        #expect(try await oauth.takePushedRequest(pushed.requestURI, clientID: client.id) == request)
+        #expect(await Self.oauthError { _ = try await oauth.takePushedRequest(pushed.requestURI, clientID: client.id) } == "invalid_request_uri")
+        let late = try await oauth.push(request, client: client)
+        fixture.clock.advance(61)
+        #expect(await Self.oauthError { _ = try await oauth.takePushedRequest(late.requestURI, clientID: client.id) } == "invalid_request_uri")
+
+        let stale = try await Self.approve(fixture, holder, request)
+        fixture.clock.advance(61)
+        #expect(await Self.oauthError { _ = try await oauth.exchange(code: stale, redirectURI: Self.redirect, codeVerifier: Self.verifier, client: client) } == "invalid_grant")
+
+        let code = try await Self.approve(fixture, holder, request)
+        fixture.clock.advance(20)
+        let token = try await oauth.exchange(code: code, redirectURI: Self.redirect, codeVerifier: Self.verifier, client: client)
+        #expect(token.expiresIn == 280, "five minutes from the approval, not from the exchange")
+        #expect(try await fixture.service.authentication.bearer(accessToken: token.accessToken).credentialID == holder.credential.id)
+        fixture.clock.advance(TimeInterval(token.expiresIn))
+        #expect(await errorCode { _ = try await fixture.service.authentication.bearer(accessToken: token.accessToken) } == .expiredToken)
+        #expect(await errorCode {
+            _ = try await fixture.service.signing.signHash(holderID: holder.holder.id, credentialID: holder.credential.id, sad: token.accessToken,
+                                                           hashes: [digest("a")], mechanism: .ecdsa(.sha256), credentialToken: true)
+        } == .expiredSAD)
+    }
+
+    @Test("a code needs its client, its redirect URI and the PKCE verifier; a wrong verifier does not burn it; a replay revokes the token")
+    func codeExchange() async throws {
+        let fixture = try await ServiceFixture()
+        let oauth = fixture.service.oauth
+        let holder = try await fixture.activeHolder()
+        let (client, _) = try await oauth.registerClient(name: "Wallet", redirectURIs: [Self.redirect, "https://wallet.example/other"], actor: "op")
+        let (other, _) = try await oauth.registerClient(name: "Other", redirectURIs: [Self.redirect], actor: "op")
+        let code = try await Self.approve(fixture, holder, Self.request(client, credential: holder.credential))
+        #expect(await Self.oauthError { _ = try await oauth.exchange(code: code, redirectURI: Self.redirect, codeVerifier: Self.verifier, client: other) } == "invalid_grant")
+        #expect(await Self.oauthError { _ = try await oauth.exchange(code: code, redirectURI: "https://wallet.example/other", codeVerifier: Self.verifier, client: client) } == "invalid_grant")
+        #expect(await Self.oauthError { _ = try await oauth.exchange(code: code, redirectURI: Self.redirect, codeVerifier: String(repeating: "w", count: 43), client: client) } == "invalid_grant")
+        #expect(await Self.oauthError { _ = try await oauth.exchange(code: code, redirectURI: Self.redirect, codeVerifier: "short", client: client) } == "invalid_grant")
+        #expect(await Self.oauthError { _ = try await oauth.exchange(code: code, redirectURI: Self.redirect, codeVerifier: nil, client: client) } == "invalid_request")
+        let token = try await oauth.exchange(code: code, redirectURI: Self.redirect, codeVerifier: Self.verifier, client: client)
+        #expect(await Self.oauthError { _ = try await oauth.exchange(code: code, redirectURI: Self.redirect, codeVerifier: Self.verifier, client: client) } == "invalid_grant")
+        #expect(await errorCode { _ = try await fixture.service.authentication.bearer(accessToken: token.accessToken) } == .invalidToken)
+        #expect(await Self.oauthError { _ = try await oauth.exchange(code: "made-up", redirectURI: Self.redirect, codeVerifier: Self.verifier, client: client) } == "invalid_grant")
+    }
+
+    @Test("the page: unknown user, wrong and locked password answer alike; the credential must be the holder's and allow numSignatures")
+    func pageChecks() async throws {
+        let fixture = try await ServiceFixture(multisign: 3)
+        let oauth = fixture.service.oauth
+        let holder = try await fixture.activeHolder()
+        let stranger = try await fixture.activeHolder(name: "Sara")
+        let (client, _) = try await oauth.registerClient(name: "Wallet", redirectURIs: [Self.redirect], actor: "op")
+
+        // Someone else's credential: refused once the password is right, before any OTP is spent.
+        var page = try await oauth.beginAuthorization(Self.request(client, credential: stranger.credential))
+        #expect(await errorCode { _ = try await oauth.approve(pending: page, username: holder.username, password: holder.password, otp: "000000") } == .notFound)
+        page = try await oauth.beginAuthorization(Self.request(client, credential: holder.credential, numSignatures: 4))
+        #expect(await errorCode { _ = try await oauth.approve(pending: page, username: holder.username, password: holder.password, otp: "000000") } == .tooManySignatures)
+
+        page = try await oauth.beginAuthorization(Self.request(client, credential: holder.credential))
+        #expect(await errorCode { _ = try await oauth.approve(pending: page, username: "nobody-here", password: holder.password, otp: "000000") } == .invalidPassword)
+        for _ in 0..<5 {
+            #expect(await errorCode { _ = try await oauth.approve(pending: page, username: holder.username, password: "wrong password", otp: "000000") } == .invalidPassword)
+        }
+        // Locked: the right password gets the same answer, and no OTP is looked at.
+        #expect(await errorCode { _ = try await oauth.approve(pending: page, username: holder.username, password: holder.password, otp: fixture.otp(holder)) } == .invalidPassword)
+        #expect(try await fixture.store.secretFailures(holderID: holder.holder.id).password == 5)
+        #expect(try await fixture.store.secretFailures(holderID: holder.holder.id).otp == 0)
+
+        // A refused page stays usable; a denied one is over.
+        let other = try await oauth.beginAuthorization(Self.request(client, credential: stranger.credential))
+        let denied = try await oauth.deny(pending: other)
+        #expect(denied.parameters.contains { $0 == ("error", "access_denied") })
+        #expect(await errorCode { _ = try await oauth.approve(pending: other, username: stranger.username, password: stranger.password, otp: fixture.otp(stranger)) } == .linkExpired)
+    }
+
+    @Test("a credential token signs its hashes once and nothing else; a service token and a SAD are not interchangeable with it")
+    func tokenScopes() async throws {
+        let fixture = try await ServiceFixture()
+        let service = fixture.service
+        let oauth = service.oauth
+        let holder = try await fixture.activeHolder()
+        let (client, secret) = try await oauth.registerClient(name: "Wallet", redirectURIs: [Self.redirect], actor: "op")
+        #expect(try await oauth.authenticateClient(id: client.id, secret: secret) == client)
+        #expect(await Self.oauthError { _ = try await oauth.authenticateClient(id: client.id, secret: secret + "x") } == "invalid_client")
+        #expect(await Self.oauthError { _ = try await oauth.authenticateClient(id: "unknown", secret: secret) } == "invalid_client")
+
+        let hashes = [digest("a"), digest("b")]
+        let credentialToken = try await oauth.exchange(code: try await Self.approve(fixture, holder, Self.request(client, credential: holder.credential)),
+                                                       redirectURI: Self.redirect, codeVerifier: Self.verifier, client: client)
+        let sign = { (sad: String, credentialToken: Bool, hashes: [[UInt8]]) in
+            _ = try await service.signing.signHash(holderID: holder.holder.id, credentialID: holder.credential.id, sad: sad, hashes: hashes,
+                                                   mechanism: .ecdsa(.sha256), credentialToken: credentialToken)
+        }
+        #expect(await errorCode { try await sign(credentialToken.accessToken, true, [digest("c")]) } == .invalidSAD)
+        #expect(await errorCode { try await sign(credentialToken.accessToken, false, hashes) } == .invalidSAD, "a credential token is not a SAD")
+        try await sign(credentialToken.accessToken, true, hashes)
+        #expect(await errorCode { try await sign(credentialToken.accessToken, true, hashes) } == .invalidSAD)
+        #expect(await errorCode { _ = try await service.authentication.bearer(accessToken: credentialToken.accessToken) } == .invalidToken, "used up")
+
+        let serviceToken = try await oauth.exchange(code: try await Self.approve(fixture, holder, Self.request(client, credential: nil)),
+                                                    redirectURI: Self.redirect, codeVerifier: Self.verifier, client: client)
+        #expect(try await service.authentication.bearer(accessToken: serviceToken.accessToken) == Bearer(holderID: holder.holder.id, credentialID: nil))
+        #expect(await errorCode { try await sign(serviceToken.accessToken, true, hashes) } == .invalidSAD)
+        #expect(await errorCode { try await sign(serviceToken.accessToken, false, hashes) } == .invalidSAD)
+
+        // A SAD of credentials/authorize is no bearer token.
+        let sad = try await service.authorization.authorize(holderID: holder.holder.id, credentialID: holder.credential.id, numSignatures: 1, hashes: [digest("d")],
+                                                            hashAlgorithm: .sha256, password: holder.password, otp: fixture.otp(holder))
+        #expect(await errorCode { _ = try await service.authentication.bearer(accessToken: sad.sad) } == .invalidToken)
+
+        // Revocation: only the client's own tokens; removing the client ends the rest.
+        let (other, _) = try await oauth.registerClient(name: "Other", redirectURIs: [Self.redirect], actor: "op")
+        try await oauth.revoke(token: serviceToken.accessToken, client: other)
+        #expect(try await service.authentication.bearer(accessToken: serviceToken.accessToken).holderID == holder.holder.id)
+        try await oauth.removeClient(id: client.id, actor: "op")
+        #expect(await errorCode { _ = try await service.authentication.bearer(accessToken: serviceToken.accessToken) } == .invalidToken)
+        #expect(await Self.oauthError { _ = try await oauth.authenticateClient(id: client.id, secret: secret) } == "invalid_client")
+    }
+
+    @Test("client registration: redirect URIs https, private-use scheme or loopback http; no fragment", arguments: [
+        ("https://wallet.example/cb", true), ("eu.europa.ec.eudi.rqes:/callback", true), ("http://127.0.0.1:8123/cb", true),
+        ("http://wallet.example/cb", false), ("https://wallet.example/cb#x", false), ("javascript:alert(1)", false), ("/relative", false), ("", false),
+    ])
+    func redirectURIs(uri: String, accepted: Bool) async throws {
+        let fixture = try await ServiceFixture()
+        let result = await errorCode { _ = try await fixture.service.oauth.registerClient(name: "Wallet", redirectURIs: [uri], actor: "op") }
+        #expect(result == (accepted ? nil : .invalidRequest))
+    }
+}
