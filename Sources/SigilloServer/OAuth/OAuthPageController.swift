@@ -18,9 +18,11 @@ struct OAuthPageController: Sendable {
     func addRoutes(to router: Router<SigilloContext>) {
         router.get("oauth2/authorize") { request, _ in
             try await self.guarded(redirectURI: nil) {
+                // Decoded as a form (`+` is a space: clients encode the query so), every parameter at most once.
                 let parameters: [String: String]
                 do {
-                    parameters = try AuthorizationRequestParser.parameters(request.uri.queryParameters.map { (String($0.key), String($0.value)) })
+                    guard let pairs = AuthorizationRequestParser.formPairs(request.uri.query ?? "") else { throw OAuthError.invalidRequest("the query is malformed") }
+                    parameters = try AuthorizationRequestParser.parameters(pairs)
                 } catch let error as OAuthError {
                     throw SigilloError(.invalidRequest, error.message)
                 }
