@@ -72,7 +72,9 @@ struct OAuthServerTests {
         let token = try await oauth.exchange(code: code, redirectURI: Self.redirect, codeVerifier: Self.verifier, client: client)
         #expect(token.expiresIn == 280, "five minutes from the approval, not from the exchange")
         #expect(try await fixture.service.authentication.bearer(accessToken: token.accessToken).credentialID == holder.credential.id)
-        fixture.clock.advance(TimeInterval(token.expiresIn))
+        fixture.clock.advance(TimeInterval(token.expiresIn) - 1)
+        #expect(try await fixture.service.authentication.bearer(accessToken: token.accessToken).holderID == holder.holder.id)
+        fixture.clock.advance(1)
         #expect(await errorCode { _ = try await fixture.service.authentication.bearer(accessToken: token.accessToken) } == .expiredToken)
         #expect(await errorCode {
             _ = try await fixture.service.signing.signHash(holderID: holder.holder.id, credentialID: holder.credential.id, sad: token.accessToken,

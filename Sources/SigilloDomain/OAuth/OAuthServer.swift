@@ -254,7 +254,7 @@ public struct OAuthServer: Sendable {
             try await self.store.insertSAD(SADRecord(
                 idHash: Secrets.digest(token), holderID: holderID, credentialID: scope.credentialID, hashAlgorithm: scope.hashAlgorithm, hashes: scope.hashes,
                 numSignatures: scope.numSignatures, used: 0, expiresAt: expiresAt, authorizedAt: authorizedAt, clientID: client.id))
-            expiresIn = Int(expiresAt.timeIntervalSince(now))
+            expiresIn = Int(expiresAt.timeIntervalSince(now).rounded())
         } else {
             try await self.store.createAccessToken(tokenHash: Secrets.digest(token), holderID: holderID, expiresAt: now.addingTimeInterval(Self.serviceTokenLifetime),
                                                    clientID: client.id)
