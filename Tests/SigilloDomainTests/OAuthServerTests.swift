@@ -99,6 +99,11 @@ struct OAuthServerTests {
         #expect(await Self.oauthError { _ = try await oauth.exchange(code: code, redirectURI: Self.redirect, codeVerifier: Self.verifier, client: client) } == "invalid_grant")
         #expect(await errorCode { _ = try await fixture.service.authentication.bearer(accessToken: token.accessToken) } == .invalidToken)
         #expect(await Self.oauthError { _ = try await oauth.exchange(code: "made-up", redirectURI: Self.redirect, codeVerifier: Self.verifier, client: client) } == "invalid_grant")
+
+        // A credential suspended between the approval and the exchange gives no token.
+        let approved = try await Self.approve(fixture, holder, Self.request(client, credential: holder.credential))
+        _ = try await fixture.service.lifecycle.suspend(credentialID: holder.credential.id, actor: "op")
+        #expect(await Self.oauthError { _ = try await oauth.exchange(code: approved, redirectURI: Self.redirect, codeVerifier: Self.verifier, client: client) } == "invalid_grant")
     }
 
     @Test("the page: unknown user, wrong and locked password answer alike; the credential must be the holder's and allow numSignatures")
@@ -151,6 +156,9 @@ struct OAuthServerTests {
                                                    mechanism: .ecdsa(.sha256), credentialToken: credentialToken)
         }
         #expect(await errorCode { try await sign(credentialToken.accessToken, true, [digest("c")]) } == .invalidSAD)
+        #expect(await errorCode {
+            _ = try await service.authorization.extendTransaction(holderID: holder.holder.id, credentialID: holder.credential.id, sad: credentialToken.accessToken)
+        } == .invalidSAD, "a credential token keeps its five minutes")
         #expect(await errorCode { try await sign(credentialToken.accessToken, false, hashes) } == .invalidSAD, "a credential token is not a SAD")
         try await sign(credentialToken.accessToken, true, hashes)
         #expect(await errorCode { try await sign(credentialToken.accessToken, true, hashes) } == .invalidSAD)

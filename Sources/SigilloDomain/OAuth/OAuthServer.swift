@@ -249,6 +249,12 @@ public struct OAuthServer: Sendable {
         }
         let expiresIn: Int
         if let scope = request.credential {
+            // Suspended, revoked or expired since the approval: no token.
+            do {
+                _ = try await self.credentials.usable(scope.credentialID, holderID: holderID)
+            } catch let error as SigilloError {
+                throw try await self.refuse(client, OAuthError.invalidGrant("the credential cannot sign now: \(error.message)"))
+            }
             let expiresAt = authorizedAt.addingTimeInterval(min(self.settings.sadLifetime, self.settings.sadMaxLifetime))
             guard expiresAt > now else { throw OAuthError.invalidGrant("the holder's authorization has expired") }
             try await self.store.insertSAD(SADRecord(
