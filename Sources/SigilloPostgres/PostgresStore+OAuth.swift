@@ -7,8 +7,8 @@ extension PostgresStore: OAuthStore {
     public func insertOAuthClient(_ client: OAuthClient) async throws {
         let uris = String(decoding: try JSONEncoder().encode(client.redirectURIs), as: UTF8.self)
         try await self.execute("""
-            INSERT INTO oauth_clients (id, name, secret_hash, redirect_uris, created_at)
-            VALUES (\(client.id), \(client.name), \(Data(client.secretHash)), \(uris), \(Self.seconds(client.createdAt)))
+            INSERT INTO oauth_clients (id, name, secret_hash, public_key, redirect_uris, created_at)
+            VALUES (\(client.id), \(client.name), \(client.secretHash.map { Data($0) }), \(client.publicKeyPEM), \(uris), \(Self.seconds(client.createdAt)))
             """)
     }
 
@@ -58,7 +58,8 @@ extension PostgresStore: OAuthStore {
     }
 
     static func oauthClient(_ row: PostgresRandomAccessRow) throws -> OAuthClient {
-        OAuthClient(id: try row.text("id"), name: try row.text("name"), secretHash: try row.bytes("secret_hash"),
+        OAuthClient(id: try row.text("id"), name: try row.text("name"), secretHash: try row.optionalData("secret_hash").map { [UInt8]($0) },
+                    publicKeyPEM: try row.optionalText("public_key"),
                     redirectURIs: try JSONDecoder().decode([String].self, from: Data(try row.text("redirect_uris").utf8)), createdAt: Self.date(try row.integer("created_at")))
     }
 }

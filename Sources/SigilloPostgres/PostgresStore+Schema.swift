@@ -250,7 +250,8 @@ extension PostgresStore {
             CREATE TABLE oauth_clients (
                 id TEXT PRIMARY KEY,
                 name TEXT NOT NULL,
-                secret_hash BYTEA NOT NULL,
+                secret_hash BYTEA,
+                public_key TEXT,
                 redirect_uris TEXT NOT NULL,
                 created_at BIGINT NOT NULL
             )

@@ -338,7 +338,8 @@ extension SQLiteStore {
                 CREATE TABLE oauth_clients (
                     id TEXT PRIMARY KEY,
                     name TEXT NOT NULL,
-                    secret_hash BLOB NOT NULL,
+                    secret_hash BLOB,
+                    public_key TEXT,
                     redirect_uris TEXT NOT NULL,
                     created_at INTEGER NOT NULL
                 );

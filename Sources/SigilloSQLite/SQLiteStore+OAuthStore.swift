@@ -7,8 +7,8 @@ extension SQLiteStore: OAuthStore {
     public func insertOAuthClient(_ client: OAuthClient) async throws {
         let uris = String(decoding: try JSONEncoder().encode(client.redirectURIs), as: UTF8.self)
         try await self.write { db in
-            try db.execute(sql: "INSERT INTO oauth_clients (id, name, secret_hash, redirect_uris, created_at) VALUES (?, ?, ?, ?, ?)",
-                           arguments: [client.id, client.name, Data(client.secretHash), uris, Self.seconds(client.createdAt)])
+            try db.execute(sql: "INSERT INTO oauth_clients (id, name, secret_hash, public_key, redirect_uris, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                           arguments: [client.id, client.name, client.secretHash.map { Data($0) }, client.publicKeyPEM, uris, Self.seconds(client.createdAt)])
         }
     }
 
@@ -64,7 +64,7 @@ extension SQLiteStore: OAuthStore {
 
     static func oauthClient(_ row: Row) throws -> OAuthClient {
         let uris = try JSONDecoder().decode([String].self, from: Data((row["redirect_uris"] as String).utf8))
-        return OAuthClient(id: row["id"], name: row["name"], secretHash: [UInt8](row["secret_hash"] as Data), redirectURIs: uris,
-                           createdAt: Self.date(row["created_at"]))
+        return OAuthClient(id: row["id"], name: row["name"], secretHash: (row["secret_hash"] as Data?).map { [UInt8]($0) }, publicKeyPEM: row["public_key"],
+                           redirectURIs: uris, createdAt: Self.date(row["created_at"]))
     }
 }

@@ -11,18 +11,28 @@ extension Admin {
 
         struct Add: AsyncParsableCommand {
             static let configuration = CommandConfiguration(
-                abstract: "Register a client; prints its client_id and its secret (shown once, stored hashed).")
+                abstract: "Register a client; prints its client_id and its secret (shown once, stored hashed), or none with --public-key.")
             @OptionGroup var connection: AdminConnection
             @Argument(help: "The name the holder's authorization page shows.") var name: String
             @Option(name: .customLong("redirect-uri"), parsing: .upToNextOption,
                     help: "Redirect URIs, matched exactly (https, a private-use scheme, or http to the loopback address).") var redirectURIs: [String]
+            @Option(name: .customLong("public-key"),
+                    help: "A PEM file with the client's EC P-256 public key: it authenticates with private_key_jwt (ES256), no secret.") var publicKey: String?
 
             func run() async throws {
-                let data = try await self.connection.send(.POST, "clients", body: AdminAPI.RegisterClient(name: self.name, redirectURIs: self.redirectURIs))
+                var pem: String?
+                if let publicKey = self.publicKey {
+                    guard let text = try? String(contentsOfFile: publicKey, encoding: .utf8) else { throw ValidationError("cannot read \(publicKey)") }
+                    pem = text
+                }
+                let body = AdminAPI.RegisterClient(name: self.name, redirectURIs: self.redirectURIs, publicKeyPEM: pem)
+                let data = try await self.connection.send(.POST, "clients", body: body)
                 try self.connection.output(data, as: AdminAPI.RegisteredClient.self) { registered in
-                    (["client_id: \(registered.client.clientID)", "client_secret: \(registered.clientSecret)", "name: \(registered.client.name)"]
-                        + registered.client.redirectURIs.map { "redirect URI: \($0)" }
-                        + ["The secret is shown only now: give it to the client's operator over a safe channel."]).joined(separator: "\n")
+                    let credential = registered.clientSecret.map {
+                        ["client_secret: \($0)", "The secret is shown only now: give it to the client's operator over a safe channel."]
+                    } ?? ["authentication: private_key_jwt (ES256 assertions signed with the registered key)"]
+                    return (["client_id: \(registered.client.clientID)", "name: \(registered.client.name)"]
+                        + registered.client.redirectURIs.map { "redirect URI: \($0)" } + credential).joined(separator: "\n")
                 }
             }
         }
@@ -34,7 +44,7 @@ extension Admin {
             func run() async throws {
                 let data = try await self.connection.send(.GET, "clients")
                 try self.connection.output(data, as: AdminAPI.ClientList.self) { list in
-                    list.clients.isEmpty ? "no clients" : list.clients.map { "\($0.clientID)  \($0.name)  \($0.redirectURIs.joined(separator: " "))  \($0.createdAt)" }
+                    list.clients.isEmpty ? "no clients" : list.clients.map { "\($0.clientID)  \($0.name)  \($0.authentication)  \($0.redirectURIs.joined(separator: " "))  \($0.createdAt)" }
                         .joined(separator: "\n")
                 }
             }

@@ -17,12 +17,15 @@ import json
 import os
 import re
 import sys
+import traceback
 import urllib.parse
 
 import pyotp
 import requests
 from authlib.integrations.requests_client import OAuth2Session, OAuthError
 from authlib.common.security import generate_token
+from joserfc.jwk import ECKey
+from authlib.oauth2.rfc7523 import PrivateKeyJWT
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, utils
@@ -96,11 +99,11 @@ class Wallet:
         query = urllib.parse.urlencode({"client_id": self.args.client_id, "request_uri": pushed_request["request_uri"]})
         return f"{self.args.url}/oauth2/authorize?{query}", state
 
-    def approve(self, url, expect_texts=(), wrong_password_first=False):
+    def approve(self, url, expect_texts=(), wrong_password_first=False, client_name=None):
         """Opens the page, checks what it shows, signs in (password + OTP); returns the callback URL."""
         before = len(self.callbacks)
         self.page.goto(url)
-        expect(self.page.inner_text("#client").strip() == self.args.client_name, "the page does not name the client")
+        expect(self.page.inner_text("#client").strip() == (client_name or self.args.client_name), "the page does not name the client")
         body = self.page.inner_text("body")
         for text in expect_texts:
             expect(text in body, f"the page does not show {text!r}")
@@ -164,6 +167,8 @@ def main():
     parser.add_argument("--redirect-uri", required=True)
     parser.add_argument("--username", required=True)
     parser.add_argument("--credential", required=True)
+    parser.add_argument("--jwt-client-id", required=True, help="a client that authenticates with private_key_jwt (SIGILLO_JWT_KEY_FILE)")
+    parser.add_argument("--jwt-client-name", required=True)
     parser.add_argument("--chromium", default="/usr/bin/chromium")
     args = parser.parse_args()
 
@@ -307,6 +312,21 @@ def main():
         returned = dict(urllib.parse.parse_qsl(urllib.parse.urlparse(wallet.callbacks[-1]).query))
         expect(returned.get("error") == "access_denied" and returned.get("state") == state, f"denied: {returned}")
         print("DENIED")
+
+        # 9. A client without a secret: private_key_jwt, ES256 assertions (Authlib), audience the metadata's token endpoint.
+        with open(os.environ["SIGILLO_JWT_KEY_FILE"], encoding="utf-8") as f:
+            key = ECKey.import_key(f.read())
+        signer = wallet.trusting(OAuth2Session(args.jwt_client_id, key, scope="service", redirect_uri=args.redirect_uri, code_challenge_method="S256",
+                                               token_endpoint_auth_method="private_key_jwt"))
+        signer.register_client_auth_method(PrivateKeyJWT(metadata["token_endpoint"], alg="ES256"))
+        verifier = generate_token(48)
+        url, _ = signer.create_authorization_url(f"{args.url}/oauth2/authorize", code_verifier=verifier, prompt="login")
+        callback = wallet.approve(url, expect_texts=["account"], client_name=args.jwt_client_name)
+        token = signer.fetch_token(f"{args.url}/oauth2/token", authorization_response=callback, code_verifier=verifier)
+        expect(token["scope"] == "service", f"private_key_jwt token {token.keys()}")
+        listed = wallet.csc("credentials/list", token["access_token"], {})
+        expect(listed.status_code == 200 and args.credential in listed.json()["credentialIDs"], f"list with the private_key_jwt token: {listed.text}")
+        print("PRIVATE-KEY-JWT")
         print("HOTP-COUNTER", wallet.counter)
         browser.close()
 
@@ -316,6 +336,7 @@ if __name__ == "__main__":
         main()
     except SystemExit:
         raise
-    except Exception as error:  # a clear line for the Swift test's log
+    except Exception as error:  # a clear line for the Swift test's log, then where
         print(f"FAILED: {type(error).__name__}: {error}", file=sys.stderr)
+        traceback.print_exc()
         sys.exit(1)

@@ -143,7 +143,8 @@ struct OAuthServerTests {
         let service = fixture.service
         let oauth = service.oauth
         let holder = try await fixture.activeHolder()
-        let (client, secret) = try await oauth.registerClient(name: "Wallet", redirectURIs: [Self.redirect], actor: "op")
+        let (client, issued) = try await oauth.registerClient(name: "Wallet", redirectURIs: [Self.redirect], actor: "op")
+        let secret = try #require(issued)
         #expect(try await oauth.authenticateClient(id: client.id, secret: secret) == client)
         #expect(await Self.oauthError { _ = try await oauth.authenticateClient(id: client.id, secret: secret + "x") } == "invalid_client")
         #expect(await Self.oauthError { _ = try await oauth.authenticateClient(id: "unknown", secret: secret) } == "invalid_client")
@@ -182,6 +183,63 @@ struct OAuthServerTests {
         try await oauth.removeClient(id: client.id, actor: "op")
         #expect(await errorCode { _ = try await service.authentication.bearer(accessToken: serviceToken.accessToken) } == .invalidToken)
         #expect(await Self.oauthError { _ = try await oauth.authenticateClient(id: client.id, secret: secret) } == "invalid_client")
+    }
+
+    static func base64URL(_ data: Data) -> String {
+        data.base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
+    }
+
+    /// A compact JWS of `claims` signed ES256 with `key` (or with `alg` claimed in the header).
+    static func assertion(_ key: P256.Signing.PrivateKey, alg: String = "ES256", _ claims: [String: Any]) throws -> String {
+        let header = Self.base64URL(try JSONSerialization.data(withJSONObject: ["alg": alg, "typ": "JWT"]))
+        let body = Self.base64URL(try JSONSerialization.data(withJSONObject: claims))
+        let signature = try key.signature(for: Data("\(header).\(body)".utf8)).rawRepresentation
+        return "\(header).\(body).\(Self.base64URL(signature))"
+    }
+
+    @Test("private_key_jwt: an ES256 assertion of the registered key, for this server, unexpired, accepted once; a key client has no secret")
+    func privateKeyJWT() async throws {
+        let fixture = try await ServiceFixture()
+        let oauth = fixture.service.oauth
+        let key = P256.Signing.PrivateKey()
+        let (client, secret) = try await oauth.registerClient(name: "Wallet", redirectURIs: [Self.redirect], publicKeyPEM: key.publicKey.pemRepresentation, actor: "op")
+        #expect(secret == nil && client.secretHash == nil && client.publicKeyPEM != nil)
+        #expect(await errorCode {
+            _ = try await oauth.registerClient(name: "RSA", redirectURIs: [Self.redirect], publicKeyPEM: "-----BEGIN PUBLIC KEY-----\nMIIB\n-----END PUBLIC KEY-----", actor: "op")
+        } == .invalidRequest)
+        let audience = oauth.issuer + "/oauth2/token"
+        let audiences = [oauth.issuer, audience]
+        let now = fixture.clock.now.timeIntervalSince1970
+        func claims(_ changes: [String: Any] = [:]) -> [String: Any] {
+            var claims: [String: Any] = ["iss": client.id, "sub": client.id, "aud": audience, "exp": Int(now) + 300, "iat": Int(now), "jti": UUID().uuidString]
+            for (name, value) in changes { claims[name] = value }
+            return claims
+        }
+        let good = try Self.assertion(key, claims(["jti": "once"]))
+        #expect(try await oauth.authenticateClient(assertion: good, audiences: audiences) == client)
+        #expect(await Self.oauthError { _ = try await oauth.authenticateClient(assertion: good, audiences: audiences) } == "invalid_client", "replayed jti")
+        #expect(try await oauth.authenticateClient(assertion: try Self.assertion(key, claims(["aud": [oauth.issuer]])), audiences: audiences) == client)
+        let refused: [String] = [
+            try Self.assertion(P256.Signing.PrivateKey(), claims()),                          // another key
+            try Self.assertion(key, alg: "HS256", claims()),                                  // another algorithm
+            try Self.assertion(key, claims(["aud": "https://elsewhere.example/token"])),
+            try Self.assertion(key, claims(["sub": "someone"])),
+            try Self.assertion(key, claims(["iss": "client-unknown", "sub": "client-unknown"])),
+            try Self.assertion(key, claims(["exp": Int(now) - 1])),
+            try Self.assertion(key, claims(["exp": Int(now) + 7200])),
+            try Self.assertion(key, claims(["nbf": Int(now) + 600])),
+            try Self.assertion(key, claims(["jti": ""])),
+            "not.a.jwt", "a.b", "",
+        ]
+        for assertion in refused {
+            #expect(await Self.oauthError { _ = try await oauth.authenticateClient(assertion: assertion, audiences: audiences) } == "invalid_client", "\(assertion)")
+        }
+        // The assertion expires with its exp: after that, even a fresh jti of the same claims is refused.
+        let short = try Self.assertion(key, claims(["exp": Int(now) + 30]))
+        fixture.clock.advance(31)
+        #expect(await Self.oauthError { _ = try await oauth.authenticateClient(assertion: short, audiences: audiences) } == "invalid_client")
+        // No secret opens a key client.
+        #expect(await Self.oauthError { _ = try await oauth.authenticateClient(id: client.id, secret: "") } == "invalid_client")
     }
 
     @Test("client registration: redirect URIs https, private-use scheme or loopback http; no fragment", arguments: [

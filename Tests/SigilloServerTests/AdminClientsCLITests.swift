@@ -29,15 +29,27 @@ struct AdminClientsCLITests {
             #expect(client["redirectURIs"] as? [String] == ["https://wallet.example/cb", "eu.example.wallet:/cb"])
             #expect(try await oauth.authenticateClient(id: clientID, secret: secret).name == "Wallet Europa")
             let stored = try #require(try await admin.server.services.store.oauthClient(id: clientID))
-            #expect(stored.secretHash != Array(secret.utf8) && stored.secretHash.count == 32)
+            #expect(stored.secretHash != Array(secret.utf8) && stored.secretHash?.count == 32 && stored.publicKeyPEM == nil)
 
             let text = try await sigillo(["add", "Second", "--redirect-uri", "http://127.0.0.1:9999/cb"])
             #expect(text.status == 0 && text.output.contains("client_secret: ") && text.output.contains("shown only now"), "\(text.output)")
             let refused = try await sigillo(["add", "Bad", "--redirect-uri", "http://wallet.example/cb"])
             #expect(refused.status == 1 && refused.output.contains("invalid_request") && refused.output.contains("loopback"), "\(refused.output)")
 
+            // A client with a key: private_key_jwt, no secret; a key that is not EC P-256 is refused.
+            let folder = try TestHSM.makeTemporaryDirectory()
+            let keyFile = folder.appendingPathComponent("wallet.pem")
+            try P256.Signing.PrivateKey().publicKey.pemRepresentation.write(to: keyFile, atomically: true, encoding: .utf8)
+            let keyed = try await sigillo(["add", "Keyed", "--redirect-uri", "https://keyed.example/cb", "--public-key", keyFile.path])
+            #expect(keyed.status == 0 && keyed.output.contains("private_key_jwt") && !keyed.output.contains("client_secret:"), "\(keyed.output)")
+            let badKey = folder.appendingPathComponent("rsa.pem")
+            try "-----BEGIN PUBLIC KEY-----\nMFkw\n-----END PUBLIC KEY-----\n".write(to: badKey, atomically: true, encoding: .utf8)
+            let refusedKey = try await sigillo(["add", "Bad key", "--redirect-uri", "https://keyed.example/cb", "--public-key", badKey.path])
+            #expect(refusedKey.status == 1 && refusedKey.output.contains("P-256"), "\(refusedKey.output)")
+
             let list = try await sigillo(["list"])
             #expect(list.status == 0 && list.output.contains(clientID) && list.output.contains("Wallet Europa") && list.output.contains("Second"), "\(list.output)")
+            #expect(list.output.contains("Keyed  private_key_jwt") && list.output.contains("Wallet Europa  client_secret"), "\(list.output)")
             #expect(!list.output.contains(secret))
 
             // A service token of this client, then the client removed: the token stops working.

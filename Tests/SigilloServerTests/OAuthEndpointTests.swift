@@ -77,7 +77,8 @@ struct OAuthEndpointTests {
         let fixture = try TestToken()
         try await LiveServer.with(fixture) { server in
             let account = try await server.activate(name: "Elsa", device: .hotp)
-            let (client, secret) = try await server.services.domain.oauth.registerClient(name: "Wallet", redirectURIs: [Self.redirect], actor: "op")
+            let (client, issued) = try await server.services.domain.oauth.registerClient(name: "Wallet", redirectURIs: [Self.redirect], actor: "op")
+            let secret = try #require(issued)
             try await Self.withBrowser(server) { browser in
                 let metadata = try await browser.send(.GET, "/.well-known/oauth-authorization-server")
                 #expect(metadata.status == 200 && metadata.json["issuer"] as? String == server.services.domain.oauth.issuer)
@@ -162,7 +163,8 @@ struct OAuthEndpointTests {
         let fixture = try TestToken()
         try await LiveServer.with(fixture) { server in
             let account = try await server.activate(name: "Ugo", device: .sms)
-            let (client, secret) = try await server.services.domain.oauth.registerClient(name: "Wallet SMS", redirectURIs: [Self.redirect], actor: "op")
+            let (client, issued) = try await server.services.domain.oauth.registerClient(name: "Wallet SMS", redirectURIs: [Self.redirect], actor: "op")
+            let secret = try #require(issued)
             let digest = Array(SHA256.hash(data: Data("deed".utf8)))
             let verifier = String(repeating: "k", count: 60)
             try await Self.withBrowser(server) { browser in

@@ -6,16 +6,19 @@ import PKCS11
 public struct OAuthClient: Sendable, Equatable {
     public var id: String
     public var name: String
-    /// SHA-256 of the client secret (a 256-bit random token, shown once).
-    public var secretHash: [UInt8]
+    /// SHA-256 of the client secret (a 256-bit random token, shown once); nil for a client that signs its assertions.
+    public var secretHash: [UInt8]?
+    /// The EC P-256 public key (PEM) of a client that authenticates with `private_key_jwt` (ES256); nil for a secret.
+    public var publicKeyPEM: String?
     /// Compared exactly (RFC 6749 §3.1.2.3, OAuth 2.1): no prefix, no wildcard.
     public var redirectURIs: [String]
     public var createdAt: Date
 
-    public init(id: String, name: String, secretHash: [UInt8], redirectURIs: [String], createdAt: Date) {
+    public init(id: String, name: String, secretHash: [UInt8]?, publicKeyPEM: String? = nil, redirectURIs: [String], createdAt: Date) {
         self.id = id
         self.name = name
         self.secretHash = secretHash
+        self.publicKeyPEM = publicKeyPEM
         self.redirectURIs = redirectURIs
         self.createdAt = createdAt
     }
@@ -77,6 +80,8 @@ public enum OAuthGrantKind: String, Sendable, CaseIterable {
     case pending
     /// An authorization code, 60 s.
     case code
+    /// The `jti` of a client assertion (`private_key_jwt`), kept until it expires so it is accepted once.
+    case assertion = "jwt"
 }
 
 /// A pushed request, a pending authorization or a code, stored under the digest of its identifier.

@@ -8,7 +8,8 @@ extension AdminController {
     func addClientRoutes(to group: RouterGroup<AdminContext>) {
         group.post("clients") { request, context in
             let body = try await Self.decode(AdminAPI.RegisterClient.self, request, context)
-            let (client, secret) = try await self.oauth.registerClient(name: body.name, redirectURIs: body.redirectURIs, actor: try context.requireOperator())
+            let (client, secret) = try await self.oauth.registerClient(
+                name: body.name, redirectURIs: body.redirectURIs, publicKeyPEM: body.publicKeyPEM, actor: try context.requireOperator())
             return try Self.json(AdminAPI.RegisteredClient(client: Self.view(client), clientSecret: secret), status: .created)
         }
         group.get("clients") { _, context in
@@ -22,6 +23,7 @@ extension AdminController {
     }
 
     static func view(_ client: OAuthClient) -> AdminAPI.ClientView {
-        AdminAPI.ClientView(clientID: client.id, name: client.name, redirectURIs: client.redirectURIs, createdAt: AdminAPI.time(client.createdAt))
+        AdminAPI.ClientView(clientID: client.id, name: client.name, redirectURIs: client.redirectURIs, createdAt: AdminAPI.time(client.createdAt),
+                            authentication: client.publicKeyPEM == nil ? "client_secret" : "private_key_jwt")
     }
 }

@@ -15,7 +15,7 @@ struct OAuthController: Sendable {
         router.get(".well-known/oauth-authorization-server") { _, _ in try JSONResponse.make(self.metadata()) }
         router.post("oauth2/pushed_authorize") { request, context in
             try await self.answer {
-                let (client, form) = try await self.authenticate(request, context)
+                let (client, form) = try await self.authenticate(request, context, endpoint: "/oauth2/pushed_authorize")
                 guard form["request_uri"] == nil else { throw OAuthError.invalidRequest("request_uri is not allowed in a pushed request") }
                 guard let redirectURI = form["redirect_uri"], client.redirectURIs.contains(redirectURI) else {
                     throw OAuthError.invalidRequest("redirect_uri is missing or not registered for this client")
@@ -27,7 +27,7 @@ struct OAuthController: Sendable {
         }
         router.post("oauth2/token") { request, context in
             try await self.answer {
-                let (client, form) = try await self.authenticate(request, context)
+                let (client, form) = try await self.authenticate(request, context, endpoint: "/oauth2/token")
                 guard let grantType = form["grant_type"] else { throw OAuthError.invalidRequest("grant_type is missing") }
                 guard grantType == "authorization_code" else { throw OAuthError("unsupported_grant_type", "grant_type must be authorization_code") }
                 guard let code = form["code"], !code.isEmpty else { throw OAuthError.invalidRequest("code is missing") }
@@ -37,7 +37,7 @@ struct OAuthController: Sendable {
         }
         router.post("oauth2/revoke") { request, context in
             try await self.answer {
-                let (client, form) = try await self.authenticate(request, context)
+                let (client, form) = try await self.authenticate(request, context, endpoint: "/oauth2/revoke")
                 guard let token = form["token"], !token.isEmpty else { throw OAuthError.invalidRequest("token is missing") }
                 try await self.oauth.revoke(token: token, client: client)
                 return Response(status: .ok, headers: [.cacheControl: "no-store"])
@@ -66,9 +66,10 @@ struct OAuthController: Sendable {
         return response
     }
 
-    /// The client (`client_secret_basic`: HTTP Basic with the form-encoded id and secret; or `client_secret_post`) and the
-    /// request's form, without the secret.
-    private func authenticate(_ request: Request, _ context: SigilloContext) async throws -> (OAuthClient, [String: String]) {
+    /// The client (`client_secret_basic`: HTTP Basic with the form-encoded id and secret; `client_secret_post`; or
+    /// `private_key_jwt`, whose assertion names this server's issuer or the `endpoint` called as audience) and the request's
+    /// form, without the secret or assertion.
+    private func authenticate(_ request: Request, _ context: SigilloContext, endpoint: String) async throws -> (OAuthClient, [String: String]) {
         guard request.headers[.contentType]?.lowercased().hasPrefix("application/x-www-form-urlencoded") == true else {
             throw OAuthError.invalidRequest("the body must be application/x-www-form-urlencoded")
         }
@@ -77,6 +78,18 @@ struct OAuthController: Sendable {
         var form = try AuthorizationRequestParser.parameters(pairs)
         let posted = form.removeValue(forKey: "client_secret")
         let basic = request.headers[.authorization].flatMap { $0.lowercased().hasPrefix("basic ") ? BasicCredentials(request.headers) : nil }
+        if let assertionType = form.removeValue(forKey: "client_assertion_type") {
+            let assertion = form.removeValue(forKey: "client_assertion")
+            guard assertionType == "urn:ietf:params:oauth:client-assertion-type:jwt-bearer", let assertion else {
+                throw OAuthError.invalidClient("client_assertion_type must be urn:ietf:params:oauth:client-assertion-type:jwt-bearer, with a client_assertion")
+            }
+            guard basic == nil, posted == nil else { throw OAuthError.invalidRequest("use one client authentication method, not two") }
+            let issuer = self.oauth.issuer
+            let client = try await self.oauth.authenticateClient(assertion: assertion, audiences: [issuer, issuer + endpoint])
+            guard form["client_id"] == nil || form["client_id"] == client.id else { throw OAuthError.invalidRequest("client_id differs from the authenticated client") }
+            form["client_id"] = client.id
+            return (client, form)
+        }
         let id: String, secret: String
         switch (basic, posted) {
         case (let basic?, nil):
@@ -161,8 +174,10 @@ struct OAuthController: Sendable {
         let response_modes_supported = ["query"]
         let grant_types_supported = ["authorization_code"]
         let code_challenge_methods_supported = ["S256"]
-        let token_endpoint_auth_methods_supported = ["client_secret_basic", "client_secret_post"]
-        let revocation_endpoint_auth_methods_supported = ["client_secret_basic", "client_secret_post"]
+        let token_endpoint_auth_methods_supported = ["client_secret_basic", "client_secret_post", "private_key_jwt"]
+        let token_endpoint_auth_signing_alg_values_supported = ["ES256"]
+        let revocation_endpoint_auth_methods_supported = ["client_secret_basic", "client_secret_post", "private_key_jwt"]
+        let revocation_endpoint_auth_signing_alg_values_supported = ["ES256"]
         let scopes_supported = ["service", "credential"]
         let authorization_details_types_supported = AuthorizationRequestParser.credentialTypes.sorted()
         let prompt_values_supported = ["login"]
