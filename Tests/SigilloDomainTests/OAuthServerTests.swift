@@ -242,6 +242,32 @@ struct OAuthServerTests {
         #expect(await Self.oauthError { _ = try await oauth.authenticateClient(id: client.id, secret: "") } == "invalid_client")
     }
 
+    @Test("no secret of the flow is in the database in clear: client secret, request URI, page, code, tokens, verifier")
+    func secretsAtRest() async throws {
+        let fixture = try await ServiceFixture()
+        let oauth = fixture.service.oauth
+        let holder = try await fixture.activeHolder()
+        let (client, issued) = try await oauth.registerClient(name: "Wallet", redirectURIs: [Self.redirect], actor: "op")
+        let secret = try #require(issued)
+        let pushed = try await oauth.push(Self.request(client, credential: holder.credential), client: client)
+        let request = try await oauth.takePushedRequest(pushed.requestURI, clientID: client.id)
+        let page = try await oauth.beginAuthorization(request)
+        let redirect = try await oauth.approve(pending: page, username: holder.username, password: holder.password, otp: fixture.otp(holder))
+        let code = try #require(redirect.parameters.first { $0.0 == "code" }?.1)
+        let credentialToken = try await oauth.exchange(code: code, redirectURI: Self.redirect, codeVerifier: Self.verifier, client: client)
+        let serviceToken = try await oauth.exchange(code: try await Self.approve(fixture, holder, Self.request(client, credential: nil)),
+                                                    redirectURI: Self.redirect, codeVerifier: Self.verifier, client: client)
+        var bytes = Data()
+        for file in [fixture.databasePath, fixture.databasePath + "-wal"] where FileManager.default.fileExists(atPath: file) {
+            bytes += try Data(contentsOf: URL(fileURLWithPath: file))
+        }
+        #expect(bytes.range(of: Data(client.id.utf8)) != nil, "the scan reads the database")
+        for (what, value) in [("client secret", secret), ("request_uri", pushed.requestURI), ("page", page), ("code", code), ("verifier", Self.verifier),
+                              ("credential token", credentialToken.accessToken), ("service token", serviceToken.accessToken), ("password", holder.password)] {
+            #expect(bytes.range(of: Data(value.utf8)) == nil, "the \(what) is in the database")
+        }
+    }
+
     @Test("client registration: redirect URIs https, private-use scheme or loopback http; no fragment", arguments: [
         ("https://wallet.example/cb", true), ("eu.europa.ec.eudi.rqes:/callback", true), ("http://127.0.0.1:8123/cb", true),
         ("http://wallet.example/cb", false), ("https://wallet.example/cb#x", false), ("javascript:alert(1)", false), ("/relative", false), ("", false),
