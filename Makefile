@@ -16,7 +16,7 @@ export SOFTHSM2_CONF = $(CURDIR)/hsm-config/softhsm2.conf
 
 # The libFuzzer targets (README "Fuzzing"): `sigillo-fuzz` built with libFuzzer and AddressSanitizer into its own
 # scratch path, so the sanitizer build never invalidates the main one.
-FUZZ_TARGETS ?= csc-request base64 pss-params ocsp-request timestamp-query token-csv server-config
+FUZZ_TARGETS ?= csc-request base64 pss-params ocsp-request timestamp-query token-csv server-config oauth-request
 FUZZ_SECONDS ?= 60
 FUZZ_TEST_RUNS ?= 3000
 FUZZ_SCRATCH = .build/fuzz

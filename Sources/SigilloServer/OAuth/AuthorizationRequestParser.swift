@@ -7,15 +7,15 @@ import SigilloDomain
 /// both shapes CSC v2 wallets send: `scope=service`; `scope=credential` with `credentialID`, `numSignatures`, `hashes`
 /// (comma-separated base64url) and `hashAlgorithmOID`; or RAR `authorization_details` (RFC 9396) of type `credential`
 /// with `documentDigests: [{hash, label}]`. PKCE S256 is required.
-enum AuthorizationRequestParser {
+package enum AuthorizationRequestParser {
     /// The `authorization_details` types taken for a CSC credential authorization (the CSC v2 name, and the URI the EUDI
     /// libraries send).
-    static let credentialTypes: Set<String> = ["credential", "https://cloudsignatureconsortium.org/2025/credential"]
+    package static let credentialTypes: Set<String> = ["credential", "https://cloudsignatureconsortium.org/2025/credential"]
     /// The most digests one authorization carries (each one is shown to the holder).
-    static let maxHashes = 1000
+    package static let maxHashes = 1000
 
     /// Parameter pairs as a dictionary; a parameter given twice is refused (RFC 6749 §3.1).
-    static func parameters(_ pairs: [(String, String)]) throws -> [String: String] {
+    package static func parameters(_ pairs: [(String, String)]) throws -> [String: String] {
         var parameters: [String: String] = [:]
         for (name, value) in pairs {
             guard parameters.updateValue(value, forKey: name) == nil else { throw OAuthError.invalidRequest("parameter \(name) is given more than once") }
@@ -24,7 +24,7 @@ enum AuthorizationRequestParser {
     }
 
     /// The pairs of an `application/x-www-form-urlencoded` text; nil when malformed.
-    static func formPairs(_ text: String) -> [(String, String)]? {
+    package static func formPairs(_ text: String) -> [(String, String)]? {
         var pairs: [(String, String)] = []
         for pair in text.split(separator: "&") {
             let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
@@ -39,7 +39,7 @@ enum AuthorizationRequestParser {
     ///
     /// - Throws: `OAuthError` (`invalid_request`, `unsupported_response_type`, `invalid_scope`,
     ///   `invalid_authorization_details`, `request_not_supported`, `login_required`), to be sent to the redirect URI.
-    static func request(_ parameters: [String: String], client: OAuthClient, redirectURI: String) throws -> AuthorizationRequest {
+    package static func request(_ parameters: [String: String], client: OAuthClient, redirectURI: String) throws -> AuthorizationRequest {
         guard parameters["request"] == nil else { throw OAuthError("request_not_supported", "request objects are not supported: push the request (PAR) instead") }
         guard parameters["response_type"] == "code" else { throw OAuthError("unsupported_response_type", "response_type must be code") }
         guard let challenge = parameters["code_challenge"] else {
