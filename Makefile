@@ -6,7 +6,7 @@ APT_PACKAGES = softhsm2 opensc libp11-kit-dev libssl-dev libargon2-dev libsqlite
                openssl sqlite3 curl python3 python3-venv ca-certificates \
                chromium zbar-tools \
                postgresql p11-kit p11-kit-modules haproxy
-PY_PACKAGES = pyotp cryptography "pyhanko[async-http,etsi]" pyhanko-cli aiosmtpd playwright openapi-spec-validator
+PY_PACKAGES = pyotp cryptography "pyhanko[async-http,etsi]" pyhanko-cli aiosmtpd playwright openapi-spec-validator authlib requests
 SUDO = $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 VENV = .venv
 RELEASE_BIN = .build/release/sigillo
@@ -16,7 +16,7 @@ export SOFTHSM2_CONF = $(CURDIR)/hsm-config/softhsm2.conf
 
 # The libFuzzer targets (README "Fuzzing"): `sigillo-fuzz` built with libFuzzer and AddressSanitizer into its own
 # scratch path, so the sanitizer build never invalidates the main one.
-FUZZ_TARGETS ?= csc-request base64 pss-params ocsp-request timestamp-query token-csv server-config
+FUZZ_TARGETS ?= csc-request base64 pss-params ocsp-request timestamp-query token-csv server-config oauth-request
 FUZZ_SECONDS ?= 60
 FUZZ_TEST_RUNS ?= 3000
 FUZZ_SCRATCH = .build/fuzz

@@ -28,6 +28,10 @@ public struct CSCRequest: Codable, Sendable, Equatable {
     public var certificates: String?
     public var certInfo: Bool?
     public var authInfo: Bool?
+    /// v2 `credentials/list`: give each credential's details (`credentialInfos`).
+    public var credentialInfo: Bool?
+    /// v2 `credentials/list`: only credentials that can sign now (enabled key, valid certificate).
+    public var onlyValid: Bool?
     /// `auth/revoke`: the token to revoke (the caller's own when absent).
     public var token: String?
     /// `auth/login`: keep the session longer (not offered; sent by some clients).
@@ -51,8 +55,10 @@ public struct CSCRequest: Codable, Sendable, Equatable {
         credentialID: String? = nil, numSignatures: Int? = nil, hash: [String]? = nil, hashes: [String]? = nil, hashAlgo: String? = nil,
         hashAlgorithmOID: String? = nil, signAlgo: String? = nil, signAlgoParams: String? = nil, PIN: String? = nil, OTP: String? = nil,
         authData: [AuthData]? = nil, SAD: String? = nil, certificates: String? = nil, certInfo: Bool? = nil, authInfo: Bool? = nil,
-        token: String? = nil, rememberMe: Bool? = nil, clientData: String? = nil, nonce: String? = nil
+        token: String? = nil, rememberMe: Bool? = nil, clientData: String? = nil, nonce: String? = nil, credentialInfo: Bool? = nil, onlyValid: Bool? = nil
     ) {
+        self.credentialInfo = credentialInfo
+        self.onlyValid = onlyValid
         self.nonce = nonce
         self.credentialID = credentialID
         self.numSignatures = numSignatures
@@ -76,7 +82,7 @@ public struct CSCRequest: Codable, Sendable, Equatable {
 
     enum CodingKeys: String, CodingKey {
         case credentialID, numSignatures, hash, hashes, hashAlgo, hashAlgorithmOID, signAlgo, signAlgoParams
-        case PIN, OTP, authData, SAD, certificates, certInfo, authInfo, token, rememberMe, clientData, nonce
+        case PIN, OTP, authData, SAD, certificates, certInfo, authInfo, token, rememberMe, clientData, nonce, credentialInfo, onlyValid
     }
 
     /// - Throws: `CSCRequestError` for a present but unusable `numSignatures`; `DecodingError` for a field of the wrong type.
@@ -101,6 +107,8 @@ public struct CSCRequest: Codable, Sendable, Equatable {
         self.certificates = try container.decodeIfPresent(String.self, forKey: .certificates)
         self.certInfo = container.decodeLenientBool(forKey: .certInfo)
         self.authInfo = container.decodeLenientBool(forKey: .authInfo)
+        self.credentialInfo = container.decodeLenientBool(forKey: .credentialInfo)
+        self.onlyValid = container.decodeLenientBool(forKey: .onlyValid)
         self.token = try container.decodeIfPresent(String.self, forKey: .token)
         self.rememberMe = container.decodeLenientBool(forKey: .rememberMe)
         self.clientData = try container.decodeIfPresent(String.self, forKey: .clientData)

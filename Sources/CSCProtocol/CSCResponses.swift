@@ -18,12 +18,21 @@ public struct CSCInfoResponse: Codable, Sendable, Equatable {
     public var lang: String
     public var description: String
     public var authType: [String]
+    /// The OAuth2 authorization server's base URI (with `oauth2code` in `authType`).
+    public var oauth2: String?
+    /// v2: its issuer identifier (RFC 8414).
+    public var oauth2Issuer: String?
+    /// v2: whether it takes RAR `authorization_details` (RFC 9396).
+    public var supportsRar: Bool?
     public var methods: [String]
     /// v2 only.
     public var signAlgorithms: SignAlgorithms?
 
     public init(specs: String, name: String, logo: String, region: String, lang: String, description: String, authType: [String], methods: [String],
-                signAlgorithms: SignAlgorithms? = nil) {
+                signAlgorithms: SignAlgorithms? = nil, oauth2: String? = nil, oauth2Issuer: String? = nil, supportsRar: Bool? = nil) {
+        self.oauth2 = oauth2
+        self.oauth2Issuer = oauth2Issuer
+        self.supportsRar = supportsRar
         self.specs = specs
         self.name = name
         self.logo = logo
@@ -66,9 +75,15 @@ public struct CSCLoginResponse: Codable, Sendable, Equatable {
 /// `credentials/list`.
 public struct CSCListResponse: Codable, Sendable, Equatable {
     public var credentialIDs: [String]
+    /// v2 with `credentialInfo`: each credential's `credentials/info`, with its `credentialID`.
+    public var credentialInfos: [CSCCredentialInfoResponse]?
+    /// v2: whether only valid credentials were listed (`onlyValid` was asked and is supported).
+    public var onlyValid: Bool?
 
-    public init(credentialIDs: [String]) {
+    public init(credentialIDs: [String], credentialInfos: [CSCCredentialInfoResponse]? = nil, onlyValid: Bool? = nil) {
         self.credentialIDs = credentialIDs
+        self.credentialInfos = credentialInfos
+        self.onlyValid = onlyValid
     }
 }
 
@@ -173,6 +188,42 @@ public struct CSCCredentialInfoResponse: Codable, Sendable, Equatable {
     public var lang: String?
     public var PIN: AuthenticationFactor?
     public var OTP: AuthenticationFactor?
+    /// v2 `credentials/list` entries.
+    public var credentialID: String?
+    /// v2: how signatures are authorized.
+    public var auth: Auth?
+
+    /// v2 `auth`: the mode (`explicit`, `oauth2code`) and, for explicit, the objects `authData` carries.
+    public struct Auth: Codable, Sendable, Equatable {
+        public var mode: String
+        public var expression: String?
+        public var objects: [AuthObject]?
+
+        public init(mode: String, expression: String? = nil, objects: [AuthObject]? = nil) {
+            self.mode = mode
+            self.expression = expression
+            self.objects = objects
+        }
+    }
+
+    /// One v2 authentication object (`type` `Password`, its `id` as `authData` names it).
+    public struct AuthObject: Codable, Sendable, Equatable {
+        public var type: String
+        public var id: String
+        public var format: String?
+        public var label: String?
+        public var description: String?
+        public var generator: String?
+
+        public init(type: String, id: String, format: String? = nil, label: String? = nil, description: String? = nil, generator: String? = nil) {
+            self.type = type
+            self.id = id
+            self.format = format
+            self.label = label
+            self.description = description
+            self.generator = generator
+        }
+    }
 
     public init(description: String?, key: Key?, cert: Cert?, authMode: String?, SCAL: String?, multisign: Int?, lang: String?,
                 PIN: AuthenticationFactor? = nil, OTP: AuthenticationFactor? = nil) {
@@ -187,7 +238,7 @@ public struct CSCCredentialInfoResponse: Codable, Sendable, Equatable {
         self.OTP = OTP
     }
 
-    enum CodingKeys: String, CodingKey { case description, key, cert, authMode, SCAL, multisign, lang, PIN, OTP }
+    enum CodingKeys: String, CodingKey { case description, key, cert, authMode, SCAL, multisign, lang, PIN, OTP, credentialID, auth }
 
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
@@ -200,6 +251,8 @@ public struct CSCCredentialInfoResponse: Codable, Sendable, Equatable {
         self.lang = container.decodeLenientString(forKey: .lang)
         self.PIN = try container.decodeIfPresent(AuthenticationFactor.self, forKey: .PIN)
         self.OTP = try container.decodeIfPresent(AuthenticationFactor.self, forKey: .OTP)
+        self.credentialID = container.decodeLenientString(forKey: .credentialID)
+        self.auth = try? container.decodeIfPresent(Auth.self, forKey: .auth)
     }
 }
 

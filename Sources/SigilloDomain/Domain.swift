@@ -13,6 +13,8 @@ public struct Domain: Sendable {
     public let authentication: Authentication
     public let authorization: Authorization
     public let signing: Signing
+    /// The OAuth2 authorization server (wallets' credential-scoped tokens).
+    public let oauth: OAuthServer
     public let recovery: Recovery
     public let lifecycle: CredentialLifecycle
     public let administration: Administration
@@ -55,6 +57,8 @@ public struct Domain: Sendable {
         self.authorization = Authorization(
             store: store, authentication: authentication, credentials: credentials, otp: otp, sms: sms, audit: audit, clock: clock, settings: settings)
         self.signing = Signing(store: store, credentials: credentials, keys: keys, audit: audit, clock: clock)
+        self.oauth = OAuthServer(
+            store: store, authentication: authentication, credentials: credentials, otp: otp, sms: sms, audit: audit, clock: clock, settings: settings)
         self.recovery = Recovery(
             store: store, authentication: authentication, credentials: credentials, otp: otp, attempts: attempts, devices: devices, sms: sms,
             states: states, passwords: passwords, blocking: blocking, mail: mail, audit: audit, clock: clock)

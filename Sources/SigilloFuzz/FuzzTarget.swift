@@ -26,6 +26,7 @@ enum FuzzTargets {
         TimeStampQueryTarget.target,
         HardwareTokenCSVTarget.target,
         ServerConfigurationTarget.target,
+        OAuthRequestTarget.target,
     ]
 }
 

@@ -245,6 +245,35 @@ extension PostgresStore {
             "ALTER TABLE credentials ADD COLUMN wrapped_key BYTEA",
             "ALTER TABLE credentials ADD COLUMN public_key BYTEA",
         ]),
+        Migration(version: 3, name: "the SQLite schema v16: OAuth2 authorization server", sql: [
+            """
+            CREATE TABLE oauth_clients (
+                id TEXT PRIMARY KEY,
+                name TEXT NOT NULL,
+                secret_hash BYTEA,
+                public_key TEXT,
+                redirect_uris TEXT NOT NULL,
+                created_at BIGINT NOT NULL
+            )
+            """,
+            """
+            CREATE TABLE oauth_grants (
+                id_hash BYTEA PRIMARY KEY,
+                kind TEXT NOT NULL,
+                client_id TEXT NOT NULL,
+                payload BYTEA NOT NULL,
+                expires_at BIGINT NOT NULL,
+                used BOOLEAN NOT NULL DEFAULT FALSE,
+                token_hash BYTEA
+            )
+            """,
+            "CREATE INDEX oauth_grants_expiry ON oauth_grants(expires_at)",
+            "CREATE INDEX oauth_grants_client ON oauth_grants(client_id)",
+            "ALTER TABLE sads ADD COLUMN client_id TEXT",
+            "ALTER TABLE access_tokens ADD COLUMN client_id TEXT",
+            "CREATE INDEX sads_client ON sads(client_id) WHERE client_id IS NOT NULL",
+            "CREATE INDEX access_tokens_client ON access_tokens(client_id) WHERE client_id IS NOT NULL",
+        ]),
     ]
 
     /// The newest schema version this binary knows.

@@ -184,9 +184,9 @@ extension PostgresStore: OTPStore {
 extension PostgresStore: SADStore {
     public func insertSAD(_ sad: SADRecord) async throws {
         try await self.execute("""
-            INSERT INTO sads (id_hash, holder_id, credential_id, hash_algorithm, hashes, num_signatures, used, expires_at, authorized_at)
+            INSERT INTO sads (id_hash, holder_id, credential_id, hash_algorithm, hashes, num_signatures, used, expires_at, authorized_at, client_id)
             VALUES (\(Data(sad.idHash)), \(sad.holderID), \(sad.credentialID), \(sad.hashAlgorithm.rawValue), \(Data(sad.hashes.joined())),
-                    \(Int64(sad.numSignatures)), \(Int64(sad.used)), \(Self.milliseconds(sad.expiresAt)), \(Self.milliseconds(sad.authorizedAt)))
+                    \(Int64(sad.numSignatures)), \(Int64(sad.used)), \(Self.milliseconds(sad.expiresAt)), \(Self.milliseconds(sad.authorizedAt)), \(sad.clientID))
             """)
     }
 
@@ -198,7 +198,8 @@ extension PostgresStore: SADStore {
         return SADRecord(
             idHash: idHash, holderID: try row.text("holder_id"), credentialID: try row.text("credential_id"), hashAlgorithm: algorithm, hashes: hashes,
             numSignatures: Int(try row.integer("num_signatures")), used: Int(try row.integer("used")),
-            expiresAt: Self.millisecondDate(try row.integer("expires_at")), authorizedAt: Self.millisecondDate(try row.integer("authorized_at")))
+            expiresAt: Self.millisecondDate(try row.integer("expires_at")), authorizedAt: Self.millisecondDate(try row.integer("authorized_at")),
+            clientID: try row.optionalText("client_id"))
     }
 
     public func consumeSAD(idHash: [UInt8], count: Int, now: Date) async throws -> Bool {
@@ -219,14 +220,24 @@ extension PostgresStore: SADStore {
             """) != nil
     }
 
+    public func deleteSAD(idHash: [UInt8]) async throws {
+        try await self.execute("DELETE FROM sads WHERE id_hash = \(Data(idHash))")
+    }
+
     public func deleteSADs(credentialID: String) async throws {
         try await self.execute("DELETE FROM sads WHERE credential_id = \(credentialID)")
     }
 }
 
 extension PostgresStore: AccessTokenStore {
-    public func createAccessToken(tokenHash: [UInt8], holderID: String, expiresAt: Date) async throws {
-        try await self.execute("INSERT INTO access_tokens (token_hash, holder_id, expires_at) VALUES (\(Data(tokenHash)), \(holderID), \(Self.seconds(expiresAt)))")
+    public func createAccessToken(tokenHash: [UInt8], holderID: String, expiresAt: Date, clientID: String?) async throws {
+        try await self.execute("""
+            INSERT INTO access_tokens (token_hash, holder_id, expires_at, client_id) VALUES (\(Data(tokenHash)), \(holderID), \(Self.seconds(expiresAt)), \(clientID))
+            """)
+    }
+
+    public func accessTokenClient(tokenHash: [UInt8]) async throws -> String? {
+        try await self.first("SELECT client_id FROM access_tokens WHERE token_hash = \(Data(tokenHash)) AND NOT revoked").flatMap { try $0.optionalText("client_id") }
     }
 
     public func accessToken(tokenHash: [UInt8]) async throws -> (holderID: String, expiresAt: Date)? {

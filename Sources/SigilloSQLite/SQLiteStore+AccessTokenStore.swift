@@ -4,10 +4,16 @@ import SigilloDomain
 
 /// CSC bearer tokens, stored as digests.
 extension SQLiteStore: AccessTokenStore {
-    public func createAccessToken(tokenHash: [UInt8], holderID: String, expiresAt: Date) async throws {
+    public func createAccessToken(tokenHash: [UInt8], holderID: String, expiresAt: Date, clientID: String?) async throws {
         try await self.write { db in
-            try db.execute(sql: "INSERT INTO access_tokens (token_hash, holder_id, expires_at) VALUES (?, ?, ?)",
-                           arguments: [Data(tokenHash), holderID, Self.seconds(expiresAt)])
+            try db.execute(sql: "INSERT INTO access_tokens (token_hash, holder_id, expires_at, client_id) VALUES (?, ?, ?, ?)",
+                           arguments: [Data(tokenHash), holderID, Self.seconds(expiresAt), clientID])
+        }
+    }
+
+    public func accessTokenClient(tokenHash: [UInt8]) async throws -> String? {
+        try await self.database.read { db in
+            try String.fetchOne(db, sql: "SELECT client_id FROM access_tokens WHERE token_hash = ? AND revoked = 0", arguments: [Data(tokenHash)])
         }
     }
 

@@ -330,6 +330,36 @@ extension SQLiteStore {
                 ALTER TABLE credentials ADD COLUMN public_key BLOB;
                 """)
         }
+        migrator.registerMigration("v16: OAuth2 authorization server") { db in
+            // Issue 15: registered clients (secret as a digest), pushed requests, pages and codes under the digest of
+            // their identifiers (single use: `used`; a replayed code finds the token it gave in `token_hash`), and the
+            // client a token was issued to (a credential-scoped token is a SAD row).
+            try db.execute(sql: """
+                CREATE TABLE oauth_clients (
+                    id TEXT PRIMARY KEY,
+                    name TEXT NOT NULL,
+                    secret_hash BLOB,
+                    public_key TEXT,
+                    redirect_uris TEXT NOT NULL,
+                    created_at INTEGER NOT NULL
+                );
+                CREATE TABLE oauth_grants (
+                    id_hash BLOB PRIMARY KEY,
+                    kind TEXT NOT NULL,
+                    client_id TEXT NOT NULL,
+                    payload BLOB NOT NULL,
+                    expires_at INTEGER NOT NULL,
+                    used INTEGER NOT NULL DEFAULT 0,
+                    token_hash BLOB
+                );
+                CREATE INDEX oauth_grants_expiry ON oauth_grants(expires_at);
+                CREATE INDEX oauth_grants_client ON oauth_grants(client_id);
+                ALTER TABLE sads ADD COLUMN client_id TEXT;
+                ALTER TABLE access_tokens ADD COLUMN client_id TEXT;
+                CREATE INDEX sads_client ON sads(client_id) WHERE client_id IS NOT NULL;
+                CREATE INDEX access_tokens_client ON access_tokens(client_id) WHERE client_id IS NOT NULL;
+                """)
+        }
         return migrator
     }
 }

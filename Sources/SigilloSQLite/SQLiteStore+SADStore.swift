@@ -8,9 +8,9 @@ extension SQLiteStore: SADStore {
     public func insertSAD(_ sad: SADRecord) async throws {
         try await self.write { db in
             try db.execute(
-                sql: "INSERT INTO sads (id_hash, holder_id, credential_id, hash_algorithm, hashes, num_signatures, used, expires_at, authorized_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                sql: "INSERT INTO sads (id_hash, holder_id, credential_id, hash_algorithm, hashes, num_signatures, used, expires_at, authorized_at, client_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 arguments: [Data(sad.idHash), sad.holderID, sad.credentialID, sad.hashAlgorithm.rawValue, Data(sad.hashes.joined()), sad.numSignatures, sad.used,
-                            Self.milliseconds(sad.expiresAt), Self.milliseconds(sad.authorizedAt)])
+                            Self.milliseconds(sad.expiresAt), Self.milliseconds(sad.authorizedAt), sad.clientID])
         }
     }
 
@@ -23,7 +23,7 @@ extension SQLiteStore: SADStore {
             return SADRecord(
                 idHash: idHash, holderID: row["holder_id"], credentialID: row["credential_id"], hashAlgorithm: algorithm, hashes: hashes,
                 numSignatures: row["num_signatures"], used: row["used"], expiresAt: Date(timeIntervalSince1970: Double(row["expires_at"] as Int64) / 1000),
-                authorizedAt: Date(timeIntervalSince1970: Double(row["authorized_at"] as Int64) / 1000))
+                authorizedAt: Date(timeIntervalSince1970: Double(row["authorized_at"] as Int64) / 1000), clientID: row["client_id"])
         }
     }
 
@@ -49,6 +49,10 @@ extension SQLiteStore: SADStore {
                 arguments: [Self.milliseconds(expiresAt), Data(idHash), Self.milliseconds(now)])
             return db.changesCount == 1
         }
+    }
+
+    public func deleteSAD(idHash: [UInt8]) async throws {
+        try await self.write { db in try db.execute(sql: "DELETE FROM sads WHERE id_hash = ?", arguments: [Data(idHash)]) }
     }
 
     public func deleteSADs(credentialID: String) async throws {

@@ -242,8 +242,10 @@ public enum SigilloApplication {
         OpenAPIController(OpenAPI.publicListener(timeStamps: services.tsa != nil)).addRoutes(to: router)
         CSCController(
             authentication: domain.authentication, authorization: domain.authorization, signing: domain.signing,
-            caChainDER: services.ca.chainDER, clock: domain.clock, name: "Sigillo", timeStamps: services.tsa, metrics: services.metrics
+            caChainDER: services.ca.chainDER, clock: domain.clock, name: "Sigillo", timeStamps: services.tsa, oauth2Issuer: domain.oauth.issuer, metrics: services.metrics
         ).addRoutes(to: router)
+        OAuthController(oauth: domain.oauth).addRoutes(to: router)
+        OAuthPageController(oauth: domain.oauth).addRoutes(to: router)
         ActivationController(enrollment: domain.enrollment).addRoutes(to: router)
         SelfServiceController(authentication: domain.authentication, recovery: domain.recovery, lifecycle: domain.lifecycle).addRoutes(to: router)
         RecoveryController(recovery: domain.recovery, lifecycle: domain.lifecycle).addRoutes(to: router)

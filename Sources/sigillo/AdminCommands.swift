@@ -10,7 +10,7 @@ import NIOSSL
 struct Admin: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Administer holders and credentials over the mutual-TLS admin listener.",
-        subcommands: [Holders.self, Invite.self, Rebind.self, Lifecycle.self, HardwareTokens.self, Credentials.self, Unlock.self, Suspend.self, Reinstate.self, Revoke.self, CRL.self, Audit.self, WhoAmI.self, IssueOperator.self, MigrateStore.self, Keys.self, Backup.self]
+        subcommands: [Holders.self, Clients.self, Invite.self, Rebind.self, Lifecycle.self, HardwareTokens.self, Credentials.self, Unlock.self, Suspend.self, Reinstate.self, Revoke.self, CRL.self, Audit.self, WhoAmI.self, IssueOperator.self, MigrateStore.self, Keys.self, Backup.self]
     )
 
 

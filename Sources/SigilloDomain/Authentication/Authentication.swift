@@ -3,7 +3,7 @@ import Foundation
 /// Who is asking: username and password (CSC `auth/login` and every self-service route), bearer tokens, and the
 /// holder's user (emergency) code. Wrong passwords count towards the lock of every credential of the holder.
 public struct Authentication: Sendable {
-    let store: any HolderStore & CredentialStore & AccessTokenStore
+    let store: any HolderStore & CredentialStore & AccessTokenStore & SADStore
     let attempts: SecretAttempts
     let passwords: PasswordHasher
     let blocking: BlockingExecutor
@@ -38,6 +38,25 @@ public struct Authentication: Sendable {
         }
         guard entry.expiresAt > self.clock.now() else { throw SigilloError(.expiredToken, "the access token has expired") }
         return entry.holderID
+    }
+
+    /// What a bearer token is: an account token (`auth/login`, OAuth2 `scope=service`) or an OAuth2 credential-scoped
+    /// token, which is itself the SAD of its credential and digests (looked up in the SAD store by the same digest).
+    ///
+    /// - Throws: `invalidToken` when unknown, revoked or used up; `expiredToken` when expired.
+    public func bearer(accessToken: String) async throws -> Bearer {
+        let hash = Secrets.digest(accessToken)
+        let now = self.clock.now()
+        if let entry = try await self.store.accessToken(tokenHash: hash) {
+            guard entry.expiresAt > now else { throw SigilloError(.expiredToken, "the access token has expired") }
+            return Bearer(holderID: entry.holderID, credentialID: nil)
+        }
+        guard let sad = try await self.store.sad(idHash: hash), sad.clientID != nil else {
+            throw SigilloError(.invalidToken, "the access token is not valid")
+        }
+        guard sad.expiresAt > now else { throw SigilloError(.expiredToken, "the access token has expired") }
+        guard sad.used < sad.numSignatures else { throw SigilloError(.invalidToken, "the access token has made every signature it authorized") }
+        return Bearer(holderID: sad.holderID, credentialID: sad.credentialID)
     }
 
     /// Revokes a bearer token (CSC `auth/revoke`), audited under its holder (an unknown token changes nothing).
@@ -105,5 +124,17 @@ public struct Authentication: Sendable {
             throw refused
         }
         return holder
+    }
+}
+
+/// What a bearer token allows: the holder's account, or (credential-scoped) the signatures of one credential it is the SAD of.
+public struct Bearer: Sendable, Equatable {
+    public let holderID: String
+    /// Set for an OAuth2 credential-scoped token: it signs with this credential (`signatures/signHash`) and does nothing else.
+    public let credentialID: String?
+
+    public init(holderID: String, credentialID: String?) {
+        self.holderID = holderID
+        self.credentialID = credentialID
     }
 }

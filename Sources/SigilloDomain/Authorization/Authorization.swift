@@ -78,6 +78,8 @@ public struct Authorization: Sendable {
         let now = self.clock.now()
         do {
             let record = try await self.store.validSAD(sad, holderID: holderID, credentialID: credentialID, now: now)
+            // An OAuth2 credential token keeps the 5 minutes the holder approved: only a SAD of credentials/authorize is extended.
+            guard record.clientID == nil else { throw SigilloError(.invalidSAD, "an OAuth2 access token is not a SAD") }
             let expiresAt = min(now.addingTimeInterval(self.settings.sadLifetime), record.authorizedAt.addingTimeInterval(self.settings.sadMaxLifetime))
             guard expiresAt > now, try await self.store.extendSAD(idHash: record.idHash, expiresAt: expiresAt, now: now) else {
                 throw SigilloError(.expiredSAD, "the SAD has expired, is used up, or reached its longest life (\(Int(self.settings.sadMaxLifetime / 60)) minutes from authorization)")

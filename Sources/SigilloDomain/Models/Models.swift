@@ -274,8 +274,13 @@ public struct SADRecord: Sendable, Equatable {
     public var expiresAt: Date
     /// When the holder authorized it: extensions never take it past `DomainSettings.sadMaxLifetime` from here.
     public var authorizedAt: Date
+    /// The OAuth2 client a credential-scoped access token (this SAD, used as the bearer token) was issued to; nil for a
+    /// SAD from `credentials/authorize`.
+    public var clientID: String?
 
-    public init(idHash: [UInt8], holderID: String, credentialID: String, hashAlgorithm: HashAlgorithm, hashes: [[UInt8]], numSignatures: Int, used: Int, expiresAt: Date, authorizedAt: Date? = nil) {
+    public init(idHash: [UInt8], holderID: String, credentialID: String, hashAlgorithm: HashAlgorithm, hashes: [[UInt8]], numSignatures: Int, used: Int, expiresAt: Date,
+                authorizedAt: Date? = nil, clientID: String? = nil) {
+        self.clientID = clientID
         self.authorizedAt = authorizedAt ?? expiresAt
         self.idHash = idHash
         self.holderID = holderID

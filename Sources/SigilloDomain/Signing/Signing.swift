@@ -14,11 +14,15 @@ public struct Signing: Sendable {
     /// A refused request is audited once (`signature.sign`, outcome `refused`, the reason in the details); a signed one
     /// once (`ok`), as before.
     ///
+    /// - Parameter credentialToken: `sad` is an OAuth2 credential-scoped access token (the bearer token), not a SAD from
+    ///   `credentials/authorize`: each is accepted only in its own place.
     /// - Returns: the signatures in input order.
-    public func signHash(holderID: String, credentialID: String, sad: String, hashes: [[UInt8]], mechanism: SignatureMechanism) async throws -> [[UInt8]] {
+    public func signHash(holderID: String, credentialID: String, sad: String, hashes: [[UInt8]], mechanism: SignatureMechanism,
+                         credentialToken: Bool = false) async throws -> [[UInt8]] {
         let (record, credential): (SADRecord, Credential)
         do {
-            (record, credential) = try await self.spend(holderID: holderID, credentialID: credentialID, sad: sad, hashes: hashes, mechanism: mechanism)
+            (record, credential) = try await self.spend(holderID: holderID, credentialID: credentialID, sad: sad, hashes: hashes, mechanism: mechanism,
+                                                        credentialToken: credentialToken)
         } catch let refusal as SigilloError {
             try await self.audit.record(holderID, "signature.sign", target: credentialID, outcome: "refused", details: refusal.message)
             throw refusal
@@ -38,9 +42,13 @@ public struct Signing: Sendable {
     /// this hash algorithm; the credential usable with this mechanism; then `hashes.count` signatures spent atomically.
     ///
     /// - Throws: a `SigilloError` saying what was refused (its message goes to the audit record; no secret in it).
-    private func spend(holderID: String, credentialID: String, sad: String, hashes: [[UInt8]], mechanism: SignatureMechanism) async throws -> (SADRecord, Credential) {
+    private func spend(holderID: String, credentialID: String, sad: String, hashes: [[UInt8]], mechanism: SignatureMechanism,
+                       credentialToken: Bool) async throws -> (SADRecord, Credential) {
         guard !hashes.isEmpty else { throw SigilloError(.invalidRequest, "the hashes to sign are missing") }
         let record = try await self.store.validSAD(sad, holderID: holderID, credentialID: credentialID, now: self.clock.now())
+        guard (record.clientID != nil) == credentialToken else {
+            throw SigilloError(.invalidSAD, credentialToken ? "the access token is not a credential token" : "an OAuth2 access token is not a SAD")
+        }
         guard mechanism.hash == record.hashAlgorithm else {
             throw SigilloError(.invalidRequest, "the SAD was issued for \(record.hashAlgorithm.rawValue) digests")
         }

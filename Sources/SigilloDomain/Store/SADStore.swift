@@ -10,6 +10,8 @@ public protocol SADStore: Sendable {
     func refundSAD(idHash: [UInt8], count: Int) async throws
     /// Extends an unexpired SAD's life; false if it already expired.
     func extendSAD(idHash: [UInt8], expiresAt: Date, now: Date) async throws -> Bool
+    /// Deletes one SAD (a credential-scoped access token revoked, or made from a replayed code).
+    func deleteSAD(idHash: [UInt8]) async throws
     /// Deletes every SAD of a credential (suspension, revocation, password reset).
     func deleteSADs(credentialID: String) async throws
 }

@@ -6,4 +6,4 @@ import Foundation
 ///
 /// Operations that must be atomic are single methods here (consuming a SAD, completing an activation,
 /// advancing an OTP counter, counting a failure), so no caller can interleave half of one.
-public typealias Store = HolderStore & EnrollmentStore & CredentialStore & AttemptStore & OTPStore & SADStore & AccessTokenStore & PasswordResetStore & ThrottleStore & MailOutboxStore & AuditStore & PKIStateStore
+public typealias Store = HolderStore & EnrollmentStore & CredentialStore & AttemptStore & OTPStore & SADStore & AccessTokenStore & PasswordResetStore & ThrottleStore & MailOutboxStore & AuditStore & PKIStateStore & OAuthStore

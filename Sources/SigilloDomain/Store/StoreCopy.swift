@@ -25,6 +25,7 @@ public struct TableRows: Sendable {
     public static let tables = [
         "holders", "invitations", "otp_devices", "credentials", "sms_codes", "sads", "access_tokens", "password_resets", "hardware_tokens",
         "device_rebinds", "device_rebind_requests", "mail_outbox", "seed_vault", "throttle_events", "mobile_changes", "secret_attempts", "crl_state",
+        "oauth_clients", "oauth_grants",
         "audit_events",
     ]
 }

@@ -40,7 +40,8 @@ public enum AdminApplication {
             return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: await services.metricsText())))
         }
         BackupController(services: services, configuration: configuration).addRoutes(to: router)
-        AdminController(admin: services.domain.administration, lifecycle: services.domain.lifecycle, recovery: services.domain.recovery, auditTrail: services.domain.auditTrail).addRoutes(to: router)
+        AdminController(admin: services.domain.administration, lifecycle: services.domain.lifecycle, recovery: services.domain.recovery, auditTrail: services.domain.auditTrail,
+                        oauth: services.domain.oauth).addRoutes(to: router)
         return router
     }
 

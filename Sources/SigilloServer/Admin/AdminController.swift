@@ -12,9 +12,11 @@ struct AdminController: Sendable {
     let lifecycle: CredentialLifecycle
     let recovery: Recovery
     let auditTrail: AuditTrail
+    let oauth: OAuthServer
 
     func addRoutes(to router: Router<AdminContext>) {
         let group = router.group("admin/v1")
+        self.addClientRoutes(to: group)
         group.get("whoami") { _, context in try Self.json(AdminAPI.WhoAmI(operator: try context.requireOperator())) }
         group.post("holders") { request, context in try await self.createHolder(request, context) }
         group.get("holders") { _, context in

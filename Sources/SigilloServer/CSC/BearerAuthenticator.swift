@@ -1,10 +1,12 @@
 import Hummingbird
 import SigilloDomain
 
-/// The holder a bearer access token (CSC `auth/login`) belongs to, and the token itself (for `auth/revoke`).
+/// The holder a bearer access token (CSC `auth/login`, OAuth2) belongs to, and the token itself (for `auth/revoke`).
 public struct BearerIdentity: Sendable {
     public let holderID: String
     public let accessToken: String
+    /// Set for an OAuth2 credential-scoped token: it is the SAD of this credential, and signs (`signatures/signHash`) only.
+    public var credentialID: String? = nil
 }
 
 /// Turns `Authorization: Bearer <token>` into the holder on the request context; refuses the request with 401
@@ -23,7 +25,8 @@ struct BearerAuthenticator: RouterMiddleware {
         let accessToken = blank ? token.trimmingCharacters(in: .whitespaces) : String(token)
         var context = context
         do {
-            context.identity = BearerIdentity(holderID: try await self.authentication.holderID(accessToken: accessToken), accessToken: accessToken)
+            let bearer = try await self.authentication.bearer(accessToken: accessToken)
+            context.identity = BearerIdentity(holderID: bearer.holderID, accessToken: accessToken, credentialID: bearer.credentialID)
         } catch let error as SigilloError {
             // Token errors read the same in CSC v1 and v2.
             throw CSCError.from(error, version: 2)

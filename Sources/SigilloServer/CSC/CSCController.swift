@@ -20,6 +20,8 @@ struct CSCController: Sendable {
     var timeStamps: TimeStampAuthority? = nil
     /// Counts the signatures made, by algorithm.
     var metrics: SigilloMetrics? = nil
+    /// The OAuth2 authorization server's issuer (its base URI), listed by `info`.
+    var oauth2Issuer: String? = nil
 
     func addRoutes(to router: Router<SigilloContext>) {
         for version in [1, 2] {
@@ -30,15 +32,16 @@ struct CSCController: Sendable {
             let holder = router.group("csc/v\(version)")
                 .add(middleware: BearerAuthenticator(authentication: self.authentication))
                 .group(context: HolderContext.self)
-            holder.post("auth/revoke") { request, context in try await self.handle(version, request, context) { body in try await self.revoke(context.identity, body) } }
-            holder.post("credentials/list") { request, context in try await self.handle(version, request, context) { _ in try await self.list(context.identity) } }
-            holder.post("credentials/info") { request, context in try await self.handle(version, request, context) { body in try await self.credentialInfo(context.identity, body) } }
-            holder.post("credentials/authorize") { request, context in try await self.handle(version, request, context, counting: "credentials/authorize") { body in try await self.authorize(context.identity, body) } }
-            holder.post("credentials/sendOTP") { request, context in try await self.handle(version, request, context) { body in try await self.sendOTP(context.identity, body) } }
-            holder.post("credentials/extendTransaction") { request, context in try await self.handle(version, request, context) { body in try await self.extend(context.identity, body) } }
+            // An OAuth2 credential token signs and does nothing else: every other route wants an account token.
+            holder.post("auth/revoke") { request, context in try await self.handle(version, request, context) { body in try await self.revoke(try Self.account(context.identity), body) } }
+            holder.post("credentials/list") { request, context in try await self.handle(version, request, context) { body in try await self.list(try Self.account(context.identity), body, version: version) } }
+            holder.post("credentials/info") { request, context in try await self.handle(version, request, context) { body in try await self.credentialInfo(try Self.account(context.identity), body, version: version) } }
+            holder.post("credentials/authorize") { request, context in try await self.handle(version, request, context, counting: "credentials/authorize") { body in try await self.authorize(try Self.account(context.identity), body) } }
+            holder.post("credentials/sendOTP") { request, context in try await self.handle(version, request, context) { body in try await self.sendOTP(try Self.account(context.identity), body) } }
+            holder.post("credentials/extendTransaction") { request, context in try await self.handle(version, request, context) { body in try await self.extend(try Self.account(context.identity), body) } }
             holder.post("signatures/signHash") { request, context in try await self.handle(version, request, context, counting: "signatures/signHash") { body in try await self.signHash(context.identity, body) } }
             if version == 2, let tsa = self.timeStamps {
-                holder.post("signatures/timestamp") { request, context in try await self.handle(version, request, context) { body in try await self.timestamp(tsa, body) } }
+                holder.post("signatures/timestamp") { request, context in try await self.handle(version, request, context) { body in try await self.timestamp(tsa, try Self.account(context.identity), body) } }
             }
         }
     }
@@ -80,17 +83,27 @@ struct CSCController: Sendable {
         }
     }
 
+    /// The identity of an account token (`auth/login`, OAuth2 `service`); a credential token gets 403 `insufficient_scope`.
+    private static func account(_ identity: BearerIdentity) throws -> BearerIdentity {
+        guard identity.credentialID == nil else {
+            throw APIError(status: .forbidden, code: "insufficient_scope", description: "a credential-scoped access token only signs (signatures/signHash)")
+        }
+        return identity
+    }
+
     // MARK: Methods
 
     private func info(version: Int) throws -> Response {
         var methods = ["auth/login", "auth/revoke", "credentials/list", "credentials/info", "credentials/authorize",
                        "credentials/sendOTP", "credentials/extendTransaction", "signatures/signHash"]
         if version == 2, self.timeStamps != nil { methods.append("signatures/timestamp") }
+        if self.oauth2Issuer != nil { methods += ["oauth2/authorize", "oauth2/token", "oauth2/pushed_authorize", "oauth2/revoke"] }
         let algorithms = [OID.ecdsaSHA256, OID.ecdsaSHA384, OID.ecdsaSHA512, OID.rsaEncryption, OID.sha256WithRSA, OID.sha384WithRSA, OID.sha512WithRSA, OID.rsaPSS]
         return try JSONResponse.make(CSCInfoResponse(
             specs: version == 1 ? "1.0.4.0" : "2.0.0.0", name: self.name, logo: "", region: "IT", lang: "en-US",
-            description: "Sigillo remote signature service", authType: ["basic"], methods: methods,
-            signAlgorithms: version == 2 ? .init(algos: algorithms) : nil))
+            description: "Sigillo remote signature service", authType: self.oauth2Issuer == nil ? ["basic"] : ["basic", "oauth2code"], methods: methods,
+            signAlgorithms: version == 2 ? .init(algos: algorithms) : nil, oauth2: self.oauth2Issuer,
+            oauth2Issuer: version == 2 ? self.oauth2Issuer : nil, supportsRar: version == 2 && self.oauth2Issuer != nil ? true : nil))
     }
 
     private func login(_ request: Request) async throws -> Response {
@@ -110,16 +123,34 @@ struct CSCController: Sendable {
         return Response(status: .noContent)
     }
 
-    private func list(_ identity: BearerIdentity) async throws -> Response {
-        let holderID = identity.holderID
-        let credentials = try await self.authorization.credentials(holderID: holderID)
-        return try JSONResponse.make(CSCListResponse(credentialIDs: credentials.map(\.id)))
+    private func list(_ identity: BearerIdentity, _ body: CSCRequest, version: Int) async throws -> Response {
+        var credentials = try await self.authorization.credentials(holderID: identity.holderID)
+        guard version == 2 else { return try JSONResponse.make(CSCListResponse(credentialIDs: credentials.map(\.id))) }
+        let now = self.clock.now()
+        if body.onlyValid == true {
+            credentials = credentials.filter { $0.status == .active && now >= $0.notBefore && now < $0.notAfter }
+        }
+        var infos: [CSCCredentialInfoResponse]?
+        if body.credentialInfo == true {
+            let kind = try await self.authorization.otpKind(holderID: identity.holderID)
+            infos = try credentials.map { credential in
+                var info = try self.info(credential, body, version: version, otpKind: kind)
+                info.credentialID = credential.id
+                return info
+            }
+        }
+        return try JSONResponse.make(CSCListResponse(credentialIDs: credentials.map(\.id), credentialInfos: infos, onlyValid: body.onlyValid == true ? true : nil))
     }
 
-    private func credentialInfo(_ identity: BearerIdentity, _ body: CSCRequest) async throws -> Response {
-        let holderID = identity.holderID
-        let id = try body.requireCredentialID()
-        let credential = try await self.authorization.credential(id, holderID: holderID)
+    private func credentialInfo(_ identity: BearerIdentity, _ body: CSCRequest, version: Int) async throws -> Response {
+        let credential = try await self.authorization.credential(try body.requireCredentialID(), holderID: identity.holderID)
+        let kind = body.authInfo != false ? try await self.authorization.otpKind(holderID: identity.holderID) : nil
+        return try JSONResponse.make(try self.info(credential, body, version: version, otpKind: kind))
+    }
+
+    /// A credential as `credentials/info` (and v2 `credentials/list` with `credentialInfo`) describes it. v2 adds `auth`
+    /// (mode `explicit`: password and OTP in `authData`; wallets use the OAuth2 `credential` scope instead).
+    private func info(_ credential: Credential, _ body: CSCRequest, version: Int, otpKind kind: OTPKind?) throws -> CSCCredentialInfoResponse {
         let certificate = try Certificate(derEncoded: credential.certificateDER)
         let now = self.clock.now()
         let certStatus: String
@@ -147,13 +178,20 @@ struct CSCController: Sendable {
             curve: credential.keyAlgorithm.isRSA ? nil : (credential.keyAlgorithm == .ecP256 ? OID.p256 : OID.p384))
         var info = CSCCredentialInfoResponse(
             description: "Qualified signature credential", key: key, cert: cert, authMode: "explicit", SCAL: "2", multisign: credential.multisign, lang: "en-US")
+        if version == 2 { info.auth = .init(mode: "explicit") }
         if body.authInfo != false {
-            let kind = try await self.authorization.otpKind(holderID: holderID)
             info.PIN = .init(presence: "true", format: "A", label: "Password", description: "The holder's password")
             info.OTP = .init(presence: "true", type: kind == .sms ? "online" : "offline", format: "N", label: "OTP",
                              description: kind == .sms ? "Code sent by SMS" : "Code from the holder's OTP device", ID: kind?.rawValue ?? "totp")
+            if version == 2 {
+                info.auth = .init(mode: "explicit", expression: "PIN AND OTP", objects: [
+                    .init(type: "Password", id: "PIN", format: "A", label: "Password", description: "The holder's password"),
+                    .init(type: "Password", id: "OTP", format: "N", label: "OTP", description: kind == .sms ? "Code sent by SMS" : "Code from the holder's OTP device",
+                          generator: kind?.rawValue ?? "totp"),
+                ])
+            }
         }
-        return try JSONResponse.make(info)
+        return info
     }
 
     private func authorize(_ identity: BearerIdentity, _ body: CSCRequest) async throws -> Response {
@@ -190,10 +228,21 @@ struct CSCController: Sendable {
         return try JSONResponse.make(CSCAuthorizeResponse(SAD: authorization.sad, expiresIn: authorization.expiresIn))
     }
 
+    /// With an account token the body carries the SAD of `credentials/authorize`; an OAuth2 credential token is itself the
+    /// SAD (the body has none) and signs only its credential's authorized digests.
     private func signHash(_ identity: BearerIdentity, _ body: CSCRequest) async throws -> Response {
         let holderID = identity.holderID
         let id = try body.requireCredentialID()
-        guard let sad = body.SAD, !sad.isEmpty else { throw CSCError.invalidRequest("Missing (or invalid type) string parameter SAD") }
+        let sad: String
+        if identity.credentialID != nil {
+            guard body.SAD == nil else { throw CSCError.invalidRequest("Invalid parameter SAD: the credential-scoped access token is the SAD") }
+            sad = identity.accessToken
+        } else {
+            guard let given = body.SAD, !given.isEmpty else {
+                throw CSCError.invalidRequest("Missing (or invalid type) string parameter SAD (an account access token does not authorize signatures)")
+            }
+            sad = given
+        }
         let digests = try body.digests()
         guard let signAlgo = body.signAlgo else { throw CSCError.invalidRequest("Missing (or invalid type) string parameter signAlgo") }
         let mechanism = try OID.mechanism(signAlgo: signAlgo, hashAlgo: body.hashAlgorithmOID ?? body.hashAlgo, signAlgoParams: body.signAlgoParams,
@@ -201,14 +250,15 @@ struct CSCController: Sendable {
         guard digests.allSatisfy({ $0.count == mechanism.hash.digestLength }) else {
             throw CSCError.invalidRequest("Invalid hash length: \(mechanism.hash.rawValue) digests are \(mechanism.hash.digestLength) bytes")
         }
-        let signatures = try await self.signing.signHash(holderID: holderID, credentialID: id, sad: sad, hashes: digests, mechanism: mechanism)
+        let signatures = try await self.signing.signHash(holderID: holderID, credentialID: id, sad: sad, hashes: digests, mechanism: mechanism,
+                                                         credentialToken: identity.credentialID != nil)
         self.metrics?.signatures(algorithm: signAlgo, count: signatures.count)
         return JSONResponse.signatures(signatures)
     }
 
     /// v2 `signatures/timestamp`: an RFC 3161 time-stamp token over one digest, for any holder with an access token
     /// (the digest is usually of a signature value: a CAdES/PAdES signature-time-stamp).
-    private func timestamp(_ tsa: TimeStampAuthority, _ body: CSCRequest) async throws -> Response {
+    private func timestamp(_ tsa: TimeStampAuthority, _: BearerIdentity, _ body: CSCRequest) async throws -> Response {
         let digests = try body.digests()
         guard digests.count == 1, let digest = digests.first else { throw CSCError.invalidRequest("Invalid parameter hash: one digest, base64") }
         guard let oid = body.hashAlgo ?? body.hashAlgorithmOID else { throw CSCError.invalidRequest("Missing (or invalid type) string parameter hashAlgo") }

@@ -15,6 +15,15 @@ extension OID {
         }
     }
 
+    /// The OID of a hash algorithm.
+    static func hashOID(_ algorithm: HashAlgorithm) -> String {
+        switch algorithm {
+        case .sha256: self.sha256
+        case .sha384: self.sha384
+        case .sha512: self.sha512
+        }
+    }
+
     /// The `key.algo` list of a credential: key OID and every signature OID it can make.
     static func keyAlgorithms(_ algorithm: KeyAlgorithm) -> [String] {
         algorithm.isRSA

@@ -6,7 +6,7 @@ import SigilloDomain
 
 /// Bounds the anonymous routes of the public listener: CSC `auth/login` (v1 and v2), `/activation/v1`,
 /// `/recovery/v1`, `/selfservice/v1`, and the web forms that post to the same use cases (`/activate`, `/status`,
-/// `/renew`, `/recovery/...`), by client address (`AddressRateLimiter`, in memory) and then by the account the request
+/// `/renew`, `/recovery/...`, `/oauth2/authorize`), by client address (`AddressRateLimiter`, in memory) and then by the account the request
 /// names (`AccountRateLimiter`, in the store, across nodes). Over a limit: 429 `too_many_requests` with `Retry-After`
 /// (JSON, or the error page for the web forms), audited as `ratelimit` `throttled` (aggregated: see `AuditAggregator`).
 ///
@@ -66,6 +66,9 @@ struct RateLimitMiddleware: RouterMiddleware {
             return .api(first)
         case "recovery" where segments.count > 1 && segments[1] == "v1":
             return .api(first)
+        case "oauth2":
+            // The holder's authorization page: its GET looks a client and a request up, its POST checks secrets.
+            return segments == ["oauth2", "authorize"] ? .web : nil
         case "activate", "status", "renew", "recovery":
             // The form pages are static, except those that look a code up.
             guard reading else { return .web }

@@ -249,10 +249,15 @@ struct WebController: Sendable {
         headers[.contentType] = "text/html; charset=utf-8"
         headers[.cacheControl] = "no-store"
         // Codes travel in links: never leak them to other sites, never run foreign code, never frame the pages.
-        headers[.contentSecurityPolicy] = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+        headers[.contentSecurityPolicy] = self.contentSecurityPolicy(formAction: "'self'")
         headers[.init("Referrer-Policy")!] = "no-referrer"
         headers[.init("X-Content-Type-Options")!] = "nosniff"
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: Templates.render(name, values))))
+    }
+
+    /// The pages' policy: no script, no foreign resource, no framing; forms post to `formAction` only.
+    static func contentSecurityPolicy(formAction: String) -> String {
+        "default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-action \(formAction); frame-ancestors 'none'; base-uri 'none'"
     }
 
     static func message(_ title: String, kind: String, _ text: String) -> Response {
