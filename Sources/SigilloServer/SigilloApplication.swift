@@ -242,7 +242,7 @@ public enum SigilloApplication {
         OpenAPIController(OpenAPI.publicListener(timeStamps: services.tsa != nil)).addRoutes(to: router)
         CSCController(
             authentication: domain.authentication, authorization: domain.authorization, signing: domain.signing,
-            caChainDER: services.ca.chainDER, clock: domain.clock, name: "Sigillo", timeStamps: services.tsa, oauth2Issuer: domain.oauth.issuer, metrics: services.metrics
+            caChainDER: services.ca.chainDER, clock: domain.clock, name: "Sigillo", timeStamps: services.tsa, metrics: services.metrics, oauth2Issuer: domain.oauth.issuer
         ).addRoutes(to: router)
         OAuthController(oauth: domain.oauth).addRoutes(to: router)
         OAuthPageController(oauth: domain.oauth).addRoutes(to: router)

@@ -47,11 +47,12 @@ final class Traffic: @unchecked Sendable {
     /// Sends `method path` to `listener`: a JSON `body` (a dictionary), or `raw` bytes with `contentType`.
     @discardableResult
     func send(_ listener: Listener, _ method: HTTPMethod, _ path: String, _ body: [String: Any]? = nil, raw: Data? = nil, contentType: String? = nil,
-              bearer: String? = nil, basic: (String, String)? = nil, form: [String: String]? = nil, headers: [String: String] = [:]) async throws -> Answer {
+              bearer: String? = nil, basic: (String, String)? = nil, form: [String: String]? = nil, headers: [String: String] = [:],
+              via: HTTPClient? = nil) async throws -> Answer {
         let base: String
-        let client: HTTPClient
+        var client: HTTPClient
         switch listener {
-        case .public: (base, client) = (self.admin.server.baseURL, self.admin.server.client)
+        case .public: (base, client) = (self.admin.server.baseURL, via ?? self.admin.server.client)
         case .admin: (base, client) = (self.admin.baseURL, self.admin.client)
         case .publication: (base, client) = ("http://127.0.0.1:\(try #require(self.admin.server.pkiPort))", self.admin.server.client)
         }
@@ -243,6 +244,7 @@ extension OpenAPITests {
         "public POST /recovery/device/complete",  // of POST /recovery/v1/device/complete; 404 here
         "public POST /recovery/mobile/begin",  // of POST /recovery/v1/mobile/begin; 400 here
         "public POST /recovery/mobile",  // of POST /recovery/v1/mobile/complete; 400 here
+        "public POST /oauth2/authorize",  // its success is a 303 to the wallet's redirect URI with the code (used here to sign)
     ]
 
     @Test("every documented operation of the three listeners, on a live server: a documented status, a body of the documented schema; 2xx for each but the listed few")
@@ -476,6 +478,75 @@ extension OpenAPITests {
                 #expect(answer.status == 400, "\(listener) \(path): \(answer.text)")
             }
             #expect(try await traffic.send(.admin, .PUT, "/admin/v1/holders/\(holderID)/mobile", raw: Data("{".utf8), contentType: "application/json").status == 400)
+
+            // OAuth2 for wallets: a client registered by the operator, discovery, PAR, the holder's page, the code for a credential token that
+            // signs its digest without a SAD, revocation; errors of each endpoint. Redirects are not followed (they go to the wallet).
+            let redirect = "https://wallet.example/callback"
+            let registered = try await traffic.send(.admin, .POST, "/admin/v1/clients", ["name": "Wallet \(unique)", "redirectURIs": [redirect]])
+            #expect(registered.status == 201, "\(registered.text)")
+            let client = try #require(registered.json["client"] as? [String: Any])
+            let clientID = try #require(client["clientID"] as? String)
+            let secret = try #require(registered["clientSecret"])
+            #expect(try await traffic.send(.admin, .GET, "/admin/v1/clients").status == 200)
+            #expect(try await traffic.send(.public, .GET, "/.well-known/oauth-authorization-server").status == 200)
+            var configuration = HTTPClient.Configuration(tlsConfiguration: LiveServer.clientTLS(trusting: server.tlsCAFile))
+            configuration.redirectConfiguration = .disallow
+            let wallet = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+            // The client must be shut down whatever happens (AsyncHTTPClient asserts it).
+            do {
+                let verifier = "verifier-\(unique)-" + String(repeating: "v", count: 43)
+                let challenge = b64url(Array(SHA256.hash(data: Data(verifier.utf8))))
+                let walletDigest = Array(SHA256.hash(data: Data("wallet document".utf8)))
+                let details = #"[{"type":"credential","credentialID":"\#(credentialID)","numSignatures":1,"hashAlgorithmOID":"2.16.840.1.101.3.4.2.1","documentDigests":[{"hash":"\#(b64(walletDigest))","label":"contract.pdf"}]}]"#
+                let pushed = try await traffic.send(.public, .POST, "/oauth2/pushed_authorize", form: [
+                    "client_id": clientID, "client_secret": secret, "response_type": "code", "redirect_uri": redirect, "state": "s-\(unique)",
+                    "code_challenge": challenge, "code_challenge_method": "S256", "authorization_details": details,
+                ])
+                #expect(pushed.status == 201, "\(pushed.text)")
+                let requestURI = try #require(pushed["request_uri"])
+                #expect(try await traffic.send(.public, .POST, "/oauth2/pushed_authorize", form: ["client_id": clientID, "client_secret": "wrong"]).status == 401)
+                var allowed = CharacterSet.alphanumerics
+                allowed.insert(charactersIn: "-._~")
+                let page = try await traffic.send(.public, .GET, "/oauth2/authorize?client_id=\(clientID)&request_uri=\(requestURI.addingPercentEncoding(withAllowedCharacters: allowed)!)", via: wallet)
+                #expect(page.status == 200, "\(page.text)")
+                let transaction = try #require(OAuthEndpointTests.transaction(page.text), "\(page.text)")
+                #expect(try await traffic.send(.public, .GET, "/oauth2/authorize?client_id=no-such-client", via: wallet).status == 400)
+                #expect(try await traffic.send(.public, .GET, "/oauth2/authorize?client_id=\(clientID)&request_uri=\(requestURI.addingPercentEncoding(withAllowedCharacters: allowed)!)", via: wallet).status == 410)
+                #expect(try await traffic.send(.public, .POST, "/oauth2/authorize", form: ["transaction": transaction, "username": username, "password": password + "x", "otp": otp()], via: wallet).status == 400)
+                let approved = try await traffic.send(.public, .POST, "/oauth2/authorize", form: ["transaction": transaction, "username": username, "password": password, "otp": otp()], via: wallet)
+                #expect(approved.status == 303, "\(approved.text)")
+                let authorizationCode = try #require(approved.headers["location"].flatMap(URLComponents.init(string:))?.queryItems?.first { $0.name == "code" }?.value, "\(approved.headers)")
+                #expect(try await traffic.send(.public, .POST, "/oauth2/authorize", form: ["transaction": "no-such-transaction"], via: wallet).status == 410)
+                let issued = try await traffic.send(.public, .POST, "/oauth2/token", basic: (clientID, secret), form: [
+                    "grant_type": "authorization_code", "code": authorizationCode, "redirect_uri": redirect, "code_verifier": verifier,
+                ])
+                #expect(issued.status == 200, "\(issued.text)")
+                let credentialToken = try #require(issued["access_token"])
+                #expect(try await traffic.send(.public, .POST, "/oauth2/token", form: ["grant_type": "authorization_code", "code": authorizationCode]).status == 401)
+                #expect(try await traffic.send(.public, .POST, "/csc/v2/credentials/list", [:], bearer: credentialToken).status == 403)
+                let walletSigned = try await traffic.send(.public, .POST, "/csc/v2/signatures/signHash", [
+                    "credentialID": credentialID, "hashes": [b64(walletDigest)], "hashAlgorithmOID": "2.16.840.1.101.3.4.2.1", "signAlgo": "1.2.840.10045.4.3.2",
+                ], bearer: credentialToken)
+                #expect(walletSigned.status == 200, "\(walletSigned.text)")
+                // A code used twice: refused (and the token it gave is revoked, RFC 6749 §4.1.2).
+                #expect(try await traffic.send(.public, .POST, "/oauth2/token", basic: (clientID, secret), form: [
+                    "grant_type": "authorization_code", "code": authorizationCode, "redirect_uri": redirect, "code_verifier": verifier,
+                ]).status == 400)
+                #expect(try await traffic.send(.public, .POST, "/oauth2/revoke", basic: (clientID, secret), form: ["token": credentialToken]).status == 200)
+                #expect(try await traffic.send(.public, .POST, "/oauth2/revoke", basic: (clientID, secret), form: [:]).status == 400)
+            } catch {
+                try? await wallet.shutdown()
+                throw error
+            }
+            try await wallet.shutdown()
+            // v2 credentials/list with each credential's details (what wallets parse).
+            let listed = try await traffic.send(.public, .POST, "/csc/v2/auth/login", basic: (username, password))
+            let listToken = try #require(listed["access_token"])
+            let detailed = try await traffic.send(.public, .POST, "/csc/v2/credentials/list", ["credentialInfo": true, "certificates": "chain", "certInfo": true,
+                                                                                              "authInfo": true, "onlyValid": true], bearer: listToken)
+            #expect(detailed.status == 200 && (detailed.json["credentialInfos"] as? [Any])?.count == 1, "\(detailed.text)")
+            #expect(try await traffic.send(.admin, .DELETE, "/admin/v1/clients/\(clientID)").status == 200)
+            #expect(try await traffic.send(.admin, .DELETE, "/admin/v1/clients/\(clientID)").status == 404)
 
             // Last: the holder's emergency actions with the user code.
             #expect(try await traffic.send(.public, .POST, "/selfservice/v1/suspend", ["username": username, "userCode": userCode]).status == 200)

@@ -298,7 +298,8 @@ struct TwoNodeTests {
             // B goes on: a new authorization and signature.
             let fresh = Self.hash("after the kill")
             let sad = try #require(try await Self.authorize(b, &account, token: token, hashes: [fresh]).json["SAD"] as? String)
-            #expect(try await Self.signHash(b, account, token: token, sad: sad, hashes: [fresh]).status == 200)
+            let after = try await Self.signHash(b, account, token: token, sad: sad, hashes: [fresh])
+            #expect(after.status == 200, "\(after.json)")
         }
     }
 

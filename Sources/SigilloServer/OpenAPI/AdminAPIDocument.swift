@@ -112,6 +112,7 @@ extension OpenAPI {
         ]]
         add("POST", "backup", "backup", "Backs up the database while the server keeps serving (`sigillo admin backup DIR`)", [200: .object(backup)],
             errors: [409: "`use_pg_dump`: the database is PostgreSQL (back it up with pg_dump)"])
+        self.addOAuth2Clients(to: &document, errors: errors)
         return document
     }
 

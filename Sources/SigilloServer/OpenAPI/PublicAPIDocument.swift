@@ -21,6 +21,7 @@ public enum OpenAPI {
         self.addSelfService(to: &document)
         self.addWebPages(to: &document)
         self.addPKI(to: &document)
+        self.addOAuth2(to: &document)
         return document
     }
 
@@ -94,6 +95,8 @@ public enum OpenAPI {
         document.schema("CSCInfo", Schema.object([
             "specs": Schema.string("1.0.4.0 or 2.0.0.0"), "name": Schema.string, "logo": Schema.string, "region": Schema.string, "lang": Schema.string,
             "description": Schema.string, "authType": Schema.array(Schema.string), "methods": Schema.array(Schema.string),
+            "oauth2": Schema.string("The OAuth2 authorization server's base URI (`oauth2code` in `authType`)"),
+            "oauth2Issuer": Schema.string("v2: its issuer identifier (RFC 8414)"), "supportsRar": Schema.boolean,
             "signAlgorithms": Schema.object(["algos": Schema.array(Schema.string("OID"))], required: ["algos"], description: "v2 only"),
         ], required: ["specs", "name", "logo", "region", "lang", "description", "authType", "methods"]))
         document.schema("CSCLogin", Schema.object([
@@ -121,6 +124,15 @@ public enum OpenAPI {
             ]),
             "authMode": Schema.string("explicit"), "SCAL": Schema.string("2"), "multisign": Schema.integer("Most signatures per authorization"),
             "lang": Schema.string, "PIN": factor, "OTP": factor,
+            "credentialID": Schema.string("v2 credentials/list entries"),
+            "auth": Schema.object([
+                "mode": Schema.string("explicit: password and OTP in authData (wallets use the OAuth2 credential scope)"),
+                "expression": Schema.string("PIN AND OTP"),
+                "objects": Schema.array(Schema.object([
+                    "type": Schema.string, "id": Schema.string("PIN or OTP, as authData names it"), "format": Schema.string, "label": Schema.string,
+                    "description": Schema.string, "generator": Schema.string("The OTP device: totp, hotp or sms"),
+                ], required: ["type", "id"])),
+            ], required: ["mode"], description: "v2: how signatures are authorized"),
         ]))
         let credentialID = Schema.string("From credentials/list")
         let hashes = Schema.array(Schema.string("Digest, base64"))
@@ -128,8 +140,10 @@ public enum OpenAPI {
             let prefix = "/csc/v\(version)/"
             let v1 = version == 1
             func bearer(_ name: String, _ summary: String, request: JSONValue, success: [Int: JSONValue], extra: [Int: String] = [:]) {
-                var responses = self.errors(extra.merging([401: "`invalid_token` / `expired_token`: the bearer token is missing, unknown, revoked or expired"]) { $1 },
-                                            anonymous: false)
+                var responses = self.errors([
+                    401: "`invalid_token` / `expired_token`: the bearer token is missing, unknown, revoked or expired",
+                    403: "`insufficient_scope`: an OAuth2 credential token only signs its own hashes (signatures/signHash)",
+                ].merging(extra) { $1 }, anonymous: false)
                 responses.merge(success) { $1 }
                 document.add("POST", prefix + name, tag: "csc", summary: summary, security: .bearer, request: Body.json(request, required: false), responses: responses)
             }
@@ -142,8 +156,17 @@ public enum OpenAPI {
                              .merging([200: Reply.json("The access token", Schema.ref("CSCLogin"))]) { $1 })
             bearer("auth/revoke", "Ends an access token (the caller's, or `token`)", request: Schema.object(["token": Schema.string], closed: false),
                    success: [204: Reply.empty("Revoked")])
-            bearer("credentials/list", "The holder's credentials", request: Schema.object([:], closed: false),
-                   success: [200: Reply.json("Credential IDs", Schema.object(["credentialIDs": Schema.array(Schema.string)], required: ["credentialIDs"]))])
+            bearer("credentials/list", "The holder's credentials" + (v1 ? "" : "; with `credentialInfo`, each one's credentials/info"),
+                   request: Schema.object(v1 ? [:] : [
+                       "credentialInfo": Schema.boolean, "onlyValid": Schema.boolean, "certificates": Schema.string("none, single (default) or chain"),
+                       "certInfo": Schema.boolean, "authInfo": Schema.boolean,
+                   ], closed: false),
+                   success: [200: Reply.json("Credential IDs", Schema.object([
+                       "credentialIDs": Schema.array(Schema.string),
+                       "credentialInfos": Schema.array(Schema.ref("CSCCredentialInfo"), description: "v2, with credentialInfo: each with its credentialID"),
+                       "onlyValid": Schema.boolean,
+                   ], required: ["credentialIDs"]))],
+                   extra: [:])
             bearer("credentials/info", "A credential: key, certificate (none, single or chain), authentication factors",
                    request: Schema.object([
                        "credentialID": credentialID, "certificates": Schema.string("none, single (default) or chain", values: ["none", "single", "chain"]),
@@ -172,13 +195,15 @@ public enum OpenAPI {
                    success: [200: Reply.json("The new SAD", Schema.ref("CSCAuthorization"))], extra: [403: "`credential_disabled` / `certificate_invalid`"])
             bearer("signatures/signHash", "Signs the authorized hashes in the token",
                    request: Schema.object([
-                       "credentialID": credentialID, "SAD": Schema.string, (v1 ? "hash" : "hashes"): hashes,
+                       "credentialID": credentialID, "SAD": Schema.string("From credentials/authorize; none with an OAuth2 credential token (the token is the SAD)"),
+                       (v1 ? "hash" : "hashes"): hashes,
                        (v1 ? "hashAlgo" : "hashAlgorithmOID"): Schema.string("OID"), "signAlgo": Schema.string("OID"),
                        "signAlgoParams": Schema.string("Base64 DER RSASSA-PSS-params"),
-                   ], required: ["credentialID", "SAD", v1 ? "hash" : "hashes", "signAlgo"], closed: false),
+                   ], required: ["credentialID", v1 ? "hash" : "hashes", "signAlgo"], closed: false),
                    success: [200: Reply.json("Signatures, base64, in the order of the hashes",
                                              Schema.object(["signatures": Schema.array(Schema.string)], required: ["signatures"]))],
-                   extra: [403: "`credential_disabled` / `certificate_invalid` / `pin_locked` / `otp_locked`"])
+                   extra: [403: "`credential_disabled` / `certificate_invalid` / `pin_locked` / `otp_locked` / `insufficient_scope` (a credential token for "
+                       + "other hashes or another credential)"])
             if !v1 && timeStamps {
                 bearer("signatures/timestamp", "An RFC 3161 time-stamp token over one digest",
                        request: Schema.object([
