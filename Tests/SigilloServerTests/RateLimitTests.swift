@@ -274,6 +274,11 @@ struct RateLimitTests {
         #expect(M.route(method: .get, path: "/recovery/password") == .web)
         #expect(M.route(method: .get, path: "/status") == nil)
         #expect(M.route(method: .get, path: "/recovery/username") == nil)
+        // The holder's OAuth2 page (its GET looks requests up, its POST checks secrets); the client-authenticated endpoints are not.
+        #expect(M.route(method: .get, path: "/oauth2/authorize") == .web)
+        #expect(M.route(method: .post, path: "//OAuth2/%61uthorize/") == .web)
+        #expect(M.route(method: .post, path: "/oauth2/token") == nil)
+        #expect(M.route(method: .post, path: "/oauth2/pushed_authorize") == nil)
         for path in ["/health/ready", "/ocsp", "/crl/ca.crl", "/ca.cer", "/", "/csc"] {
             #expect(M.route(method: .post, path: path) == nil, "\(path)")
         }
