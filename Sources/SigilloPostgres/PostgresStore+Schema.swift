@@ -245,6 +245,19 @@ extension PostgresStore {
             "ALTER TABLE credentials ADD COLUMN wrapped_key BYTEA",
             "ALTER TABLE credentials ADD COLUMN public_key BYTEA",
         ]),
+        // Every update of a credential row moves its version on (signHash's cache is checked against it).
+        Migration(version: 3, name: "the SQLite schema v16: credential row version", sql: [
+            "ALTER TABLE credentials ADD COLUMN version BIGINT NOT NULL DEFAULT 0",
+            """
+            CREATE FUNCTION credentials_next_version() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                NEW.version := OLD.version + 1;
+                RETURN NEW;
+            END
+            $$
+            """,
+            "CREATE TRIGGER credentials_version BEFORE UPDATE ON credentials FOR EACH ROW EXECUTE FUNCTION credentials_next_version()",
+        ]),
     ]
 
     /// The newest schema version this binary knows.

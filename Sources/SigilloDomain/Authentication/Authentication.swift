@@ -9,6 +9,8 @@ public struct Authentication: Sendable {
     let blocking: BlockingExecutor
     let audit: AuditLog
     let clock: ServiceClock
+    /// Tokens this node checked, for `cachedHolderID` (shared with `Signing`, which re-checks them in the database).
+    let cache: HotPathCache
 
     /// Checks username and password (CSC `auth/login`). Failures count towards the lockout of every credential.
     public func login(username: String, password: String) async throws -> Holder {
@@ -33,10 +35,21 @@ public struct Authentication: Sendable {
     ///
     /// - Throws: `invalidToken` when unknown or revoked, `expiredToken` when expired.
     public func holderID(accessToken: String) async throws -> String {
-        guard let entry = try await self.store.accessToken(tokenHash: Secrets.digest(accessToken)) else {
+        let hash = Secrets.digest(accessToken)
+        guard let entry = try await self.store.accessToken(tokenHash: hash) else {
+            self.cache.forget(token: hash)
             throw SigilloError(.invalidToken, "the access token is not valid")
         }
         guard entry.expiresAt > self.clock.now() else { throw SigilloError(.expiredToken, "the access token has expired") }
+        self.cache.remember(token: hash, HotPathCache.Token(holderID: entry.holderID, expiresAt: entry.expiresAt))
+        return entry.holderID
+    }
+
+    /// The holder of a bearer token this node checked before and that has not expired, without reading the database:
+    /// only for `Signing.signHash`, which must be given the token to check it with the SAD's spending. Nil otherwise
+    /// (then `holderID(accessToken:)`).
+    public func cachedHolderID(accessToken: String) -> String? {
+        guard let entry = self.cache.token(Secrets.digest(accessToken)), entry.expiresAt > self.clock.now() else { return nil }
         return entry.holderID
     }
 
@@ -45,6 +58,7 @@ public struct Authentication: Sendable {
         let hash = Secrets.digest(token)
         let holderID = try await self.store.accessToken(tokenHash: hash)?.holderID
         try await self.store.revokeAccessToken(tokenHash: hash)
+        self.cache.forget(token: hash)
         try await self.audit.record(holderID ?? "anonymous", "auth.revoke", target: holderID ?? "token", outcome: holderID == nil ? "ignored" : "ok")
     }
 

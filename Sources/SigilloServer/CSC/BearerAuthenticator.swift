@@ -5,6 +5,9 @@ import SigilloDomain
 public struct BearerIdentity: Sendable {
     public let holderID: String
     public let accessToken: String
+    /// False when the holder came from this node's cache of checked tokens (`Authentication.cachedHolderID`), for
+    /// `signatures/signHash` only: the token is then checked in the database with the SAD's spending.
+    public var checked: Bool = true
 }
 
 /// Turns `Authorization: Bearer <token>` into the holder on the request context; refuses the request with 401
@@ -22,6 +25,11 @@ struct BearerAuthenticator: RouterMiddleware {
         let blank = token.first?.isWhitespace == true || token.last?.isWhitespace == true
         let accessToken = blank ? token.trimmingCharacters(in: .whitespaces) : String(token)
         var context = context
+        // signHash checks the token in the same statement that spends the SAD: no read here for a token seen before.
+        if request.uri.path.hasSuffix("/signatures/signHash"), let holderID = self.authentication.cachedHolderID(accessToken: accessToken) {
+            context.identity = BearerIdentity(holderID: holderID, accessToken: accessToken, checked: false)
+            return try await next(request, context)
+        }
         do {
             context.identity = BearerIdentity(holderID: try await self.authentication.holderID(accessToken: accessToken), accessToken: accessToken)
         } catch let error as SigilloError {

@@ -184,7 +184,8 @@ struct CSCController: Sendable {
         guard digests.allSatisfy({ $0.count == mechanism.hash.digestLength }) else {
             throw CSCError.invalidRequest("Invalid hash length: \(mechanism.hash.rawValue) digests are \(mechanism.hash.digestLength) bytes")
         }
-        let signatures = try await self.signing.signHash(holderID: holderID, credentialID: id, sad: sad, hashes: digests, mechanism: mechanism)
+        let signatures = try await self.signing.signHash(holderID: holderID, credentialID: id, sad: sad, hashes: digests, mechanism: mechanism,
+                                                         accessToken: identity.checked ? nil : identity.accessToken)
         return JSONResponse.signatures(signatures)
     }
 
