@@ -27,7 +27,11 @@ public struct Authentication: Sendable {
     public func issueAccessToken(username: String, password: String, lifetime: TimeInterval = 1800) async throws -> (token: String, holder: Holder, expiresIn: Int) {
         let holder = try await self.login(username: username, password: password)
         let token = Secrets.token()
-        try await self.store.createAccessToken(tokenHash: Secrets.digest(token), holderID: holder.id, expiresAt: self.clock.now().addingTimeInterval(lifetime))
+        let hash = Secrets.digest(token)
+        let expiresAt = self.clock.now().addingTimeInterval(lifetime)
+        try await self.store.createAccessToken(tokenHash: hash, holderID: holder.id, expiresAt: expiresAt)
+        // As stored (whole seconds), so the cache and the database agree on when it expires.
+        self.cache.remember(token: hash, HotPathCache.Token(holderID: holder.id, expiresAt: Date(timeIntervalSince1970: expiresAt.timeIntervalSince1970.rounded(.down))))
         return (token, holder, Int(lifetime))
     }
 

@@ -18,7 +18,7 @@ struct BearerAuthenticator: RouterMiddleware {
     let authentication: Authentication
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        guard let header = request.headers[.authorization], header.prefix(7).lowercased() == "bearer " else {
+        guard let header = request.headers[.authorization], Self.isBearer(header) else {
             throw APIError(status: .unauthorized, code: "invalid_token", description: "Missing bearer access token")
         }
         let token = header.dropFirst(7)
@@ -37,6 +37,15 @@ struct BearerAuthenticator: RouterMiddleware {
             throw CSCError.from(error, version: 2)
         }
         return try await next(request, context)
+    }
+
+    /// Whether the header starts with `Bearer ` in any case (without lower-casing a copy on every request).
+    static func isBearer(_ header: String) -> Bool {
+        var utf8 = header.utf8.makeIterator()
+        for expected in "bearer ".utf8 {
+            guard let byte = utf8.next(), byte | (expected == 0x20 ? 0 : 0x20) == expected else { return false }
+        }
+        return true
     }
 }
 
