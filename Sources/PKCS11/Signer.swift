@@ -30,30 +30,6 @@ public struct Signer: Sendable {
     ///
     /// - Throws: as above, and `wrappedKeyInvalid` when the wrapped key is refused.
     public func sign(digests: [[UInt8]], credential: String, wrapped: WrappedKey?, mechanism: SignatureMechanism) async throws -> [[UInt8]] {
-        try self.check(digests: digests, credential: credential, wrapped: wrapped, mechanism: mechanism)
-        if digests.isEmpty { return [] }
-        return try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<[[UInt8]], Error>) in
-            self.submit(digests: digests, credential: credential, wrapped: wrapped, mechanism: mechanism) { continuation.resume(with: $0) }
-        }
-    }
-
-    /// As `sign(digests:credential:wrapped:mechanism:)`, for a caller that is not a task: `completion` runs exactly once,
-    /// on the worker that signed last (or at once, on the caller's thread, for a refusal before the token). It must not
-    /// block: it is the hot path's way to hand the signatures on without a hop back to the caller's thread first.
-    public func sign(digests: [[UInt8]], credential: String, wrapped: WrappedKey?, mechanism: SignatureMechanism,
-                     completion: @escaping @Sendable (Result<[[UInt8]], any Error>) -> Void) {
-        do {
-            try self.check(digests: digests, credential: credential, wrapped: wrapped, mechanism: mechanism)
-        } catch {
-            completion(.failure(error))
-            return
-        }
-        if digests.isEmpty { return completion(.success([])) }
-        self.submit(digests: digests, credential: credential, wrapped: wrapped, mechanism: mechanism, completion: completion)
-    }
-
-    /// What is refused before the token: a key of the other family, a digest of the wrong length, a closed pool.
-    private func check(digests: [[UInt8]], credential: String, wrapped: WrappedKey?, mechanism: SignatureMechanism) throws {
         if let wrapped, wrapped.algorithm.isRSA != mechanism.isRSA {
             throw PKCS11Error(.mechanismMismatch, detail: "key '\(credential)' is \(wrapped.algorithm.rawValue); cannot sign with \(mechanism)")
         }
@@ -61,14 +37,13 @@ public struct Signer: Sendable {
         if let bad = digests.firstIndex(where: { $0.count != length }) {
             throw PKCS11Error(.invalidDigestLength, detail: "digest \(bad) is \(digests[bad].count) bytes; \(mechanism.hash.rawValue) needs \(length)")
         }
-        if !digests.isEmpty { try self.token.ensureOpen() }
-    }
-
-    private func submit(digests: [[UInt8]], credential: String, wrapped: WrappedKey?, mechanism: SignatureMechanism,
-                        completion: @escaping @Sendable (Result<[[UInt8]], any Error>) -> Void) {
+        if digests.isEmpty { return [] }
+        try self.token.ensureOpen()
         let workers = min(self.token.sessionCount, digests.count)
-        let batch = SignBatch(digests: digests, credential: credential, wrapped: wrapped, mechanism: mechanism, workers: workers, completion: completion)
-        self.token.submit({ worker in batch.run(on: worker) }, count: workers)
+        return try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<[[UInt8]], Error>) in
+            let batch = SignBatch(digests: digests, credential: credential, wrapped: wrapped, mechanism: mechanism, workers: workers, continuation: continuation)
+            self.token.submit({ worker in batch.run(on: worker) }, count: workers)
+        }
     }
 
     /// Signs one digest.
@@ -77,7 +52,7 @@ public struct Signer: Sendable {
     }
 }
 
-/// One batch in flight: the shared index, the result slots and the completion called by the last worker.
+/// One batch in flight: the shared index, the result slots and the continuation resumed by the last worker.
 ///
 /// `@unchecked Sendable`: each result slot is written by exactly one worker (the one that claimed its index)
 /// and read only after every worker has left (`remaining` reaches 0 with acquire-release ordering).
@@ -91,10 +66,9 @@ final class SignBatch: @unchecked Sendable {
     private let remaining: Atomic<Int>
     private let failed = Atomic<Bool>(false)
     private let failure = Mutex<PKCS11Error?>(nil)
-    private let completion: @Sendable (Result<[[UInt8]], any Error>) -> Void
+    private let continuation: CheckedContinuation<[[UInt8]], Error>
 
-    init(digests: [[UInt8]], credential: String, wrapped: WrappedKey?, mechanism: SignatureMechanism, workers: Int,
-         completion: @escaping @Sendable (Result<[[UInt8]], any Error>) -> Void) {
+    init(digests: [[UInt8]], credential: String, wrapped: WrappedKey?, mechanism: SignatureMechanism, workers: Int, continuation: CheckedContinuation<[[UInt8]], Error>) {
         self.digests = digests
         self.credential = credential
         self.wrapped = wrapped
@@ -102,7 +76,7 @@ final class SignBatch: @unchecked Sendable {
         self.results = .allocate(capacity: digests.count)
         self.results.initialize(repeating: [])
         self.remaining = Atomic(workers)
-        self.completion = completion
+        self.continuation = continuation
     }
 
     deinit {
@@ -120,9 +94,9 @@ final class SignBatch: @unchecked Sendable {
         }
         if self.remaining.subtract(1, ordering: .acquiringAndReleasing).newValue == 0 {
             if let error = self.failure.withLock({ $0 }) {
-                self.completion(.failure(error))
+                self.continuation.resume(throwing: error)
             } else {
-                self.completion(.success(Array(self.results)))
+                self.continuation.resume(returning: Array(self.results))
             }
         }
     }

@@ -27,14 +27,6 @@ final class GroupCommit: Sendable {
     /// Runs `body` in the next shared transaction and returns its result once that transaction committed.
     func write<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { continuation in
-            self.write(body) { continuation.resume(with: $0) }
-        }
-    }
-
-    /// As `write`, for a caller that is not a task: `completion` runs exactly once, on the writer's thread right after
-    /// the shared transaction committed (or failed). It must not block: the writer waits for it.
-    func write<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T, completion: @escaping @Sendable (Result<T, any Error>) -> Void) {
-        do {
             let outcome = Mutex<Result<T, any Error>?>(nil)
             let job = Job(
                 run: { db in
@@ -50,9 +42,9 @@ final class GroupCommit: Sendable {
                 },
                 finish: { commitError in
                     if let commitError {
-                        completion(.failure(commitError))
+                        continuation.resume(throwing: commitError)
                     } else {
-                        completion(outcome.withLock { $0 } ?? .failure(CancellationError()))
+                        continuation.resume(with: outcome.withLock { $0 } ?? .failure(CancellationError()))
                     }
                 })
             let schedule = self.state.withLock { state -> Bool in

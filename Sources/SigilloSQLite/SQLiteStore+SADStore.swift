@@ -37,15 +37,9 @@ extension SQLiteStore: SADStore {
     }
 
     public func spendSAD(_ spending: SADSpending) async throws -> Bool {
-        try await withCheckedThrowingContinuation { continuation in
-            self.spendSAD(spending) { continuation.resume(with: $0) }
-        }
-    }
-
-    public func spendSAD(_ spending: SADSpending, next: @escaping @Sendable (Result<Bool, any Error>) -> Void) {
         // One conditional UPDATE re-checks what the caller may have cached (credential row version, token); the audit
         // event goes in the same savepoint of the same group-committed transaction.
-        self.groupCommit.write({ db in
+        try await self.groupCommit.write { db in
             let token = spending.accessTokenHash.map { Data($0) }
             try db.cachedStatement(sql: """
                 UPDATE sads SET used = used + ? WHERE id_hash = ? AND holder_id = ? AND credential_id = ? AND used + ? <= num_signatures AND expires_at > ?
@@ -59,7 +53,7 @@ extension SQLiteStore: SADStore {
             guard db.changesCount == 1 else { return false }
             try Self.appendAudit(db, spending.audit, at: spending.now)
             return true
-        }, completion: next)
+        }
     }
 
     public func refundSAD(idHash: [UInt8], count: Int) async throws {

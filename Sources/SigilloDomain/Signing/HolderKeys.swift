@@ -95,44 +95,19 @@ struct HolderKeys: Sendable {
         }
     }
 
-    /// As `sign(digests:credential:mechanism:)`, with the outcome (the same signatures or the same domain error) handed
-    /// to `completion` exactly once on the worker that signed last: for the hot path, which starts signing from the
-    /// database writer's thread right after the SAD's spending committed. `completion` must not block.
-    func sign(digests: [[UInt8]], credential: Credential, mechanism: SignatureMechanism,
-              completion: @escaping @Sendable (Result<[[UInt8]], any Error>) -> Void) {
-        var wrapped: WrappedKey?
-        if let encoded = credential.wrappedKey {
-            do {
-                wrapped = try WrappedKey(encoded: encoded, publicKey: credential.publicKey ?? [])
-            } catch {
-                self.logger.error("stored wrapped key unreadable", metadata: ["credential": "\(credential.id)", "error": "\(error)"])
-                return completion(.failure(SigilloError(.credentialDisabled, "the credential's key cannot be used")))
-            }
-        }
-        let logger = self.logger
-        self.signer.sign(digests: digests, credential: wrapped == nil ? credential.tokenKeyID : credential.id, wrapped: wrapped, mechanism: mechanism) { result in
-            completion(result.mapError { error in (error as? PKCS11Error).map { Self.domainError($0, logger: logger) as any Error } ?? error })
-        }
-    }
-
     /// Token failures become a clear `tokenUnavailable`; their CK_RV stays in the log.
     private func tokenCall<T>(_ body: () async throws -> T) async throws -> T {
         do {
             return try await body()
         } catch let error as PKCS11Error {
-            throw Self.domainError(error, logger: self.logger)
-        }
-    }
-
-    /// The domain error a token failure is told to callers as (its CK_RV logged here).
-    private static func domainError(_ error: PKCS11Error, logger: Logger) -> SigilloError {
-        logger.error("token operation failed", metadata: ["error": "\(error)"])
-        switch error.code {
-        case .keyNotFound: return SigilloError(.credentialDisabled, "the credential's key is not in the token")
-        case .wrappedKeyInvalid: return SigilloError(.credentialDisabled, "the credential's key cannot be used")
-        case .invalidDigestLength: return SigilloError(.invalidRequest, error.detail)
-        case .mechanismMismatch: return SigilloError(.invalidRequest, "the signature algorithm does not match the key")
-        default: return SigilloError(.tokenUnavailable, "the signing device is not available; try again")
+            self.logger.error("token operation failed", metadata: ["error": "\(error)"])
+            switch error.code {
+            case .keyNotFound: throw SigilloError(.credentialDisabled, "the credential's key is not in the token")
+            case .wrappedKeyInvalid: throw SigilloError(.credentialDisabled, "the credential's key cannot be used")
+            case .invalidDigestLength: throw SigilloError(.invalidRequest, error.detail)
+            case .mechanismMismatch: throw SigilloError(.invalidRequest, "the signature algorithm does not match the key")
+            default: throw SigilloError(.tokenUnavailable, "the signing device is not available; try again")
+            }
         }
     }
 }

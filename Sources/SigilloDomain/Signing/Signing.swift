@@ -32,42 +32,32 @@ public struct Signing: Sendable {
         }
         let idHash = Secrets.digest(sad)
         let tokenHash = accessToken.map { Secrets.digest($0) }
-        if let signed = try await self.spendAndSignCached(holderID: holderID, credentialID: credentialID, idHash: idHash, tokenHash: tokenHash, hashes: hashes,
-                                                          mechanism: mechanism) {
-            switch signed {
-            case .success(let signatures): return signatures
-            case .failure(let error): try await self.failed(error, holderID: holderID, credentialID: credentialID, idHash: idHash, count: hashes.count)
-            }
-        }
-        if let tokenHash { try await self.checkToken(tokenHash) }
         let credential: Credential
-        do {
-            credential = try await self.spend(holderID: holderID, credentialID: credentialID, idHash: idHash, tokenHash: tokenHash, hashes: hashes, mechanism: mechanism)
-        } catch let refusal as SigilloError {
-            try await self.audit.record(holderID, "signature.sign", target: credentialID, outcome: "refused", details: refusal.message)
-            throw refusal
+        if let cached = try await self.spendCached(holderID: holderID, credentialID: credentialID, idHash: idHash, tokenHash: tokenHash, hashes: hashes, mechanism: mechanism) {
+            credential = cached
+        } else {
+            if let tokenHash { try await self.checkToken(tokenHash) }
+            do {
+                credential = try await self.spend(holderID: holderID, credentialID: credentialID, idHash: idHash, tokenHash: tokenHash, hashes: hashes, mechanism: mechanism)
+            } catch let refusal as SigilloError {
+                try await self.audit.record(holderID, "signature.sign", target: credentialID, outcome: "refused", details: refusal.message)
+                throw refusal
+            }
         }
         do {
             return try await self.keys.sign(digests: hashes, credential: credential, mechanism: mechanism)
         } catch {
-            try await self.failed(error, holderID: holderID, credentialID: credentialID, idHash: idHash, count: hashes.count)
+            try? await self.store.refundSAD(idHash: idHash, count: hashes.count)
+            try? await self.audit.record(holderID, "signature.sign", target: credentialID, outcome: "failed", details: "\(error)")
+            throw error
         }
     }
 
-    /// The token failed after the SAD was spent: the signatures given back, the failure audited, the error thrown.
-    private func failed(_ error: any Error, holderID: String, credentialID: String, idHash: [UInt8], count: Int) async throws -> Never {
-        try? await self.store.refundSAD(idHash: idHash, count: count)
-        try? await self.audit.record(holderID, "signature.sign", target: credentialID, outcome: "failed", details: "\(error)")
-        throw error
-    }
-
     /// The fast way: SAD, credential and token as this node last read them, checked here, then spent with one
-    /// statement that re-checks in the database whatever may have changed since, and the signing started from where
-    /// that statement committed (no hop back to this task in between). Nil when something is not cached, a check
-    /// fails, or the statement refuses (nothing signed): the caller then goes the slow way (which refreshes the
-    /// cache). Otherwise the token's outcome.
-    private func spendAndSignCached(holderID: String, credentialID: String, idHash: [UInt8], tokenHash: [UInt8]?, hashes: [[UInt8]],
-                                    mechanism: SignatureMechanism) async throws -> Result<[[UInt8]], any Error>? {
+    /// statement that re-checks in the database whatever may have changed since. Nil when something is not cached,
+    /// a check fails, or the statement refuses: the caller then goes the slow way (which refreshes the cache).
+    private func spendCached(holderID: String, credentialID: String, idHash: [UInt8], tokenHash: [UInt8]?, hashes: [[UInt8]],
+                             mechanism: SignatureMechanism) async throws -> Credential? {
         guard let sad = self.cache.sad(idHash), let entry = self.cache.credential(credentialID) else { return nil }
         let now = self.clock.now()
         let record = sad.record
@@ -82,22 +72,13 @@ public struct Signing: Sendable {
         let spending = SADSpending(
             idHash: idHash, holderID: holderID, credentialID: credentialID, count: hashes.count, now: now, credentialVersion: entry.version,
             accessTokenHash: tokenHash, audit: Self.signed(holderID: holderID, credentialID: credentialID, count: hashes.count))
-        let keys = self.keys
-        let signed: Result<[[UInt8]], any Error>? = try await withCheckedThrowingContinuation { continuation in
-            self.store.spendSAD(spending) { spent in
-                switch spent {
-                case .failure(let error): continuation.resume(throwing: error)
-                case .success(false): continuation.resume(returning: nil)
-                case .success(true): keys.sign(digests: hashes, credential: credential, mechanism: mechanism) { continuation.resume(returning: $0) }
-                }
-            }
-        }
-        if signed == nil {
+        guard try await self.store.spendSAD(spending) else {
             // Spent, expired, deleted, or the credential or token changed: the slow way reads them again.
             self.cache.forget(sad: idHash)
             self.cache.forget(credential: credentialID)
+            return nil
         }
-        return signed
+        return credential
     }
 
     /// The bearer token, read from the database (the request's token was taken from the cache).

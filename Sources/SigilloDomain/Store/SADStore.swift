@@ -11,29 +11,12 @@ public protocol SADStore: Sendable {
     /// `credentialVersion`, and the access token (when given) is unrevoked and unexpired, all in one statement; and
     /// appends `spending.audit` to the audit chain when it spent. False, with nothing changed, otherwise.
     func spendSAD(_ spending: SADSpending) async throws -> Bool
-    /// As `spendSAD(_:)`, with the outcome handed to `next` exactly once, on whatever thread learnt it (the SQLite
-    /// writer right after its commit): the hot path starts the signature from there, without a hop back to its task
-    /// first. `next` must not block.
-    func spendSAD(_ spending: SADSpending, next: @escaping @Sendable (Result<Bool, any Error>) -> Void)
     /// Gives back `count` signatures that were spent but not made (the token failed).
     func refundSAD(idHash: [UInt8], count: Int) async throws
     /// Extends an unexpired SAD's life; false if it already expired.
     func extendSAD(idHash: [UInt8], expiresAt: Date, now: Date) async throws -> Bool
     /// Deletes every SAD of a credential (suspension, revocation, password reset).
     func deleteSADs(credentialID: String) async throws
-}
-
-extension SADStore {
-    /// A store without a callback of its own: the spend in a task of its own.
-    public func spendSAD(_ spending: SADSpending, next: @escaping @Sendable (Result<Bool, any Error>) -> Void) {
-        Task {
-            do {
-                next(.success(try await self.spendSAD(spending)))
-            } catch {
-                next(.failure(error))
-            }
-        }
-    }
 }
 
 /// The hot path's one write (`SADStore.spendSAD`): `count` signatures of a SAD spent, re-checking in the same
