@@ -24,6 +24,9 @@ struct BenchOptions: ParsableArguments {
     @Option(help: "Hashes per request, comma separated.")
     var hashes: String = "1,16,64"
 
+    @Option(help: "Load phases, comma separated: flow, sign-only, authorize (e.g. sign-only alone to profile the hot path).")
+    var modes: String = "flow,sign-only,authorize"
+
     @Option(help: "multisign of the bench credentials: the signatures one SAD allows in the sign-only phase.")
     var multisign: Int = 6400
 

@@ -92,7 +92,8 @@ struct BenchRunner {
                 let keyID = rawKeys[algorithm]!
                 self.progress.step("\(self.options.clients) clients log in (\(algorithm.rawValue))")
                 let clients = try await BenchLoad.connect(accounts[algorithm]!, server: server, clients: self.options.clients)
-                for mode in [BenchMode.flow, .signOnly] {
+                let modes = self.options.modes.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+                for mode in [BenchMode.flow, .signOnly] where modes.contains(mode.rawValue) {
                     for batch in batches {
                         // The raw 2-thread loop again right before the phase (server idle): other processes' load drifts.
                         self.progress.step("raw loop, 2 threads, then \(algorithm.rawValue) \(mode.rawValue), \(batch) hash(es)/request, \(clients.count) clients")
@@ -107,7 +108,7 @@ struct BenchRunner {
                         phases.append(phase)
                     }
                 }
-                if algorithm == algorithms[0] {
+                if algorithm == algorithms[0], modes.contains(BenchMode.authorize.rawValue) {
                     self.progress.step("\(algorithm.rawValue) authorize only (Argon2id + OTP), \(clients.count) clients")
                     let phase = try await BenchLoad.run(mode: .authorize, hashesPerRequest: 1, clients: clients, seconds: self.options.seconds,
                                                         server: server, verifyAll: false, progress: self.progress)

@@ -50,13 +50,14 @@ public struct Domain: Sendable {
         let keys = HolderKeys(signer: signer, storage: settings.holderKeys, logger: logger)
         let credentials = CredentialAccess(store: store, clock: clock, keys: keys)
         let states = HolderStates(store: store, audit: audit, clock: clock)
-        let authentication = Authentication(store: store, attempts: attempts, passwords: passwords, blocking: blocking, audit: audit, clock: clock)
+        let cache = HotPathCache()
+        let authentication = Authentication(store: store, attempts: attempts, passwords: passwords, blocking: blocking, audit: audit, clock: clock, cache: cache)
         self.authentication = authentication
         self.enrollment = Enrollment(
             store: store, devices: devices, keys: keys, ca: ca, passwords: passwords, blocking: blocking, mail: mail, audit: audit, clock: clock, settings: settings)
         self.authorization = Authorization(
             store: store, authentication: authentication, credentials: credentials, otp: otp, sms: sms, audit: audit, clock: clock, settings: settings)
-        self.signing = Signing(store: store, credentials: credentials, keys: keys, audit: audit, clock: clock)
+        self.signing = Signing(store: store, credentials: credentials, keys: keys, audit: audit, clock: clock, cache: cache)
         self.oauth = OAuthServer(
             store: store, authentication: authentication, credentials: credentials, otp: otp, sms: sms, audit: audit, clock: clock, settings: settings)
         self.recovery = Recovery(

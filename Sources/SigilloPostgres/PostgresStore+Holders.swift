@@ -160,6 +160,11 @@ extension PostgresStore: CredentialStore {
         try await self.first("SELECT * FROM credentials WHERE id = \(id)").map(Self.credential)
     }
 
+    public func versionedCredential(id: String) async throws -> (credential: Credential, version: Int64)? {
+        guard let row = try await self.first("SELECT * FROM credentials WHERE id = \(id)") else { return nil }
+        return (try Self.credential(row), try row.integer("version"))
+    }
+
     public func credentials(holderID: String) async throws -> [Credential] {
         try await self.rows("SELECT * FROM credentials WHERE holder_id = \(holderID) ORDER BY not_before, id").map(Self.credential)
     }

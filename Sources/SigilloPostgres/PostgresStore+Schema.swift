@@ -274,6 +274,19 @@ extension PostgresStore {
             "CREATE INDEX sads_client ON sads(client_id) WHERE client_id IS NOT NULL",
             "CREATE INDEX access_tokens_client ON access_tokens(client_id) WHERE client_id IS NOT NULL",
         ]),
+        // Every update of a credential row moves its version on (signHash's cache is checked against it).
+        Migration(version: 4, name: "the SQLite schema v17: credential row version", sql: [
+            "ALTER TABLE credentials ADD COLUMN version BIGINT NOT NULL DEFAULT 0",
+            """
+            CREATE FUNCTION credentials_next_version() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                NEW.version := OLD.version + 1;
+                RETURN NEW;
+            END
+            $$
+            """,
+            "CREATE TRIGGER credentials_version BEFORE UPDATE ON credentials FOR EACH ROW EXECUTE FUNCTION credentials_next_version()",
+        ]),
     ]
 
     /// The newest schema version this binary knows.

@@ -209,6 +209,33 @@ extension PostgresStore: SADStore {
             """) != nil
     }
 
+    public func spendSAD(_ spending: SADSpending) async throws -> Bool {
+        // One statement re-checks what the caller may have cached (credential row version, token) and spends; the
+        // audit event follows through the batcher (one transaction per batch under the chain's head row).
+        let count = Int64(spending.count)
+        let now = Self.milliseconds(spending.now)
+        let spent: Bool
+        if let token = spending.accessTokenHash {
+            spent = try await self.first("""
+                UPDATE sads SET used = used + \(count) WHERE id_hash = \(Data(spending.idHash)) AND holder_id = \(spending.holderID)
+                    AND credential_id = \(spending.credentialID) AND used + \(count) <= num_signatures AND expires_at > \(now)
+                    AND EXISTS (SELECT 1 FROM credentials WHERE id = \(spending.credentialID) AND version = \(spending.credentialVersion) AND status = 'active')
+                    AND EXISTS (SELECT 1 FROM access_tokens WHERE token_hash = \(Data(token)) AND holder_id = \(spending.holderID) AND NOT revoked
+                                AND expires_at > \(Self.seconds(spending.now)))
+                RETURNING 1
+                """) != nil
+        } else {
+            spent = try await self.first("""
+                UPDATE sads SET used = used + \(count) WHERE id_hash = \(Data(spending.idHash)) AND holder_id = \(spending.holderID)
+                    AND credential_id = \(spending.credentialID) AND used + \(count) <= num_signatures AND expires_at > \(now)
+                    AND EXISTS (SELECT 1 FROM credentials WHERE id = \(spending.credentialID) AND version = \(spending.credentialVersion) AND status = 'active')
+                RETURNING 1
+                """) != nil
+        }
+        if spent { try await self.audit(spending.audit, at: spending.now) }
+        return spent
+    }
+
     public func refundSAD(idHash: [UInt8], count: Int) async throws {
         try await self.execute("UPDATE sads SET used = GREATEST(used - \(Int64(count)), 0) WHERE id_hash = \(Data(idHash))")
     }

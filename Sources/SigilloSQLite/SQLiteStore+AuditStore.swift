@@ -6,13 +6,16 @@ import SigilloDomain
 extension SQLiteStore: AuditStore {
     public func audit(_ event: AuditEvent, at time: Date) async throws {
         // Group commit keeps the chain: the writes of a shared transaction run one after the other.
-        try await self.groupCommit.write { db in
-            let previous = try String.fetchOne(db.cachedStatement(sql: "SELECT hash FROM audit_events ORDER BY seq DESC LIMIT 1")) ?? AuditChain.genesis
-            let seconds = Self.seconds(time)
-            let hash = AuditChain.hash(previous: previous, time: seconds, event: event)
-            try db.cachedStatement(sql: "INSERT INTO audit_events (time, actor, action, target, outcome, details, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
-                .execute(arguments: [seconds, event.actor, event.action, event.target, event.outcome, event.details, previous, hash])
-        }
+        try await self.groupCommit.write { db in try Self.appendAudit(db, event, at: time) }
+    }
+
+    /// Appends `event` to the chain inside the caller's transaction (on the writer: the chain stays linear).
+    static func appendAudit(_ db: Database, _ event: AuditEvent, at time: Date) throws {
+        let previous = try String.fetchOne(db.cachedStatement(sql: "SELECT hash FROM audit_events ORDER BY seq DESC LIMIT 1")) ?? AuditChain.genesis
+        let seconds = Self.seconds(time)
+        let hash = AuditChain.hash(previous: previous, time: seconds, event: event)
+        try db.cachedStatement(sql: "INSERT INTO audit_events (time, actor, action, target, outcome, details, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+            .execute(arguments: [seconds, event.actor, event.action, event.target, event.outcome, event.details, previous, hash])
     }
 
     public func auditRecords() async throws -> [AuditRecord] {

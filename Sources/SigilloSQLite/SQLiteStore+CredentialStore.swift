@@ -8,6 +8,12 @@ extension SQLiteStore: CredentialStore {
         try await self.database.read { db in try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM credentials WHERE id = ?"), arguments: [id]).map(Self.credential) }
     }
 
+    public func versionedCredential(id: String) async throws -> (credential: Credential, version: Int64)? {
+        try await self.database.read { db in
+            try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM credentials WHERE id = ?"), arguments: [id]).map { (Self.credential($0), $0["version"] as Int64) }
+        }
+    }
+
     public func credentials(holderID: String) async throws -> [Credential] {
         try await self.database.read { db in
             try Row.fetchAll(db, sql: "SELECT * FROM credentials WHERE holder_id = ? ORDER BY not_before, id", arguments: [holderID]).map(Self.credential)

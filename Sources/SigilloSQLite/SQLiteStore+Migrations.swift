@@ -360,6 +360,18 @@ extension SQLiteStore {
                 CREATE INDEX access_tokens_client ON access_tokens(client_id) WHERE client_id IS NOT NULL;
                 """)
         }
+        migrator.registerMigration("v17: credential row version") { db in
+            // Issue 16: signHash keeps credentials in memory and checks, in the statement that spends the SAD, that the
+            // row is still at the version it read. Every update of a row moves its version on (the trigger: no store
+            // method can forget it); the guard keeps the trigger's own update from firing it again.
+            try db.execute(sql: """
+                ALTER TABLE credentials ADD COLUMN version INTEGER NOT NULL DEFAULT 0;
+                CREATE TRIGGER credentials_version AFTER UPDATE ON credentials FOR EACH ROW WHEN NEW.version = OLD.version
+                BEGIN
+                    UPDATE credentials SET version = OLD.version + 1 WHERE id = OLD.id;
+                END;
+                """)
+        }
         return migrator
     }
 }

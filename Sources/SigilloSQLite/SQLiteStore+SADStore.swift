@@ -36,6 +36,26 @@ extension SQLiteStore: SADStore {
         }
     }
 
+    public func spendSAD(_ spending: SADSpending) async throws -> Bool {
+        // One conditional UPDATE re-checks what the caller may have cached (credential row version, token); the audit
+        // event goes in the same savepoint of the same group-committed transaction.
+        try await self.groupCommit.write { db in
+            let token = spending.accessTokenHash.map { Data($0) }
+            try db.cachedStatement(sql: """
+                UPDATE sads SET used = used + ? WHERE id_hash = ? AND holder_id = ? AND credential_id = ? AND used + ? <= num_signatures AND expires_at > ?
+                    AND EXISTS (SELECT 1 FROM credentials WHERE id = ? AND version = ? AND status = 'active')
+                    AND (? IS NULL OR EXISTS (SELECT 1 FROM access_tokens WHERE token_hash = ? AND holder_id = ? AND revoked = 0 AND expires_at > ?))
+                """).execute(arguments: [
+                    spending.count, Data(spending.idHash), spending.holderID, spending.credentialID, spending.count, Self.milliseconds(spending.now),
+                    spending.credentialID, spending.credentialVersion,
+                    token, token, spending.holderID, Self.seconds(spending.now),
+                ])
+            guard db.changesCount == 1 else { return false }
+            try Self.appendAudit(db, spending.audit, at: spending.now)
+            return true
+        }
+    }
+
     public func refundSAD(idHash: [UInt8], count: Int) async throws {
         try await self.write { db in
             try db.execute(sql: "UPDATE sads SET used = MAX(used - ?, 0) WHERE id_hash = ?", arguments: [count, Data(idHash)])

@@ -1,4 +1,5 @@
 import CSCProtocol
+import Crypto
 import Foundation
 import Hummingbird
 import HummingbirdTesting
@@ -92,6 +93,41 @@ struct CSCRouterTests {
                 let answer = try self.json(response.body)
                 #expect(answer["error"] as? String == "invalid_token")
             }
+        }
+    }
+
+    @Test("signHash with a bearer token this node has cached (issue 16): revoked behind the node's back, as a password change or another node does, it is 401 invalid_token, v1 and v2, and nothing is spent")
+    func signHashWithCachedTokenRevoked() async throws {
+        try await self.withRouter { client, services in
+            let account = try await LiveServer.activate(services.domain, name: "Tea")
+            let hashes = ["a", "b"].map { Array(SHA256.hash(data: Data($0.utf8))) }
+            let auth = try await services.domain.authorization.authorize(
+                holderID: account.holder.id, credentialID: account.credential.id, numSignatures: 2, hashes: hashes, hashAlgorithm: .sha256,
+                password: account.password, otp: HOTP.code(secret: account.secret, counter: 1))
+            func used() async throws -> Int? { try await services.store.sad(idHash: Array(SHA256.hash(data: Data(auth.sad.utf8))))?.used }
+            let login = try await services.domain.authentication.issueAccessToken(username: account.username, password: account.password)
+            var headers = HTTPFields()
+            headers[.authorization] = "Bearer \(login.token)"
+            func request(_ hash: [UInt8]) -> ByteBuffer {
+                self.body(#"{"credentialID":"\#(account.credential.id)","SAD":"\#(auth.sad)","hash":["\#(Base64Text.encode(hash))"],"signAlgo":"1.2.840.10045.4.3.2"}"#)
+            }
+            try await client.execute(uri: "/csc/v1/signatures/signHash", method: .post, headers: headers, body: request(hashes[0])) { response in
+                #expect(response.status == .ok)
+                let answer = try self.json(response.body)
+                #expect((answer["signatures"] as? [String])?.count == 1)
+            }
+            #expect(try await used() == 1)
+            // What a password change does (every token of the holder revoked), on the store: this node's cache was not told.
+            try await services.store.revokeAccessTokens(holderID: account.holder.id)
+            #expect(services.domain.authentication.cachedHolderID(accessToken: login.token) == account.holder.id)
+            for version in [1, 2] {
+                try await client.execute(uri: "/csc/v\(version)/signatures/signHash", method: .post, headers: headers, body: request(hashes[1])) { response in
+                    #expect(response.status == .unauthorized)
+                    let answer = try self.json(response.body)
+                    #expect(answer["error"] as? String == "invalid_token", "\(answer)")
+                }
+            }
+            #expect(try await used() == 1)
         }
     }
 

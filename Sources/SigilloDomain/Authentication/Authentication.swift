@@ -9,6 +9,8 @@ public struct Authentication: Sendable {
     let blocking: BlockingExecutor
     let audit: AuditLog
     let clock: ServiceClock
+    /// Tokens this node checked, for `cachedHolderID` (shared with `Signing`, which re-checks them in the database).
+    let cache: HotPathCache
 
     /// Checks username and password (CSC `auth/login`). Failures count towards the lockout of every credential.
     public func login(username: String, password: String) async throws -> Holder {
@@ -25,7 +27,11 @@ public struct Authentication: Sendable {
     public func issueAccessToken(username: String, password: String, lifetime: TimeInterval = 1800) async throws -> (token: String, holder: Holder, expiresIn: Int) {
         let holder = try await self.login(username: username, password: password)
         let token = Secrets.token()
-        try await self.store.createAccessToken(tokenHash: Secrets.digest(token), holderID: holder.id, expiresAt: self.clock.now().addingTimeInterval(lifetime))
+        let hash = Secrets.digest(token)
+        let expiresAt = self.clock.now().addingTimeInterval(lifetime)
+        try await self.store.createAccessToken(tokenHash: hash, holderID: holder.id, expiresAt: expiresAt)
+        // As stored (whole seconds), so the cache and the database agree on when it expires.
+        self.cache.remember(token: hash, HotPathCache.Token(holderID: holder.id, expiresAt: Date(timeIntervalSince1970: expiresAt.timeIntervalSince1970.rounded(.down))))
         return (token, holder, Int(lifetime))
     }
 
@@ -33,10 +39,30 @@ public struct Authentication: Sendable {
     ///
     /// - Throws: `invalidToken` when unknown or revoked, `expiredToken` when expired.
     public func holderID(accessToken: String) async throws -> String {
-        guard let entry = try await self.store.accessToken(tokenHash: Secrets.digest(accessToken)) else {
+        guard let holderID = try await self.accountHolder(tokenHash: Secrets.digest(accessToken)) else {
             throw SigilloError(.invalidToken, "the access token is not valid")
         }
+        return holderID
+    }
+
+    /// The holder of the account token (`auth/login`, OAuth2 `scope=service`) with this digest, remembered in this node's
+    /// cache for signHash (forgotten when the store no longer has it); nil when there is none.
+    /// - Throws: `expiredToken` when it expired.
+    private func accountHolder(tokenHash hash: [UInt8]) async throws -> String? {
+        guard let entry = try await self.store.accessToken(tokenHash: hash) else {
+            self.cache.forget(token: hash)
+            return nil
+        }
         guard entry.expiresAt > self.clock.now() else { throw SigilloError(.expiredToken, "the access token has expired") }
+        self.cache.remember(token: hash, HotPathCache.Token(holderID: entry.holderID, expiresAt: entry.expiresAt))
+        return entry.holderID
+    }
+
+    /// The holder of a bearer token this node checked before and that has not expired, without reading the database:
+    /// only for `Signing.signHash`, which must be given the token to check it with the SAD's spending. Nil otherwise
+    /// (then `holderID(accessToken:)`).
+    public func cachedHolderID(accessToken: String) -> String? {
+        guard let entry = self.cache.token(Secrets.digest(accessToken)), entry.expiresAt > self.clock.now() else { return nil }
         return entry.holderID
     }
 
@@ -47,9 +73,8 @@ public struct Authentication: Sendable {
     public func bearer(accessToken: String) async throws -> Bearer {
         let hash = Secrets.digest(accessToken)
         let now = self.clock.now()
-        if let entry = try await self.store.accessToken(tokenHash: hash) {
-            guard entry.expiresAt > now else { throw SigilloError(.expiredToken, "the access token has expired") }
-            return Bearer(holderID: entry.holderID, credentialID: nil)
+        if let holderID = try await self.accountHolder(tokenHash: hash) {
+            return Bearer(holderID: holderID, credentialID: nil)
         }
         guard let sad = try await self.store.sad(idHash: hash), sad.clientID != nil else {
             throw SigilloError(.invalidToken, "the access token is not valid")
@@ -64,6 +89,7 @@ public struct Authentication: Sendable {
         let hash = Secrets.digest(token)
         let holderID = try await self.store.accessToken(tokenHash: hash)?.holderID
         try await self.store.revokeAccessToken(tokenHash: hash)
+        self.cache.forget(token: hash)
         try await self.audit.record(holderID ?? "anonymous", "auth.revoke", target: holderID ?? "token", outcome: holderID == nil ? "ignored" : "ok")
     }
 

@@ -9,14 +9,30 @@ struct CredentialAccess: Sendable {
 
     /// The credential if it belongs to the holder, is active and its certificate is valid now.
     func usable(_ credentialID: String, holderID: String) async throws -> Credential {
-        guard let credential = try await self.store.credential(id: credentialID), credential.holderID == holderID else {
+        guard let credential = try await self.store.credential(id: credentialID) else {
+            throw SigilloError(.notFound, "unknown credential")
+        }
+        return try self.check(credential, holderID: holderID)
+    }
+
+    /// As `usable`, with the row's version (`CredentialStore.versionedCredential`), for the signing hot path's cache.
+    func usableVersioned(_ credentialID: String, holderID: String) async throws -> (credential: Credential, version: Int64) {
+        guard let found = try await self.store.versionedCredential(id: credentialID) else {
+            throw SigilloError(.notFound, "unknown credential")
+        }
+        return (try self.check(found.credential, holderID: holderID), found.version)
+    }
+
+    /// `credential` if it is the holder's, active and its certificate valid now.
+    private func check(_ credential: Credential, holderID: String) throws -> Credential {
+        guard credential.holderID == holderID else {
             throw SigilloError(.notFound, "unknown credential")
         }
         switch credential.status {
         case .active: break
         case .suspended, .revoked:
             // Revoked or suspended on another node, maybe: this node's workers drop their unwrapped copy too.
-            self.keys.evict(credentialID)
+            self.keys.evict(credential.id)
             throw SigilloError(.credentialDisabled, "the credential is \(credential.status.rawValue)")
         }
         let now = self.clock.now()

@@ -3,6 +3,9 @@ import Foundation
 /// Credentials: status, failure counters, expiry and renewal.
 public protocol CredentialStore: Sendable {
     func credential(id: String) async throws -> Credential?
+    /// The credential and its row's version, which changes with every update of the row (a cache of the credential
+    /// is checked against it: `SADStore.spendSAD`).
+    func versionedCredential(id: String) async throws -> (credential: Credential, version: Int64)?
     func credentials(holderID: String) async throws -> [Credential]
     func setCredentialStatus(id: String, status: CredentialStatus) async throws
     /// Moves a credential from `from` to `to` at `time` (kept as the suspension time when `to` is suspended) and

@@ -7,6 +7,9 @@ public struct BearerIdentity: Sendable {
     public let accessToken: String
     /// Set for an OAuth2 credential-scoped token: it is the SAD of this credential, and signs (`signatures/signHash`) only.
     public var credentialID: String? = nil
+    /// False when the holder came from this node's cache of checked tokens (`Authentication.cachedHolderID`), for
+    /// `signatures/signHash` only: the token is then checked in the database with the SAD's spending.
+    public var checked: Bool = true
 }
 
 /// Turns `Authorization: Bearer <token>` into the holder on the request context; refuses the request with 401
@@ -17,13 +20,18 @@ struct BearerAuthenticator: RouterMiddleware {
     let authentication: Authentication
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        guard let header = request.headers[.authorization], header.prefix(7).lowercased() == "bearer " else {
+        guard let header = request.headers[.authorization], Self.isBearer(header) else {
             throw APIError(status: .unauthorized, code: "invalid_token", description: "Missing bearer access token")
         }
         let token = header.dropFirst(7)
         let blank = token.first?.isWhitespace == true || token.last?.isWhitespace == true
         let accessToken = blank ? token.trimmingCharacters(in: .whitespaces) : String(token)
         var context = context
+        // signHash checks the token in the same statement that spends the SAD: no read here for a token seen before.
+        if request.uri.path.hasSuffix("/signatures/signHash"), let holderID = self.authentication.cachedHolderID(accessToken: accessToken) {
+            context.identity = BearerIdentity(holderID: holderID, accessToken: accessToken, checked: false)
+            return try await next(request, context)
+        }
         do {
             let bearer = try await self.authentication.bearer(accessToken: accessToken)
             context.identity = BearerIdentity(holderID: bearer.holderID, accessToken: accessToken, credentialID: bearer.credentialID)
@@ -32,6 +40,15 @@ struct BearerAuthenticator: RouterMiddleware {
             throw CSCError.from(error, version: 2)
         }
         return try await next(request, context)
+    }
+
+    /// Whether the header starts with `Bearer ` in any case (without lower-casing a copy on every request).
+    static func isBearer(_ header: String) -> Bool {
+        var utf8 = header.utf8.makeIterator()
+        for expected in "bearer ".utf8 {
+            guard let byte = utf8.next(), byte | (expected == 0x20 ? 0 : 0x20) == expected else { return false }
+        }
+        return true
     }
 }
 

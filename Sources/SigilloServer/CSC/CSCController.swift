@@ -251,7 +251,7 @@ struct CSCController: Sendable {
             throw CSCError.invalidRequest("Invalid hash length: \(mechanism.hash.rawValue) digests are \(mechanism.hash.digestLength) bytes")
         }
         let signatures = try await self.signing.signHash(holderID: holderID, credentialID: id, sad: sad, hashes: digests, mechanism: mechanism,
-                                                         credentialToken: identity.credentialID != nil)
+                                                         credentialToken: identity.credentialID != nil, accessToken: identity.checked ? nil : identity.accessToken)
         self.metrics?.signatures(algorithm: signAlgo, count: signatures.count)
         return JSONResponse.signatures(signatures)
     }

@@ -1,0 +1,1 @@
+../../../../Sources/CSCProtocol/Base64Text.swift
