@@ -48,6 +48,22 @@ struct HotPathCacheTests {
         #expect(refused.count == 1 && refused.first?.event.details.contains("suspended") == true)
     }
 
+    @Test("a SAD this node cached is no OAuth2 credential token on the fast path either: refused as one, nothing spent, and it still signs as a SAD")
+    func cachedSADIsNoCredentialToken() async throws {
+        let fixture = try await ServiceFixture()
+        let (active, sad, hashes) = try await self.signedOnce(fixture)
+        // SAD and credential are cached now: presented as a credential token (what signHash is told for an OAuth2 bearer),
+        // the cached record's missing client must refuse it before any spending.
+        #expect(await errorCode {
+            _ = try await fixture.service.signing.signHash(holderID: active.holder.id, credentialID: active.credential.id, sad: sad, hashes: [hashes[1]],
+                                                           mechanism: .ecdsa(.sha256), credentialToken: true)
+        } == .invalidSAD)
+        #expect(try await self.used(fixture, sad) == 1, "nothing spent for a refused request")
+        _ = try await fixture.service.signing.signHash(holderID: active.holder.id, credentialID: active.credential.id, sad: sad, hashes: [hashes[1]],
+                                                       mechanism: .ecdsa(.sha256))
+        #expect(try await self.used(fixture, sad) == 2)
+    }
+
     @Test("a credential revoked on another node: the node that cached it refuses the next signature with the same SAD")
     func revokedOnAnotherNode() async throws {
         let fixture = try await ServiceFixture()
