@@ -251,6 +251,23 @@ final class LogLines: Sendable {
         self.events = patterns.map { TestEvent("a log line with '\($0)'") }
     }
 
+    /// Starts `binary` with `arguments` and `environment` (stdout discarded), its stderr read by the `LogLines` of
+    /// `patterns`; when the process ends, the first event fires too, so a refused start ends the wait for it. The caller
+    /// stops the process.
+    static func run(_ binary: String, _ arguments: [String], environment: [String: String], waitingFor patterns: [String]) throws -> (Process, LogLines) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: binary)
+        process.arguments = arguments
+        process.environment = environment
+        process.standardOutput = FileHandle.nullDevice
+        let log = LogLines(patterns)
+        process.standardError = log.pipe
+        process.terminationHandler = { _ in log.events[0].fire() }
+        try process.run()
+        log.start()
+        return (process, log)
+    }
+
     /// Reads until the process closes its stderr (call after it started).
     func start() {
         let handle = self.pipe.fileHandleForReading

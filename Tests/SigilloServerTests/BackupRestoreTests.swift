@@ -130,17 +130,9 @@ struct BackupRestoreTests {
         ports.release()
         let doctor = try await runOffPool(Self.binary, ["doctor", "--config", configuration], environment: tokenEnvironment)
         #expect(doctor.status == 0, "\(doctor.output)")
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: Self.binary)
-        process.arguments = ["serve", "--config", configuration, "--log-level", "info"]
-        process.environment = tokenEnvironment
-        process.standardOutput = FileHandle.nullDevice
-        let log = LogLines(["Server started and listening on 127.0.0.1:\(ports.base)"])
-        process.standardError = log.pipe
         // A server that stops (a refused start) ends the wait too.
-        process.terminationHandler = { _ in log.events[0].fire() }
-        try process.run()
-        log.start()
+        let (process, log) = try LogLines.run(Self.binary, ["serve", "--config", configuration, "--log-level", "info"], environment: tokenEnvironment,
+                                              waitingFor: ["Server started and listening on 127.0.0.1:\(ports.base)"])
         defer { if process.isRunning { process.terminate() } }
         try await log.events[0].wait()
         try #require(process.isRunning, "the restored installation did not start")

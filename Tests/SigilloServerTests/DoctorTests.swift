@@ -191,16 +191,8 @@ struct DoctorTests {
 
         // serve migrates and seals it; the operator's backup is refused with what to do instead.
         let base = installation.ports.base
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: AdminCLITests.binary)
-        process.arguments = ["serve", "--log-level", "info"]
-        process.environment = installation.environment
-        process.standardOutput = FileHandle.nullDevice
-        let log = LogLines(["Server started and listening on 127.0.0.1:\(base + 1)"])
-        process.standardError = log.pipe
-        process.terminationHandler = { _ in log.events[0].fire() }
-        try process.run()
-        log.start()
+        let (process, log) = try LogLines.run(AdminCLITests.binary, ["serve", "--log-level", "info"], environment: installation.environment,
+                                              waitingFor: ["Server started and listening on 127.0.0.1:\(base + 1)"])
         defer { if process.isRunning { process.terminate() } }
         try await log.events[0].wait()
         try #require(process.isRunning, "serve did not start on PostgreSQL")
