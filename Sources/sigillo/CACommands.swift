@@ -43,17 +43,7 @@ struct CA: AsyncParsableCommand {
             commandName: "csr",
             abstract: "Generate the issuing CA's key in the token and write a PKCS#10 request for the provider's root (then `ca import`).")
 
-        @Option(help: "JSON configuration file (as for serve).")
-        var config: String?
-
-        @Option(help: "CA key algorithm when the key is generated now: ecdsa-p384, ecdsa-p256, rsa-3072, rsa-4096.")
-        var algorithm: String = "ecdsa-p384"
-
-        @Option(help: "Organization in the CA's name.")
-        var organization: String = "Sigillo Development"
-
-        @Option(help: "The organization's identifier in the CA's name, e.g. VATIT-12345678901.")
-        var organizationIdentifier: String?
+        @OptionGroup var identity: CAIdentityOptions
 
         @Option(help: "Common name (default: <organization> Qualified Signature CA).")
         var commonName: String?
@@ -62,10 +52,9 @@ struct CA: AsyncParsableCommand {
         var out: String = "certs/ca.csr"
 
         func run() async throws {
-            let configuration = try ServerConfiguration.load(path: self.config)
-            guard let algorithm = KeyAlgorithm(rawValue: self.algorithm) else { throw ValidationError("unknown algorithm \(self.algorithm)") }
-            let name = try CA.name(organization: self.organization, organizationIdentifier: self.organizationIdentifier,
-                                   commonName: self.commonName ?? "\(self.organization) Qualified Signature CA")
+            let configuration = try ServerConfiguration.load(path: self.identity.config)
+            let algorithm = try self.identity.keyAlgorithm()
+            let name = try self.identity.name(commonName: self.commonName)
             guard !FileManager.default.fileExists(atPath: configuration.caCertificate) else {
                 throw ValidationError("\(configuration.caCertificate) exists: the CA is installed already (move it away to certify a new key)")
             }
@@ -175,25 +164,15 @@ struct CA: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Generate the CA key pair in the token and write its self-signed certificate, then the time-stamping authority's key and certificate (idempotent).")
 
-        @Option(help: "JSON configuration file (as for serve).")
-        var config: String?
-
-        @Option(help: "CA key algorithm: ecdsa-p384, ecdsa-p256, rsa-3072, rsa-4096.")
-        var algorithm: String = "ecdsa-p384"
-
-        @Option(help: "Organization in the CA's name.")
-        var organization: String = "Sigillo Development"
-
-        @Option(help: "The organization's identifier in the CA's name, e.g. VATIT-12345678901.")
-        var organizationIdentifier: String?
+        @OptionGroup var identity: CAIdentityOptions
 
         func run() async throws {
-            let configuration = try ServerConfiguration.load(path: self.config)
-            guard let algorithm = KeyAlgorithm(rawValue: self.algorithm) else { throw ValidationError("unknown algorithm \(self.algorithm)") }
+            let configuration = try ServerConfiguration.load(path: self.identity.config)
+            let algorithm = try self.identity.keyAlgorithm()
             let token = try CA.openToken(configuration)
             defer { token.close() }
             let ca = try await self.certificateAuthority(configuration: configuration, token: token, algorithm: algorithm)
-            try await Self.timeStampAuthority(configuration: configuration, token: token, ca: ca, organization: self.organization)
+            try await Self.timeStampAuthority(configuration: configuration, token: token, ca: ca, organization: self.identity.organization)
         }
 
         /// The CA, made now when neither its key nor its certificate exist.
@@ -213,8 +192,7 @@ struct CA: AsyncParsableCommand {
                 print("CA already set up: \(configuration.caCertificate) matches key '\(configuration.caKeyID)' in the token")
                 return ca
             case (false, false):
-                let name = try CA.name(organization: self.organization, organizationIdentifier: self.organizationIdentifier,
-                                       commonName: "\(self.organization) Qualified Signature CA")
+                let name = try self.identity.name(commonName: nil)
                 let ca = try await CertificateAuthority.create(token: token, keyID: configuration.caKeyID, algorithm: algorithm, name: name, now: Date(),
                                                                profile: try configuration.holderProfile())
                 try FileManager.default.createDirectory(at: URL(fileURLWithPath: configuration.caCertificate).deletingLastPathComponent(), withIntermediateDirectories: true)
@@ -258,5 +236,31 @@ struct CA: AsyncParsableCommand {
                 throw ValidationError("\(configuration.tsaCertificate) exists but its key '\(configuration.tsaKeyID)' is not in the token")
             }
         }
+    }
+}
+
+/// What `ca init` and `ca csr` both take: the configuration, and the CA key's algorithm and name when they make it.
+struct CAIdentityOptions: ParsableArguments {
+    @Option(help: "JSON configuration file (as for serve).")
+    var config: String?
+
+    @Option(help: "CA key algorithm, when the key is generated: ecdsa-p384, ecdsa-p256, rsa-3072, rsa-4096.")
+    var algorithm: String = "ecdsa-p384"
+
+    @Option(help: "Organization in the CA's name.")
+    var organization: String = "Sigillo Development"
+
+    @Option(help: "The organization's identifier in the CA's name, e.g. VATIT-12345678901.")
+    var organizationIdentifier: String?
+
+    func keyAlgorithm() throws -> KeyAlgorithm {
+        guard let algorithm = KeyAlgorithm(rawValue: self.algorithm) else { throw ValidationError("unknown algorithm \(self.algorithm)") }
+        return algorithm
+    }
+
+    /// The CA's name: `commonName`, or "<organization> Qualified Signature CA".
+    func name(commonName: String?) throws -> DistinguishedName {
+        try CA.name(organization: self.organization, organizationIdentifier: self.organizationIdentifier,
+                    commonName: commonName ?? "\(self.organization) Qualified Signature CA")
     }
 }
